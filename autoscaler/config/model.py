@@ -1,0 +1,584 @@
+"""The typed schema of the one YAML file that configures the autoscaler.
+
+Key names follow the vocabulary users already know from KEDA and the Kubernetes HPA
+(``lag_threshold``, ``activation_lag_threshold``, ``stabilization_window_seconds``,
+``select_policy``...), spelled in snake_case. Every section rejects unknown keys so that a
+typo is an error naming its path, never a silently ignored setting.
+
+Defaults that overlap the HPA equal the HPA's defaults (pkg/apis/autoscaling/v2/defaults.go);
+defaults that overlap KEDA equal KEDA's (pkg/scalers/kafka_scaler.go, pkg/scaling/executor).
+
+All models are frozen: a loaded configuration is a value, shared read-only by every target's
+task, by the pure decision core and by replay.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    Strict,
+    field_validator,
+    model_validator,
+)
+
+# Kubernetes object names: DNS-1123 label (namespaces) and subdomain (workloads).
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Our own identifiers (target, trigger, cluster and server names) end up in metric labels,
+# log fields and Kubernetes event messages: keep them to a safe, readable alphabet.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
+
+PREDICTOR_MODELS = (
+    "none",
+    "naive",
+    "seasonal_naive",
+    "moving_average",
+    "linear",
+    "holt_winters",
+    "seasonal_ridge",
+    "quantile_gbm",
+    "auto",
+)
+"""Predictor names selectable per target; ``none`` means purely reactive (no forecast)."""
+
+PredictorModel = Literal[
+    "none",
+    "naive",
+    "seasonal_naive",
+    "moving_average",
+    "linear",
+    "holt_winters",
+    "seasonal_ridge",
+    "quantile_gbm",
+    "auto",
+]
+
+FilePath = Annotated[Path, Strict(False)]
+"""A file path, written as a plain string in YAML."""
+
+ParamValue = bool | int | float | str | list[int] | list[float] | list[str]
+
+
+class Section(BaseModel):
+    """Base of every config section: strict types, no unknown keys, immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _check_identifier(value: str, what: str) -> str:
+    if len(value) > 63 or not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{what} must be 1-63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- global sections
+
+
+class LoggingConfig(Section):
+    """How log lines are written. ``auto``: JSON when stdout is not a TTY, console otherwise."""
+
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class ServerConfig(Section):
+    """The HTTP endpoints the service exposes."""
+
+    bind_address: str = "0.0.0.0"  # noqa: S104 - a pod must be reachable by its kubelet probes
+    health_port: int = Field(8080, ge=1, le=65535)
+    metrics_port: int = Field(9090, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> ServerConfig:
+        if self.health_port == self.metrics_port:
+            raise ValueError("health_port and metrics_port must differ")
+        return self
+
+
+class KubernetesConfig(Section):
+    """How to reach the API server.
+
+    ``auto`` uses the pod's service account when running in a cluster
+    (KUBERNETES_SERVICE_HOST is set) and the kubeconfig otherwise.
+    """
+
+    mode: Literal["auto", "in_cluster", "kubeconfig"] = "auto"
+    kubeconfig_path: FilePath | None = None
+    context: str | None = None
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _kubeconfig_only_options(self) -> KubernetesConfig:
+        if self.mode == "in_cluster" and (self.kubeconfig_path or self.context):
+            raise ValueError("kubeconfig_path and context have no effect with mode: in_cluster")
+        return self
+
+
+class LeaderElectionConfig(Section):
+    """A coordination.k8s.io/v1 Lease; only its holder patches replicas."""
+
+    enabled: bool = True
+    lease_name: str = "predictive-autoscaler"
+    lease_namespace: str | None = None
+    """None: the namespace the pod runs in (from its service account)."""
+    lease_duration_seconds: float = Field(15.0, gt=0)
+    renew_deadline_seconds: float = Field(10.0, gt=0)
+    retry_period_seconds: float = Field(2.0, gt=0)
+
+    @field_validator("lease_name")
+    @classmethod
+    def _lease_name(cls, value: str) -> str:
+        if not _DNS1123_SUBDOMAIN.match(value) or len(value) > 253:
+            raise ValueError("must be a valid Kubernetes object name (DNS-1123 subdomain)")
+        return value
+
+    @field_validator("lease_namespace")
+    @classmethod
+    def _lease_namespace(cls, value: str | None) -> str | None:
+        if value is not None and (not _DNS1123_LABEL.match(value) or len(value) > 63):
+            raise ValueError("must be a valid namespace name (DNS-1123 label)")
+        return value
+
+    @model_validator(mode="after")
+    def _timings(self) -> LeaderElectionConfig:
+        if self.renew_deadline_seconds >= self.lease_duration_seconds:
+            raise ValueError("renew_deadline_seconds must be less than lease_duration_seconds")
+        if self.retry_period_seconds >= self.renew_deadline_seconds:
+            raise ValueError("retry_period_seconds must be less than renew_deadline_seconds")
+        return self
+
+
+# --------------------------------------------------------------------------- metric servers
+
+
+class SaslConfig(Section):
+    """SASL credentials. The password is never written in this file: it is read at start-up
+    from an environment variable or a mounted file (a Kubernetes Secret)."""
+
+    mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+    username: str = Field(min_length=1)
+    password_env: str | None = None
+    password_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _one_password_source(self) -> SaslConfig:
+        if (self.password_env is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password_env or password_file")
+        return self
+
+
+class TlsConfig(Section):
+    """TLS settings for SSL and SASL_SSL listeners."""
+
+    ca_file: FilePath | None = None
+    cert_file: FilePath | None = None
+    key_file: FilePath | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _client_cert_pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be set together")
+        return self
+
+
+class KafkaClusterConfig(Section):
+    """One Kafka cluster; every target on it shares one set of connections."""
+
+    bootstrap_servers: tuple[str, ...] = Field(min_length=1, strict=False)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl: SaslConfig | None = None
+    tls: TlsConfig | None = None
+    client_id: str = "predictive-autoscaler"
+    request_timeout_seconds: float = Field(10.0, gt=0, le=300)
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _host_port(cls, servers: tuple[str, ...]) -> tuple[str, ...]:
+        for server in servers:
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"'{server}' is not host:port")
+        return servers
+
+    @model_validator(mode="after")
+    def _security(self) -> KafkaClusterConfig:
+        uses_sasl = self.security_protocol.startswith("SASL_")
+        uses_tls = self.security_protocol in ("SSL", "SASL_SSL")
+        if uses_sasl and self.sasl is None:
+            raise ValueError(f"security_protocol {self.security_protocol} needs a sasl section")
+        if not uses_sasl and self.sasl is not None:
+            raise ValueError(
+                f"a sasl section needs security_protocol SASL_PLAINTEXT or SASL_SSL, "
+                f"not {self.security_protocol}"
+            )
+        if not uses_tls and self.tls is not None:
+            raise ValueError(
+                f"a tls section needs security_protocol SSL or SASL_SSL, "
+                f"not {self.security_protocol}"
+            )
+        return self
+
+
+class PrometheusServerConfig(Section):
+    """One Prometheus (or compatible) HTTP API endpoint."""
+
+    url: str
+    bearer_token_file: FilePath | None = None
+    ca_file: FilePath | None = None
+    insecure_skip_verify: bool = False
+    timeout_seconds: float = Field(10.0, gt=0, le=300)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Extra HTTP headers (e.g. a tenant id). Values are treated as secrets: never logged."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", url):
+            raise ValueError("must be an http:// or https:// URL")
+        return url.rstrip("/")
+
+
+# --------------------------------------------------------------------------- triggers
+
+
+class KafkaLagTrigger(Section):
+    """Consumer-group lag, as KEDA's Kafka scaler reads it (plus rates and capacity)."""
+
+    type: Literal["kafka_lag"]
+    name: str | None = None
+    """Unique within the target; defaults to ``kafka_lag`` / ``kafka_lag-2``... by position."""
+    cluster: str
+    consumer_group: str = Field(min_length=1)
+    topics: tuple[str, ...] = Field((), strict=False)
+    """Empty: every topic the group has committed offsets for."""
+    lag_threshold: int = Field(10, gt=0)
+    """KEDA ``lagThreshold``: the lag one replica is expected to handle."""
+    activation_lag_threshold: int = Field(0, ge=0)
+    offset_reset_policy: Literal["latest", "earliest"] = "latest"
+    allow_idle_consumers: bool = False
+    limit_to_partitions_with_lag: bool = False
+    scale_to_zero_on_invalid_offset: bool = False
+    exclude_persistent_lag: bool = False
+    persistent_lag_polls: int = Field(3, ge=1)
+    """A partition whose committed offset has not moved for this many polls, with lag, is stuck."""
+    per_replica_throughput: float | None = Field(None, gt=0)
+    """Messages/s one replica processes. None: learned online from the processing rate."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_identifier(value, "a trigger name")
+
+    @model_validator(mode="after")
+    def _keda_rules(self) -> KafkaLagTrigger:
+        if self.allow_idle_consumers and self.limit_to_partitions_with_lag:
+            raise ValueError(
+                "allow_idle_consumers and limit_to_partitions_with_lag cannot both be true"
+            )
+        if len(set(self.topics)) != len(self.topics):
+            raise ValueError("topics lists a topic twice")
+        return self
+
+
+class PrometheusTrigger(Section):
+    """A PromQL query whose value drives replicas, as KEDA's Prometheus scaler."""
+
+    type: Literal["prometheus"]
+    name: str | None = None
+    server: str
+    query: str = Field(min_length=1)
+    target_value: float = Field(gt=0)
+    """Per replica (AverageValue) or in total (Value), as in an HPA External metric."""
+    metric_type: Literal["AverageValue", "Value"] = "AverageValue"
+    activation_threshold: float = Field(0.0, ge=0)
+    on_empty: Literal["unavailable", "zero"] = "unavailable"
+    """What an empty result means. ``unavailable`` (default) never scales down on it;
+    ``zero`` is for queries that are legitimately empty when idle (KEDA ignoreNullValues)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else _check_identifier(value, "a trigger name")
+
+
+Trigger = Annotated[KafkaLagTrigger | PrometheusTrigger, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- target sections
+
+
+class ScaleTargetRef(Section):
+    """The workload whose ``scale`` subresource is patched (as HPA ``scaleTargetRef``)."""
+
+    kind: Literal["Deployment", "StatefulSet"] = "Deployment"
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _DNS1123_SUBDOMAIN.match(value) or len(value) > 253:
+            raise ValueError("must be a valid Kubernetes object name (DNS-1123 subdomain)")
+        return value
+
+
+class ScalingPolicy(Section):
+    """HPA ``HPAScalingPolicy``: change at most ``value`` pods or percent per period."""
+
+    type: Literal["Pods", "Percent"]
+    value: int = Field(gt=0)
+    period_seconds: int = Field(gt=0, le=1800)
+
+
+class _ScalingRules(Section):
+    select_policy: Literal["Max", "Min", "Disabled"] = "Max"
+    tolerance: float = Field(0.1, ge=0)
+    """No change while the usage ratio is within 1 ± tolerance (HPA default 0.1)."""
+
+
+class ScaleUpRules(_ScalingRules):
+    """HPA ``behavior.scaleUp``; unset fields take the HPA's defaults."""
+
+    stabilization_window_seconds: int = Field(0, ge=0, le=3600)
+    policies: tuple[ScalingPolicy, ...] = Field(
+        default=(
+            ScalingPolicy(type="Pods", value=4, period_seconds=15),
+            ScalingPolicy(type="Percent", value=100, period_seconds=15),
+        ),
+        min_length=1,
+        strict=False,
+    )
+
+
+class ScaleDownRules(_ScalingRules):
+    """HPA ``behavior.scaleDown``; unset fields take the HPA's defaults."""
+
+    stabilization_window_seconds: int = Field(300, ge=0, le=3600)
+    policies: tuple[ScalingPolicy, ...] = Field(
+        default=(ScalingPolicy(type="Percent", value=100, period_seconds=15),),
+        min_length=1,
+        strict=False,
+    )
+
+
+class BehaviorConfig(Section):
+    """HPA v2 ``spec.behavior``."""
+
+    scale_up: ScaleUpRules = Field(default_factory=ScaleUpRules)
+    scale_down: ScaleDownRules = Field(default_factory=ScaleDownRules)
+
+    @property
+    def longest_policy_period(self) -> int:
+        """How long scale events must be kept to evaluate every policy."""
+        return max(p.period_seconds for p in (*self.scale_up.policies, *self.scale_down.policies))
+
+
+class PredictorConfig(Section):
+    """Which model forecasts this target's load, and how far ahead."""
+
+    model: PredictorModel = "auto"
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    """Model parameters, by the model's own parameter names."""
+    lead_margin_seconds: float = Field(30.0, ge=0)
+    """Added to the target's startup_seconds: lead time = startup + margin."""
+    history_window_seconds: float = Field(14 * 86400.0, gt=0)
+    retrain_interval_seconds: float = Field(3600.0, gt=0)
+    quantile: float = Field(0.9, ge=0.5, lt=1.0)
+    """Size for this quantile of the forecast (0.5: the median, no headroom)."""
+
+
+class SloConfig(Section):
+    """The service level the capacity sizing aims for."""
+
+    max_lag_seconds: float = Field(60.0, gt=0)
+    """The longest acceptable time to drain the backlog at the current capacity."""
+
+
+class FallbackConfig(Section):
+    """What to do after ``failure_threshold`` consecutive failed polls of a trigger (KEDA).
+
+    ``current_replicas`` (default) holds; ``static`` goes to ``replicas``;
+    ``current_replicas_if_higher`` / ``_if_lower`` go to ``replicas`` only in that direction.
+    ``static`` and ``current_replicas_if_lower`` are the only settings under which missing
+    metrics can lower the replica count, and only because this file asks for it.
+    """
+
+    failure_threshold: int = Field(3, ge=1)
+    behavior: Literal[
+        "current_replicas", "static", "current_replicas_if_higher", "current_replicas_if_lower"
+    ] = "current_replicas"
+    replicas: int | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _replicas_when_needed(self) -> FallbackConfig:
+        if self.behavior != "current_replicas" and self.replicas is None:
+            raise ValueError(f"behavior {self.behavior} needs replicas")
+        return self
+
+
+class ActuationConfig(Section):
+    """Rebalance-aware actuation: every replica change rebalances the consumer group, so
+    fewer, larger steps are cheaper than many small ones."""
+
+    min_dwell_seconds: float = Field(0.0, ge=0)
+    """No replica change within this long after the previous one."""
+    min_step: int = Field(1, ge=1)
+    """Ignore changes smaller than this, unless they reach a bound (min, max, partitions)."""
+
+
+class TargetConfig(Section):
+    """One scaled workload and everything that decides its replica count."""
+
+    name: str
+    namespace: str = "default"
+    scale_target_ref: ScaleTargetRef
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(100, ge=1)
+    idle_replicas: int | None = Field(None, ge=0)
+    """Replicas while every trigger is inactive (KEDA idleReplicaCount); 0 scales to zero.
+    With min_replicas 0 and no idle_replicas, the idle count is 0."""
+    cooldown_seconds: float = Field(300.0, ge=0)
+    """How long all triggers must be inactive before going to the idle count."""
+    startup_seconds: float = Field(60.0, ge=0)
+    """Time from a replica being requested to it consuming: the forecast's lead time base."""
+    poll_interval_seconds: float = Field(15.0, gt=0)
+    stale_after_seconds: float | None = Field(None, gt=0)
+    """An observation older than this counts as missing. None: 3 poll intervals."""
+    dry_run: bool = True
+    triggers: tuple[Trigger, ...] = Field(min_length=1, strict=False)
+    trigger_combination: Literal["max", "min"] = "max"
+    predictor: PredictorConfig = Field(default_factory=PredictorConfig)
+    slo: SloConfig = Field(default_factory=SloConfig)
+    behavior: BehaviorConfig = Field(default_factory=BehaviorConfig)
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    actuation: ActuationConfig = Field(default_factory=ActuationConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_identifier(value, "a target name")
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not _DNS1123_LABEL.match(value) or len(value) > 63:
+            raise ValueError("must be a valid namespace name (DNS-1123 label)")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> TargetConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) must not exceed "
+                f"max_replicas ({self.max_replicas})"
+            )
+        if self.idle_replicas is not None and self.idle_replicas >= self.min_replicas:
+            raise ValueError(
+                f"idle_replicas ({self.idle_replicas}) must be less than "
+                f"min_replicas ({self.min_replicas})"
+            )
+        replicas = self.fallback.replicas
+        if replicas is not None and replicas > self.max_replicas:
+            raise ValueError(
+                f"fallback.replicas ({replicas}) must not exceed "
+                f"max_replicas ({self.max_replicas})"
+            )
+        names = self.trigger_names
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"trigger names must be unique, found {', '.join(dup)} twice")
+        return self
+
+    @property
+    def trigger_names(self) -> tuple[str, ...]:
+        """Each trigger's name: its own, or its type numbered by position among that type."""
+        names: list[str] = []
+        seen: dict[str, int] = {}
+        for trigger in self.triggers:
+            seen[trigger.type] = seen.get(trigger.type, 0) + 1
+            count = seen[trigger.type]
+            default = trigger.type if count == 1 else f"{trigger.type}-{count}"
+            names.append(trigger.name or default)
+        return tuple(names)
+
+    @property
+    def idle_replica_count(self) -> int | None:
+        """The replica count while inactive, or None when scale-to-idle is off."""
+        if self.idle_replicas is not None:
+            return self.idle_replicas
+        return 0 if self.min_replicas == 0 else None
+
+    @property
+    def active_min_replicas(self) -> int:
+        """The floor while active: a target that scales to zero still runs one when active."""
+        return max(self.min_replicas, 1)
+
+    @property
+    def lead_time_seconds(self) -> float:
+        """How far ahead the forecast looks: pod start-up plus a margin."""
+        return self.startup_seconds + self.predictor.lead_margin_seconds
+
+    @property
+    def stale_after(self) -> float:
+        """Age past which an observation counts as missing."""
+        if self.stale_after_seconds is not None:
+            return self.stale_after_seconds
+        return 3 * self.poll_interval_seconds
+
+
+class AutoscalerConfig(Section):
+    """The whole file."""
+
+    poll_interval_seconds: float = Field(15.0, gt=0)
+    """Default for every target (a target may set its own)."""
+    dry_run: bool = True
+    """Forecast-only: decide and report, never patch. The default, until you trust it;
+    a target may override it."""
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    kubernetes: KubernetesConfig = Field(default_factory=KubernetesConfig)
+    leader_election: LeaderElectionConfig = Field(default_factory=LeaderElectionConfig)
+    kafka_clusters: dict[str, KafkaClusterConfig] = Field(default_factory=dict)
+    prometheus_servers: dict[str, PrometheusServerConfig] = Field(default_factory=dict)
+    targets: tuple[TargetConfig, ...] = Field(min_length=1, strict=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_target_defaults(cls, data: Any) -> Any:
+        """Targets inherit poll_interval_seconds and dry_run from the top level."""
+        if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
+            return data
+        inherited = {
+            key: data[key] for key in ("poll_interval_seconds", "dry_run") if key in data
+        }
+        targets = [
+            {**inherited, **target} if isinstance(target, dict) else target
+            for target in data["targets"]
+        ]
+        return {**data, "targets": targets}
+
+    @field_validator("kafka_clusters", "prometheus_servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _check_identifier(name, "a name")
+        return value
+
+    def target(self, name: str) -> TargetConfig:
+        """The target called ``name``; KeyError naming the known ones otherwise."""
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets)
+        raise KeyError(f"no target named '{name}' (known: {known})")
+

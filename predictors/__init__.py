@@ -1,0 +1,1 @@
+"""Load forecasting models (arrival rate, or any metric series) for the decision core."""
