@@ -30,7 +30,9 @@ from pydantic import (
 
 # Kubernetes object names: DNS-1123 label (namespaces) and subdomain (workloads).
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 # Our own identifiers (target, trigger, cluster and server names) end up in metric labels,
 # log fields and Kubernetes event messages: keep them to a safe, readable alphabet.
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
@@ -94,7 +96,7 @@ class LoggingConfig(Section):
 class ServerConfig(Section):
     """The HTTP endpoints the service exposes."""
 
-    bind_address: str = "0.0.0.0"  # noqa: S104 - a pod must be reachable by its kubelet probes
+    bind_address: str = "0.0.0.0"  # every interface: a pod must be reachable by its kubelet probes
     health_port: int = Field(8080, ge=1, le=65535)
     metrics_port: int = Field(9090, ge=1, le=65535)
 
@@ -490,8 +492,7 @@ class TargetConfig(Section):
         replicas = self.fallback.replicas
         if replicas is not None and replicas > self.max_replicas:
             raise ValueError(
-                f"fallback.replicas ({replicas}) must not exceed "
-                f"max_replicas ({self.max_replicas})"
+                f"fallback.replicas ({replicas}) must not exceed max_replicas ({self.max_replicas})"
             )
         names = self.trigger_names
         if len(set(names)) != len(names):
@@ -558,9 +559,7 @@ class AutoscalerConfig(Section):
         """Targets inherit poll_interval_seconds and dry_run from the top level."""
         if not isinstance(data, dict) or not isinstance(data.get("targets"), list):
             return data
-        inherited = {
-            key: data[key] for key in ("poll_interval_seconds", "dry_run") if key in data
-        }
+        inherited = {key: data[key] for key in ("poll_interval_seconds", "dry_run") if key in data}
         targets = [
             {**inherited, **target} if isinstance(target, dict) else target
             for target in data["targets"]
@@ -581,4 +580,3 @@ class AutoscalerConfig(Section):
                 return target
         known = ", ".join(t.name for t in self.targets)
         raise KeyError(f"no target named '{name}' (known: {known})")
-

@@ -1,0 +1,265 @@
+"""Reading the YAML file: its data, where every key and value sits, and what YAML hides.
+
+A plain ``yaml.safe_load`` forgets positions and silently keeps the last of two equal keys,
+so a file with ``min_replicas`` written twice would run with whichever came last. Here the
+document is composed into nodes first, duplicate keys become problems, and every node's
+position is indexed by its path so that later checks can point at a line and column.
+
+Every failure to read (no file, a directory, not UTF-8, not YAML, empty, not a mapping) is a
+:class:`~autoscaler.config.errors.ConfigError` with one problem at path ``<file>``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from autoscaler.config.errors import FILE, ConfigError, Finding, KeyPath, Problem, render_path
+
+Position = tuple[int, int]
+"""1-based (line, column)."""
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class _Marks:
+    value: Position
+    key: Position | None
+
+
+@dataclass
+class Positions:
+    """Where each path of the parsed data was written in the file."""
+
+    _marks: dict[KeyPath, _Marks] = field(default_factory=dict)
+
+    def add(self, path: KeyPath, value: Position, key: Position | None = None) -> None:
+        """Record a node; a later record of the same path wins, as it does in the data."""
+        self._marks[path] = _Marks(value, key)
+
+    def locate(self, finding: Finding) -> Position | None:
+        """The key's position for a key finding, the value's otherwise.
+
+        A path that is not in the file (a missing key) falls back to its nearest ancestor
+        that is: the mapping the key should have been written in.
+        """
+        if finding.about != "value":
+            marks = self._marks.get(finding.path)
+            if marks is not None and marks.key is not None:
+                return marks.key
+        path = finding.path
+        while True:
+            marks = self._marks.get(path)
+            if marks is not None:
+                return marks.value
+            if not path:
+                return None
+            path = path[:-1]
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A parsed file: the data, the position index, and the duplicate keys found."""
+
+    data: Any
+    positions: Positions
+    problems: list[Problem]
+
+
+def _position(mark: yaml.Mark) -> Position:
+    return (mark.line + 1, mark.column + 1)
+
+
+def _file_error(source: str, message: str, position: Position | None = None) -> ConfigError:
+    line, column = position if position is not None else (None, None)
+    return ConfigError([Problem(FILE, message, line, column)], source)
+
+
+def _syntax_error(source: str, text: str, error: yaml.YAMLError) -> ConfigError:
+    """The YAML error's own words and position, without its snippet of the file.
+
+    The snippet is left out on purpose: it is a copy of the offending line, which may hold a
+    password someone pasted into the wrong place.
+    """
+    if isinstance(error, yaml.MarkedYAMLError):
+        problem, context = error.problem, error.context
+        if problem and context and problem.startswith("but "):
+            message = f"invalid YAML: {context}, {problem}"  # "expected a single document..."
+        else:
+            message = f"invalid YAML: {problem or context or 'cannot parse'}"
+            if problem and context and error.context_mark is not None:
+                message += f" ({context} at line {error.context_mark.line + 1})"
+        mark = error.problem_mark or error.context_mark
+        return _file_error(source, message, _position(mark) if mark is not None else None)
+    if isinstance(error, yaml.reader.ReaderError):
+        before = text[: error.position]
+        position = (before.count("\n") + 1, error.position - (before.rfind("\n") + 1) + 1)
+        return _file_error(source, f"invalid YAML: {error.reason}", position)
+    return _file_error(source, "invalid YAML")
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"a {type(value).__name__}"
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """The file's text, or a ConfigError saying plainly why it cannot be read."""
+    source = os.fspath(path)
+    try:
+        with open(path, "rb") as file:
+            raw = file.read()
+    except FileNotFoundError:
+        raise _file_error(source, "file not found") from None
+    except IsADirectoryError:
+        raise _file_error(source, "is a directory, not a file") from None
+    except PermissionError:
+        raise _file_error(source, "permission denied: the file cannot be read") from None
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise _file_error(source, f"cannot read the file: {reason}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise _file_error(
+            source, "the file is not UTF-8 text (save it as UTF-8)", (line, column)
+        ) from None
+
+
+def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
+    """Parse one YAML document into data, positions and duplicate-key problems."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as error:  # the reader rejects control characters up front
+        raise _syntax_error(source, text, error) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise _file_error(source, "the file is empty")
+        duplicates = _duplicate_keys(loader, node, ())
+        data = loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise _syntax_error(source, text, error) from None
+    except RecursionError:
+        raise _file_error(source, "invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise _file_error(
+            source,
+            f"the top level must be a mapping of keys to values, not {_describe(data)}",
+            _position(node.start_mark),
+        )
+    positions = Positions()
+    _index(loader, node, (), None, positions, set())
+    return YamlDocument(data, positions, duplicates)
+
+
+def _scalar_key(loader: yaml.SafeLoader, node: Node) -> object:
+    """The Python value of a scalar key node (``on`` and ``true`` are the same key)."""
+    if not isinstance(node, ScalarNode):
+        return None
+    try:
+        key: object = loader.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        return None
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _duplicate_keys(loader: yaml.SafeLoader, node: Node, path: KeyPath) -> list[Problem]:
+    """Keys written twice in one mapping, found before merge keys (``<<``) are applied.
+
+    A key given by a merge and overridden in the mapping itself is the point of ``<<``, not
+    a duplicate, which is why this runs on the nodes as written.
+    """
+    problems: list[Problem] = []
+    stack: list[tuple[Node, KeyPath]] = [(node, path)]
+    seen_nodes: set[int] = set()
+    while stack:
+        current, where = stack.pop()
+        if id(current) in seen_nodes:
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, MappingNode):
+            first_line: dict[object, int] = {}
+            for key_node, value_node in current.value:
+                if key_node.tag == _MERGE_TAG:
+                    continue
+                key = _scalar_key(loader, key_node)
+                if key is None:
+                    continue
+                line, column = _position(key_node.start_mark)
+                if key in first_line:
+                    problems.append(
+                        Problem(
+                            render_path(where),
+                            f"duplicate key '{key}', first set on line {first_line[key]}",
+                            line,
+                            column,
+                        )
+                    )
+                else:
+                    first_line[key] = line
+                if isinstance(key, str | int):
+                    stack.append((value_node, (*where, key)))
+        elif isinstance(current, SequenceNode):
+            stack.extend((item, (*where, index)) for index, item in enumerate(current.value))
+    problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
+    return problems
+
+
+def _index(
+    loader: yaml.SafeLoader,
+    node: Node,
+    path: KeyPath,
+    key_position: Position | None,
+    positions: Positions,
+    active: set[int],
+) -> None:
+    """Record the position of ``node`` and everything under it, by path.
+
+    Runs after construction, when PyYAML has flattened merge keys into each mapping (merged
+    pairs first, the mapping's own after), so later pairs override earlier ones exactly as
+    they do in the data. ``active`` guards against recursive aliases (``&a [*a]``).
+    """
+    positions.add(path, _position(node.start_mark), key_position)
+    if id(node) in active:
+        return
+    active.add(id(node))
+    if isinstance(node, MappingNode):
+        for key_node, value_node in node.value:
+            key = _scalar_key(loader, key_node)
+            if isinstance(key, str | int):
+                _index(
+                    loader,
+                    value_node,
+                    (*path, key),
+                    _position(key_node.start_mark),
+                    positions,
+                    active,
+                )
+    elif isinstance(node, SequenceNode):
+        for index, item in enumerate(node.value):
+            _index(loader, item, (*path, index), None, positions, active)
+    active.discard(id(node))
