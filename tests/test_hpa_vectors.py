@@ -60,9 +60,7 @@ def _rules(raw: dict[str, Any]) -> Rules:
 
 
 def _events(raw: list[dict[str, Any]]) -> tuple[hpa.ScaleEvent, ...]:
-    return tuple(
-        hpa.ScaleEvent(at=NOW - e["seconds_ago"], change=e["replica_change"]) for e in raw
-    )
+    return tuple(hpa.ScaleEvent(at=NOW - e["seconds_ago"], change=e["replica_change"]) for e in raw)
 
 
 def _recommendations(raw: list[dict[str, Any]]) -> tuple[hpa.TimedRecommendation, ...]:
@@ -148,7 +146,9 @@ def test_stabilize_with_behaviors(v: dict[str, Any]) -> None:
         now=NOW,
     )
     assert replicas == v["expected"]["replicas"]
-    expected_after = v["expected"].get("recommendations_after", v["derived"]["recommendations_after"])
+    expected_after = v["expected"].get(
+        "recommendations_after", v["derived"]["recommendations_after"]
+    )
     assert [r.replicas for r in after] == expected_after
     assert reason == v["derived"]["stabilize_reason"]
 

@@ -192,18 +192,12 @@ def stabilize_recommendation(
     return stabilized, reason, after
 
 
-def prune_recommendations(
-    recommendations: Sequence[TimedRecommendation], keep_seconds: float, now: float
-) -> tuple[TimedRecommendation, ...]:
-    """Drop entries no window can see any more (upstream keeps one and reuses its slot;
-    a long-running process must not grow without bound when windows shrink on reload)."""
-    return tuple(r for r in recommendations if now - r.at < keep_seconds)
-
-
 # --------------------------------------------------------------------------- rate policies
 
 
-def replicas_changed_in_period(period_seconds: float, events: Sequence[ScaleEvent], now: float) -> int:
+def replicas_changed_in_period(
+    period_seconds: float, events: Sequence[ScaleEvent], now: float
+) -> int:
     """``getReplicasChangePerPeriod``: the sum of changes younger than the period."""
     return sum(event.change for event in events if now - event.at < period_seconds)
 
