@@ -202,8 +202,36 @@ VALUE_CASES = [
     ),
     pytest.param(
         _target(REF + TRIGGERS + "min_replicas: 5\nmax_replicas: 2\n"),
-        ["targets[0]: min_replicas (5) must not exceed max_replicas (2)"],
+        ["targets[0].max_replicas: must be at least min_replicas (5)"],
         id="min-above-max",
+    ),
+    pytest.param(
+        _target(REF + TRIGGERS + "min_replicas: 5\nmax_replicas: 2\ncooldown_seconds: -1\n"),
+        [
+            "targets[0].max_replicas: must be at least min_replicas (5)",
+            "targets[0].cooldown_seconds: must be >= 0",
+        ],
+        id="min-above-max-reported-with-other-errors",
+    ),
+    pytest.param(
+        _target(REF + TRIGGERS + "min_replicas: 2\nidle_replicas: 2\n"),
+        ["targets[0].idle_replicas: must be less than min_replicas (2)"],
+        id="idle-not-below-min",
+    ),
+    pytest.param(
+        _target(
+            REF
+            + "triggers:\n"
+            + "  - {type: kafka_lag, cluster: main, consumer_group: a, name: lag}\n"
+            + "  - {type: kafka_lag, cluster: main, consumer_group: b, name: lag}\n"
+        ),
+        ["targets[0].triggers: trigger names must be unique: lag twice"],
+        id="duplicate-trigger-names",
+    ),
+    pytest.param(
+        _target(REF + TRIGGERS + "max_replicas: 5\nfallback: {behavior: static, replicas: 9}\n"),
+        ["targets[0].fallback: replicas (9) must not exceed max_replicas (5)"],
+        id="fallback-above-max",
     ),
     pytest.param(
         _target(

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     Strict,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -477,40 +478,53 @@ class TargetConfig(Section):
             raise ValueError("must be a valid namespace name (DNS-1123 label)")
         return value
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> TargetConfig:
-        if self.min_replicas > self.max_replicas:
+    # Cross-field rules are field validators (reading earlier fields from ``info.data``), not
+    # a model validator: pydantic skips model validators when any field fails, and every
+    # problem of a file must be reported at once.
+
+    @field_validator("max_replicas")
+    @classmethod
+    def _max_not_below_min(cls, value: int, info: ValidationInfo) -> int:
+        min_replicas = info.data.get("min_replicas")
+        if min_replicas is not None and min_replicas > value:
+            raise ValueError(f"must be at least min_replicas ({min_replicas})")
+        return value
+
+    @field_validator("idle_replicas")
+    @classmethod
+    def _idle_below_min(cls, value: int | None, info: ValidationInfo) -> int | None:
+        min_replicas = info.data.get("min_replicas")
+        if value is not None and min_replicas is not None and value >= min_replicas:
+            raise ValueError(f"must be less than min_replicas ({min_replicas})")
+        return value
+
+    @field_validator("triggers")
+    @classmethod
+    def _unique_trigger_names(cls, triggers: tuple[Trigger, ...]) -> tuple[Trigger, ...]:
+        names = _trigger_names(triggers)
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"trigger names must be unique: {', '.join(duplicates)} twice")
+        return triggers
+
+    @field_validator("fallback")
+    @classmethod
+    def _fallback_within_max(cls, value: FallbackConfig, info: ValidationInfo) -> FallbackConfig:
+        max_replicas = info.data.get("max_replicas")
+        if (
+            value.replicas is not None
+            and max_replicas is not None
+            and value.replicas > max_replicas
+        ):
             raise ValueError(
-                f"min_replicas ({self.min_replicas}) must not exceed "
-                f"max_replicas ({self.max_replicas})"
+                f"replicas ({value.replicas}) must not exceed max_replicas ({max_replicas})"
             )
-        if self.idle_replicas is not None and self.idle_replicas >= self.min_replicas:
-            raise ValueError(
-                f"idle_replicas ({self.idle_replicas}) must be less than "
-                f"min_replicas ({self.min_replicas})"
-            )
-        replicas = self.fallback.replicas
-        if replicas is not None and replicas > self.max_replicas:
-            raise ValueError(
-                f"fallback.replicas ({replicas}) must not exceed max_replicas ({self.max_replicas})"
-            )
-        names = self.trigger_names
-        if len(set(names)) != len(names):
-            dup = sorted({n for n in names if names.count(n) > 1})
-            raise ValueError(f"trigger names must be unique, found {', '.join(dup)} twice")
-        return self
+        return value
 
     @property
     def trigger_names(self) -> tuple[str, ...]:
         """Each trigger's name: its own, or its type numbered by position among that type."""
-        names: list[str] = []
-        seen: dict[str, int] = {}
-        for trigger in self.triggers:
-            seen[trigger.type] = seen.get(trigger.type, 0) + 1
-            count = seen[trigger.type]
-            default = trigger.type if count == 1 else f"{trigger.type}-{count}"
-            names.append(trigger.name or default)
-        return tuple(names)
+        return _trigger_names(self.triggers)
 
     @property
     def idle_replica_count(self) -> int | None:
@@ -580,3 +594,14 @@ class AutoscalerConfig(Section):
                 return target
         known = ", ".join(t.name for t in self.targets)
         raise KeyError(f"no target named '{name}' (known: {known})")
+
+
+def _trigger_names(triggers: tuple[Trigger, ...]) -> tuple[str, ...]:
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for trigger in triggers:
+        seen[trigger.type] = seen.get(trigger.type, 0) + 1
+        count = seen[trigger.type]
+        default = trigger.type if count == 1 else f"{trigger.type}-{count}"
+        names.append(trigger.name or default)
+    return tuple(names)
