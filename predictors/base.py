@@ -1,0 +1,260 @@
+"""The one small interface every forecasting model shares, scikit-learn in spirit.
+
+* ``__init__`` only stores parameters (plain attributes, listed in its signature, so that
+  ``get_params``/``set_params``/``clone`` work); validation and work happen in ``fit``.
+* ``fit(timestamps, values)`` learns from a history and returns ``self``; learned state ends
+  in ``_``.
+* ``update(timestamp, value)`` / ``extend(...)`` absorb new observations cheaply between
+  refits (one point per poll live, tens of thousands in replay).
+* ``predict(timestamps)`` forecasts the given future times: a point value and, for the
+  configured ``quantile``, an upper value (headroom for bursts).
+
+No exception escapes: a model that cannot forecast (too little history, nothing usable)
+says so in ``Prediction.available`` / ``note`` and the caller falls back.
+
+The upper quantile is calibrated the same way for every model that has no quantile of its
+own: the empirical quantile of the model's recent errors at that horizon (split-conformal,
+online). Until enough errors have been seen, the quantile of the series' own changes over
+that horizon stands in (what a naive forecast would have got wrong): wide but honest.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator
+
+from predictors.history import (
+    FloatArray,
+    HistoryError,
+    SeriesBuffer,
+    clean,
+    infer_step,
+    to_grid,
+)
+
+MIN_RESIDUALS = 30
+"""Errors needed at a horizon before they calibrate the upper quantile."""
+RESIDUAL_WINDOW = 2016
+"""Recent errors kept per horizon (a week of 5-minute steps)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Forecasts for the requested timestamps, or why there are none."""
+
+    point: FloatArray
+    upper: FloatArray | None
+    model: str
+    available: bool = True
+    note: str | None = None
+
+    @classmethod
+    def unavailable(cls, model: str, size: int, note: str) -> Prediction:
+        nan = np.full(size, np.nan)
+        return cls(point=nan, upper=None, model=model, available=False, note=note)
+
+
+@dataclass
+class _Calibration:
+    """Recent forecast errors per horizon (in steps), for the upper quantile."""
+
+    errors: dict[int, deque[float]] = field(default_factory=dict)
+    pending: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+    """Forecast slot -> [(horizon in steps, point forecast)] awaiting the actual value."""
+    prior: dict[int, float] = field(default_factory=dict)
+
+
+class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type information
+    """Base class: subclasses define parameters in ``__init__`` and implement ``_fit`` and
+    ``_forecast``; they may override ``_absorb`` (cheap update) and ``_upper``."""
+
+    name: str = "base"
+
+    # Parameters shared by every model (each subclass lists them in its own __init__).
+    quantile: float
+    step_seconds: float | None
+    window_seconds: float
+
+    # ----------------------------------------------------------------- what subclasses give
+
+    def min_history_points(self, step: float) -> int:
+        """Grid points (of ``step`` seconds) needed before this model can forecast."""
+        return 1
+
+    def _fit(self) -> None:
+        """Learn from ``self.history_`` (override)."""
+
+    def _absorb(self) -> None:
+        """The history just grew by at least one point (override for cheap online state)."""
+
+    def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
+        """Point forecasts ``steps_ahead`` grid steps after the last point (override)."""
+        raise NotImplementedError
+
+    def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
+        """The model's own upper quantile, if it has one (override); None: calibrated."""
+        return None
+
+    # ----------------------------------------------------------------- the interface
+
+    def fit(self, timestamps: ArrayLike, values: ArrayLike) -> Predictor:
+        """Learn from a history; never raises on bad data (see ``ready_``)."""
+        self.ready_ = False
+        self.note_: str | None = None
+        self.calibration_ = _Calibration()
+        try:
+            t, v = clean(timestamps, values)
+            step = float(self.step_seconds) if self.step_seconds else infer_step(t)
+            grid = to_grid(t, v, step)
+        except HistoryError as error:
+            self.history_: SeriesBuffer | None = None
+            self.note_ = f"no usable history: {error}"
+            return self
+        capacity = max(int(self.window_seconds // step), self.min_history_points(step), 2)
+        self.history_ = SeriesBuffer.from_grid(grid, capacity)
+        self._refit()
+        return self
+
+    def update(self, timestamp: float, value: float) -> None:
+        """Absorb one new observation (cheap: no refit)."""
+        if getattr(self, "history_", None) is None:
+            self.fit([timestamp], [value])
+            return
+        history = self.history_
+        assert history is not None
+        before = history.last_time
+        if not history.append(float(timestamp), float(value)):
+            return
+        self._record_errors(before)
+        if not self.ready_ and len(history) >= self.min_history_points(history.step):
+            self._refit()
+        elif self.ready_:
+            try:
+                self._absorb()
+            except Exception as error:  # no exception escapes a predictor
+                self.ready_, self.note_ = False, f"update failed: {error}"
+
+    def extend(self, timestamps: ArrayLike, values: ArrayLike) -> None:
+        """Absorb many observations, in order."""
+        for t, v in zip(np.asarray(timestamps, float), np.asarray(values, float), strict=True):
+            self.update(float(t), float(v))
+
+    def refit(self) -> Predictor:
+        """Learn again from the current window (the caller's retrain schedule)."""
+        if getattr(self, "history_", None) is not None:
+            self._refit()
+        return self
+
+    def predict(self, timestamps: ArrayLike) -> Prediction:
+        """Point and upper-quantile forecasts for future ``timestamps``."""
+        ts = np.atleast_1d(np.asarray(timestamps, dtype=np.float64))
+        history = getattr(self, "history_", None)
+        if history is None or not getattr(self, "ready_", False):
+            note = getattr(self, "note_", None) or "not fitted"
+            return Prediction.unavailable(self.name, len(ts), note)
+        steps = np.maximum(1, np.rint((ts - history.last_time) / history.step)).astype(np.int64)
+        try:
+            point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
+            upper = self._upper(steps, point)
+        except Exception as error:  # no exception escapes a predictor
+            return Prediction.unavailable(self.name, len(ts), f"forecast failed: {error}")
+        if not np.all(np.isfinite(point)):
+            return Prediction.unavailable(self.name, len(ts), "forecast is not finite")
+        if upper is None:
+            upper = point + self._error_quantile(steps)
+        upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
+        self._remember(steps, point)
+        return Prediction(point=point, upper=upper, model=self.name, note=self.note_)
+
+    # ----------------------------------------------------------------- internals
+
+    def _refit(self) -> None:
+        history = self.history_
+        assert history is not None
+        needed = self.min_history_points(history.step)
+        if len(history) < needed:
+            self.ready_ = False
+            self.note_ = f"needs {needed} points of history, has {len(history)}"
+            return
+        try:
+            self._fit()
+        except Exception as error:  # no exception escapes a predictor
+            self.ready_, self.note_ = False, f"fit failed: {error}"
+            return
+        self.ready_, self.note_ = True, None
+        self.calibration_.prior.clear()
+
+    def _error_quantile(self, steps: np.ndarray) -> FloatArray:
+        """Per horizon: the quantile of recent errors, or of the series' own changes."""
+        out = np.empty(len(steps), dtype=np.float64)
+        for i, k in enumerate(steps.tolist()):
+            errors = self.calibration_.errors.get(k)
+            if errors is not None and len(errors) >= MIN_RESIDUALS:
+                out[i] = max(0.0, float(np.quantile(np.fromiter(errors, float), self.quantile)))
+            else:
+                out[i] = self._prior_quantile(k)
+        return out
+
+    def _prior_quantile(self, k: int) -> float:
+        prior = self.calibration_.prior.get(k)
+        if prior is None:
+            history = self.history_
+            assert history is not None
+            values = history.values
+            changes = values[k:] - values[:-k] if len(values) > k else np.zeros(1)
+            prior = max(0.0, float(np.quantile(changes, self.quantile)))
+            self.calibration_.prior[k] = prior
+        return prior
+
+    def _remember(self, steps: np.ndarray, point: FloatArray) -> None:
+        """Keep each forecast until its actual value arrives, to learn its error."""
+        pending = self.calibration_.pending
+        for k, p in zip(steps.tolist(), point.tolist(), strict=True):
+            pending.setdefault(self._slot_of(k), []).append((k, p))
+        if len(pending) > 4 * RESIDUAL_WINDOW:  # forecasts for times that never came
+            for slot in sorted(pending)[: len(pending) - 2 * RESIDUAL_WINDOW]:
+                del pending[slot]
+
+    def _slot_of(self, steps_ahead: int) -> int:
+        history = self.history_
+        assert history is not None
+        return round(history.last_time / history.step) + steps_ahead
+
+    def _record_errors(self, previous_last_time: float) -> None:
+        """Match newly arrived actual values with the forecasts made for them."""
+        history = self.history_
+        assert history is not None
+        pending = self.calibration_.pending
+        if not pending:
+            return
+        newest = round(history.last_time / history.step)
+        oldest = (
+            round(previous_last_time / history.step) + 1
+            if np.isfinite(previous_last_time)
+            else newest
+        )
+        values, observed = history.values, history.observed
+        for slot in range(max(oldest, newest - len(values) + 1), newest + 1):
+            forecasts = pending.pop(slot, None)
+            if not forecasts:
+                continue
+            index = len(values) - 1 - (newest - slot)
+            if not observed[index]:
+                continue
+            actual = float(values[index])
+            for k, point in forecasts:
+                errors = self.calibration_.errors.setdefault(k, deque(maxlen=RESIDUAL_WINDOW))
+                errors.append(actual - point)
+
+    def get_fitted_summary(self) -> dict[str, Any]:
+        """What the model learned, for status pages and the auto model's report."""
+        return {
+            "model": self.name,
+            "ready": getattr(self, "ready_", False),
+            "note": getattr(self, "note_", None),
+        }
