@@ -1,0 +1,168 @@
+"""``auto``: picks, per target, the candidate that forecast its own recent history best.
+
+No model wins everywhere: ``naive`` is hard to beat a few minutes ahead on bursty traffic,
+seasonal models win on strongly daily traffic, and a model needs history before it is any
+good. So each candidate is judged the way it would be used: fitted on the history before a
+validation window, then walked forward through that window as the live loop would (predict
+the lead time ahead, absorb the next point), and scored by the pinball loss of its upper
+forecast at the configured quantile (what capacity is sized on), mean absolute error as a
+tie-break. The winner is used as scored until the next ``refit`` (the caller's retrain
+schedule), which runs the contest again.
+
+The choice and every candidate's scores are in ``chosen_`` and ``scores_``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from predictors.base import Prediction, Predictor
+from predictors.history import FloatArray
+from predictors.registry import make_predictor, model_parameters
+
+DEFAULT_CANDIDATES = (
+    "naive",
+    "seasonal_naive",
+    "moving_average",
+    "linear",
+    "holt_winters",
+    "seasonal_ridge",
+    "quantile_gbm",
+)
+
+
+class AutoForecaster(Predictor):
+    """Chooses among ``candidates`` by a rolling-origin backtest on recent history."""
+
+    name = "auto"
+
+    def __init__(
+        self,
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+        horizon_seconds: float = 300.0,
+        validation_seconds: float = 86400.0,
+        max_validation_points: int = 576,
+        quantile: float = 0.9,
+        step_seconds: float | None = None,
+        window_seconds: float = 14 * 86400.0,
+    ) -> None:
+        self.candidates = candidates
+        self.horizon_seconds = horizon_seconds
+        self.validation_seconds = validation_seconds
+        self.max_validation_points = max_validation_points
+        self.quantile = quantile
+        self.step_seconds = step_seconds
+        self.window_seconds = window_seconds
+
+    def min_history_points(self, step: float) -> int:
+        return 12
+
+    def _candidate(self, name: str, step: float) -> Predictor:
+        accepted = model_parameters(name)
+        shared = {
+            "horizon_seconds": self.horizon_seconds,
+            "quantile": self.quantile,
+            "step_seconds": step,
+            "window_seconds": self.window_seconds,
+        }
+        return make_predictor(name, **{k: v for k, v in shared.items() if k in accepted})
+
+    def _fit(self) -> None:
+        history = self.history_
+        assert history is not None
+        step = history.step
+        times, values, observed = history.timestamps, history.values, history.observed
+        horizon = max(1, round(self.horizon_seconds / step))
+        n = len(values)
+        window = min(
+            max(1, round(self.validation_seconds / step)), self.max_validation_points, n // 3
+        )
+        split = n - window
+        self.scores_: dict[str, dict[str, Any]] = {}
+        best: tuple[float, float, str, Predictor] | None = None
+        for name in self.candidates:
+            score, model = self._backtest(name, times, values, observed, split, horizon, step)
+            self.scores_[name] = score
+            if model is not None:
+                key = (score["pinball"], score["mae"], name)
+                if best is None or key < best[:3]:
+                    best = (*key, model)
+        if best is None:
+            raise ValueError("no candidate could forecast this history")
+        # The winner is kept as scored: fitted before the validation window, and up to date
+        # since, having absorbed it point by point. The next refit runs the contest again.
+        self.chosen_, self.model_ = best[2], best[3]
+        self._last: Prediction | None = None
+
+    def _backtest(
+        self,
+        name: str,
+        times: FloatArray,
+        values: FloatArray,
+        observed: np.ndarray,
+        split: int,
+        horizon: int,
+        step: float,
+    ) -> tuple[dict[str, Any], Predictor | None]:
+        """Fit on ``[:split]``, then walk forward to the end as the live loop would."""
+        try:
+            model = self._candidate(name, step)
+        except (KeyError, TypeError, ImportError) as error:
+            return {"ready": False, "note": str(error)}, None
+        model.fit(times[:split], values[:split])
+        losses: list[float] = []
+        errors: list[float] = []
+        covered = 0
+        for origin in range(split - 1, len(values) - 1):
+            target = origin + horizon
+            if target < len(values) and observed[target]:
+                prediction = model.predict([times[origin] + horizon * step])
+                if prediction.available and prediction.upper is not None:
+                    actual = float(values[target])
+                    upper, point = float(prediction.upper[0]), float(prediction.point[0])
+                    diff = actual - upper
+                    losses.append(max(self.quantile * diff, (self.quantile - 1) * diff))
+                    errors.append(abs(actual - point))
+                    covered += actual <= upper
+            model.update(float(times[origin + 1]), float(values[origin + 1]))
+        if not losses or not model.ready_:
+            note = model.note_ or "no forecast in the validation window"
+            return {"ready": False, "note": note}, None
+        score = {
+            "ready": True,
+            "pinball": float(np.mean(losses)),
+            "mae": float(np.mean(errors)),
+            "coverage": covered / len(losses),
+            "points": len(losses),
+        }
+        return score, model
+
+    def _absorb(self) -> None:
+        history = self.history_
+        assert history is not None
+        self.model_.update(history.last_time, float(history.values[-1]))
+
+    def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
+        history = self.history_
+        assert history is not None
+        prediction = self.model_.predict(history.last_time + steps_ahead * history.step)
+        if not prediction.available:
+            raise ValueError(f"{self.chosen_}: {prediction.note}")
+        self._last = prediction
+        return prediction.point
+
+    def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
+        return None if self._last is None else self._last.upper
+
+    def get_fitted_summary(self) -> dict[str, Any]:
+        summary = super().get_fitted_summary()
+        summary["chosen"] = getattr(self, "chosen_", None)
+        summary["scores"] = {
+            name: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()}
+            for name, s in getattr(self, "scores_", {}).items()
+        }
+        return summary

@@ -1,0 +1,130 @@
+"""Quantile gradient boosting: scikit-learn ``HistGradientBoostingRegressor`` with quantile
+loss, over the same lag and calendar features as the seasonal ridge, direct.
+
+Two models per lead time: the median (the point forecast; it minimises absolute error)
+and the configured upper quantile (headroom for bursts, learned rather than calibrated),
+trained on at most ``max_training_rows`` of the most recent origins (trees need no weeks of
+rows, and this bounds the fit time).
+Trees cannot extrapolate beyond the levels they were trained on, so each row is scaled by
+the recent level at its origin: the model learns *relative* changes, which carry across
+days of different volume, and the forecast is scaled back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from predictors import features
+from predictors.base import Predictor
+from predictors.history import FloatArray
+from predictors.ridge import MIN_TRAINING_ROWS
+
+_VALUE_COLUMNS = slice(0, len(features.RECENT_LAGS) + 1 + 4)
+_RECENT_MEAN = len(features.RECENT_LAGS)
+
+
+class QuantileGBMForecaster(Predictor):
+    """Median and upper-quantile gradient-boosted trees, ``horizon_seconds`` ahead."""
+
+    name = "quantile_gbm"
+
+    def __init__(
+        self,
+        horizon_seconds: float = 300.0,
+        max_iter: int = 100,
+        learning_rate: float = 0.1,
+        max_leaf_nodes: int = 31,
+        min_samples_leaf: int = 40,
+        max_training_rows: int = 6000,
+        quantile: float = 0.9,
+        step_seconds: float | None = None,
+        window_seconds: float = 14 * 86400.0,
+        random_state: int = 0,
+    ) -> None:
+        self.horizon_seconds = horizon_seconds
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.max_training_rows = max_training_rows
+        self.quantile = quantile
+        self.step_seconds = step_seconds
+        self.window_seconds = window_seconds
+        self.random_state = random_state
+
+    def _horizon_steps(self, step: float) -> int:
+        return max(1, round(self.horizon_seconds / step))
+
+    def min_history_points(self, step: float) -> int:
+        horizon = self._horizon_steps(step)
+        return features.min_origin(step, horizon) + horizon + MIN_TRAINING_ROWS
+
+    def _regressor(self, quantile: float) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
+            loss="quantile",
+            quantile=quantile,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            early_stopping=False,
+            random_state=self.random_state,
+        )
+
+    def _scaled(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        scale = x[:, _RECENT_MEAN] + self.scale_floor_
+        scaled = x.copy()
+        scaled[:, _VALUE_COLUMNS] /= scale[:, None]
+        return scaled, scale
+
+    def _fit(self) -> None:
+        history = self.history_
+        assert history is not None
+        # A floor keeps the scale positive on idle stretches without distorting busy ones.
+        self.scale_floor_ = 0.01 * float(np.mean(history.values)) + 1e-9
+        self.models_: dict[int, tuple[Any, Any]] = {}
+        self._models_for(self._horizon_steps(history.step))
+
+    def _models_for(self, horizon: int) -> tuple[Any, Any]:
+        models = self.models_.get(horizon)
+        if models is not None:
+            return models
+        history = self.history_
+        assert history is not None
+        origins = features.training_origins(history.observed, history.step, horizon)
+        if len(origins) < MIN_TRAINING_ROWS:
+            raise ValueError(f"too little history for a {horizon}-step model")
+        origins = origins[-self.max_training_rows :]  # the most recent rows: bounded fit time
+        x = features.design(history.values, history.last_time, history.step, horizon, origins)
+        x, scale = self._scaled(x)
+        y = history.values[origins + horizon] / scale
+        median = self._regressor(0.5).fit(x, y)
+        upper = self._regressor(self.quantile).fit(x, y)
+        self.models_[horizon] = (median, upper)
+        return median, upper
+
+    def _rows(self, horizon: int) -> tuple[FloatArray, FloatArray]:
+        history = self.history_
+        assert history is not None
+        origin = np.array([len(history.values) - 1])
+        x = features.design(history.values, history.last_time, history.step, horizon, origin)
+        return self._scaled(x)
+
+    def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
+        out = np.empty(len(steps_ahead), dtype=np.float64)
+        for horizon in np.unique(steps_ahead).tolist():
+            x, scale = self._rows(horizon)
+            median, _ = self._models_for(horizon)
+            out[steps_ahead == horizon] = float(median.predict(x)[0] * scale[0])
+        return out
+
+    def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
+        out = np.empty(len(steps_ahead), dtype=np.float64)
+        for horizon in np.unique(steps_ahead).tolist():
+            x, scale = self._rows(horizon)
+            _, upper = self._models_for(horizon)
+            out[steps_ahead == horizon] = float(upper.predict(x)[0] * scale[0])
+        return np.maximum(out, point)
