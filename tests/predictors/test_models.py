@@ -1,0 +1,151 @@
+"""Behaviour of the smoothing, direct regression and auto models, and the forecaster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from predictors import make_predictor
+from predictors.forecaster import SeriesForecaster
+
+STEP = 900.0
+DAY = round(86400 / STEP)
+
+
+def _cycle(days: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    t = 1_700_000_000.0 + STEP * np.arange(days * DAY)
+    y = 60 + 40 * np.sin(2 * np.pi * t / 86400) + rng.normal(0, 2, len(t))
+    return t, np.maximum(y, 0)
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [pytest.param("mean", 4.0, id="mean-of-span"), pytest.param("ewma", 4.5, id="ewma")],
+)
+def test_moving_average(method: str, expected: float) -> None:
+    t = STEP * np.arange(8)
+    y = np.array([0, 0, 0, 0, 0, 2, 4, 6], dtype=float)
+    model = make_predictor("moving_average", span_seconds=3 * STEP, method=method).fit(t, y)
+    value = model.predict([t[-1] + STEP]).point[0]
+    if method == "mean":
+        assert value == pytest.approx(expected)
+    else:  # alpha = 2 / (3 + 1): the EWMA follows the ramp but lags it
+        assert 2.0 < value < 6.0
+        model.update(t[-1] + STEP, 6.0)
+        assert model.predict([t[-1] + 2 * STEP]).point[0] > value
+
+
+@pytest.mark.parametrize("name", ["seasonal_ridge", "quantile_gbm"])
+def test_direct_models_learn_the_daily_cycle(name: str) -> None:
+    """On a clean daily cycle the seasonal models beat the last value an hour ahead."""
+    t, y = _cycle(days=6)
+    horizon = 4 * STEP
+    train = len(t) - DAY
+    model = make_predictor(name, horizon_seconds=horizon).fit(t[:train], y[:train])
+    errors, naive_errors = [], []
+    for i in range(train, len(t) - 4):
+        forecast = model.predict([t[i - 1] + horizon]).point[0]
+        errors.append(abs(forecast - y[i + 3]))
+        naive_errors.append(abs(y[i - 1] - y[i + 3]))
+        model.update(t[i], y[i])
+    assert np.mean(errors) < 0.6 * np.mean(naive_errors)
+
+
+def test_gbm_upper_is_its_own_quantile() -> None:
+    t, y = _cycle(days=5)
+    model = make_predictor("quantile_gbm", horizon_seconds=STEP, quantile=0.9).fit(t, y)
+    prediction = model.predict([t[-1] + STEP])
+    assert prediction.upper is not None
+    assert prediction.upper[0] > prediction.point[0]
+
+
+def test_direct_model_fits_another_lead_time_on_demand() -> None:
+    t, y = _cycle(days=5)
+    model = make_predictor("seasonal_ridge", horizon_seconds=STEP).fit(t, y)
+    assert set(model.models_) == {1}
+    model.predict([t[-1] + 3 * STEP])
+    assert set(model.models_) == {1, 3}
+
+
+def test_auto_picks_the_seasonal_model_on_seasonal_data_and_shows_scores() -> None:
+    t, y = _cycle(days=6)
+    model = make_predictor(
+        "auto",
+        candidates=["naive", "seasonal_naive", "seasonal_ridge"],
+        horizon_seconds=4 * STEP,
+    ).fit(t, y)
+    assert model.ready_
+    assert model.chosen_ in ("seasonal_naive", "seasonal_ridge")
+    assert set(model.scores_) == {"naive", "seasonal_naive", "seasonal_ridge"}
+    chosen = model.scores_[model.chosen_]
+    assert chosen["pinball"] == min(s["pinball"] for s in model.scores_.values() if s["ready"])
+    summary = model.get_fitted_summary()
+    assert summary["chosen"] == model.chosen_
+    assert summary["scores"] == model.scores_
+
+
+def test_auto_skips_candidates_that_cannot_forecast() -> None:
+    t, y = _cycle(days=1)  # less than the seasonal models need
+    model = make_predictor(
+        "auto", candidates=["naive", "seasonal_ridge"], horizon_seconds=STEP
+    ).fit(t, y)
+    assert model.chosen_ == "naive"
+    assert model.scores_["seasonal_ridge"]["ready"] is False
+
+
+def test_forecaster_falls_back_to_naive_and_says_why() -> None:
+    forecaster = SeriesForecaster(
+        "seasonal_ridge",
+        horizon_seconds=STEP,
+        quantile=0.9,
+        step_seconds=STEP,
+        window_seconds=14 * 86400,
+        retrain_interval_seconds=86400,
+    )
+    assert forecaster.forecast() is None  # no data at all
+    forecaster.warm_start(STEP * np.arange(10), np.arange(10.0))
+    forecast = forecaster.forecast()
+    assert forecast is not None
+    assert forecast.model == "naive"
+    assert forecast.point == 9.0
+    assert forecast.note is not None
+    assert "seasonal_ridge cannot forecast" in forecast.note
+    assert "needs" in forecast.note
+
+
+def test_forecaster_uses_the_model_once_it_can_and_refits_on_schedule() -> None:
+    t, y = _cycle(days=5)
+    forecaster = SeriesForecaster(
+        "seasonal_ridge",
+        {"alpha": 2.0},
+        horizon_seconds=STEP,
+        quantile=0.9,
+        step_seconds=STEP,
+        window_seconds=14 * 86400,
+        retrain_interval_seconds=86400,
+    )
+    forecaster.warm_start(t[:-10], y[:-10])
+    assert forecaster.model.alpha == 2.0
+    forecast = forecaster.forecast()
+    assert forecast is not None
+    assert forecast.model == "seasonal_ridge"
+    assert forecast.note is None
+    forecaster.observe(t[-10], y[-10])
+    assert not forecaster.refit_due(t[-10])
+    assert forecaster.refit_due(t[-10] + 86400)
+    forecaster.refit(t[-10] + 86400)
+    assert not forecaster.refit_due(t[-10] + 86400)
+
+
+def test_forecaster_rejects_unknown_parameters() -> None:
+    with pytest.raises(TypeError, match="has no parameter 'alpah'"):
+        SeriesForecaster(
+            "seasonal_ridge",
+            {"alpah": 1.0},
+            horizon_seconds=STEP,
+            quantile=0.9,
+            step_seconds=STEP,
+            window_seconds=86400,
+            retrain_interval_seconds=3600,
+        )
