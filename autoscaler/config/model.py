@@ -14,6 +14,7 @@ task, by the pure decision core and by replay.
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -28,6 +29,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from predictors.registry import model_parameters
 
 # Kubernetes object names: DNS-1123 label (namespaces) and subdomain (workloads).
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -65,6 +68,14 @@ PredictorModel = Literal[
 
 FilePath = Annotated[Path, Strict(False)]
 """A file path, written as a plain string in YAML."""
+
+_PARAMS_SET_ELSEWHERE = {
+    "horizon_seconds": "startup_seconds + predictor.lead_margin_seconds",
+    "quantile": "predictor.quantile",
+    "step_seconds": "poll_interval_seconds",
+    "window_seconds": "predictor.history_window_seconds",
+}
+"""Model parameters that come from the target's settings, never from ``predictor.params``."""
 
 ParamValue = bool | int | float | str | list[int] | list[float] | list[str]
 
@@ -392,6 +403,30 @@ class PredictorConfig(Section):
     model: PredictorModel = "auto"
     params: dict[str, ParamValue] = Field(default_factory=dict)
     """Model parameters, by the model's own parameter names."""
+
+    @field_validator("params")
+    @classmethod
+    def _params_of_the_model(
+        cls, params: dict[str, ParamValue], info: ValidationInfo
+    ) -> dict[str, ParamValue]:
+        model = info.data.get("model")
+        if model is None or model == "none" or not params:
+            if model == "none" and params:
+                raise ValueError("model none takes no params")
+            return params
+        accepted = set(model_parameters(model)) - set(_PARAMS_SET_ELSEWHERE)
+        for name in params:
+            if name in _PARAMS_SET_ELSEWHERE:
+                raise ValueError(f"'{name}' is set by {_PARAMS_SET_ELSEWHERE[name]}, not params")
+            if name not in accepted:
+                hint = difflib.get_close_matches(name, sorted(accepted), n=1)
+                did_you_mean = f"did you mean '{hint[0]}'? " if hint else ""
+                raise ValueError(
+                    f"model {model} has no parameter '{name}' "
+                    f"({did_you_mean}parameters: {', '.join(sorted(accepted))})"
+                )
+        return params
+
     lead_margin_seconds: float = Field(30.0, ge=0)
     """Added to the target's startup_seconds: lead time = startup + margin."""
     history_window_seconds: float = Field(14 * 86400.0, gt=0)
