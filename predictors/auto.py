@@ -71,7 +71,7 @@ class AutoForecaster(Predictor):
         }
         return make_predictor(name, **{k: v for k, v in shared.items() if k in accepted})
 
-    def _fit(self) -> None:
+    def _fit(self) -> str | None:
         history = self.history_
         assert history is not None
         step = history.step
@@ -97,6 +97,7 @@ class AutoForecaster(Predictor):
         # since, having absorbed it point by point. The next refit runs the contest again.
         self.chosen_, self.model_ = best[2], best[3]
         self._last: Prediction | None = None
+        return f"chose {self.chosen_}" + (f" ({self.model_.note_})" if self.model_.note_ else "")
 
     def _backtest(
         self,

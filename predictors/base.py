@@ -86,8 +86,10 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         """Grid points (of ``step`` seconds) needed before this model can forecast."""
         return 1
 
-    def _fit(self) -> None:
-        """Learn from ``self.history_`` (override)."""
+    def _fit(self) -> str | None:
+        """Learn from ``self.history_`` (override). May return a note on a degraded but
+        working fit (e.g. a fallback to a simpler form), shown with every prediction."""
+        return None
 
     def _absorb(self) -> None:
         """The history just grew by at least one point (override for cheap online state)."""
@@ -108,17 +110,29 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         self.note_: str | None = None
         self.calibration_ = _Calibration()
         try:
+            self._check_shared_params()
             t, v = clean(timestamps, values)
             step = float(self.step_seconds) if self.step_seconds else infer_step(t)
             grid = to_grid(t, v, step)
-        except HistoryError as error:
+        except (HistoryError, TypeError, ValueError) as error:
             self.history_: SeriesBuffer | None = None
-            self.note_ = f"no usable history: {error}"
+            self.note_ = f"cannot fit: {error}"
             return self
         capacity = max(int(self.window_seconds // step), self.min_history_points(step), 2)
         self.history_ = SeriesBuffer.from_grid(grid, capacity)
         self._refit()
         return self
+
+    def _check_shared_params(self) -> None:
+        """The parameters every model shares; checked in ``fit`` (never in ``__init__``)."""
+        if not isinstance(self.quantile, int | float) or not 0 < self.quantile < 1:
+            raise ValueError(f"quantile must be between 0 and 1, not {self.quantile!r}")
+        if self.step_seconds is not None and (
+            not isinstance(self.step_seconds, int | float) or not self.step_seconds > 0
+        ):
+            raise ValueError(f"step_seconds must be > 0, not {self.step_seconds!r}")
+        if not isinstance(self.window_seconds, int | float) or not self.window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, not {self.window_seconds!r}")
 
     def update(self, timestamp: float, value: float) -> None:
         """Absorb one new observation (cheap: no refit)."""
@@ -131,7 +145,7 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         if not history.append(float(timestamp), float(value)):
             return
         self._record_errors(before)
-        if not self.ready_ and len(history) >= self.min_history_points(history.step):
+        if not self.ready_ and len(history) >= self._retry_at_length():
             self._refit()
         elif self.ready_:
             try:
@@ -161,12 +175,12 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         try:
             point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
             upper = self._upper(steps, point)
+            if upper is None:
+                upper = point + self._error_quantile(steps)
         except Exception as error:  # no exception escapes a predictor
             return Prediction.unavailable(self.name, len(ts), f"forecast failed: {error}")
         if not np.all(np.isfinite(point)):
             return Prediction.unavailable(self.name, len(ts), "forecast is not finite")
-        if upper is None:
-            upper = point + self._error_quantile(steps)
         upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
         self._remember(steps, point)
         return Prediction(point=point, upper=upper, model=self.name, note=self.note_)
@@ -177,17 +191,31 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         history = self.history_
         assert history is not None
         needed = self.min_history_points(history.step)
+        self.failed_at_length_: int | None = None
         if len(history) < needed:
             self.ready_ = False
             self.note_ = f"needs {needed} points of history, has {len(history)}"
             return
         try:
-            self._fit()
+            note = self._fit()
         except Exception as error:  # no exception escapes a predictor
             self.ready_, self.note_ = False, f"fit failed: {error}"
+            self.failed_at_length_ = len(history)
             return
-        self.ready_, self.note_ = True, None
+        self.ready_, self.note_ = True, note
         self.calibration_.prior.clear()
+
+    def _retry_at_length(self) -> int:
+        """History length at which a model that is not ready tries to fit again: as soon as
+        it has enough, but after a failed fit only once the history grew by a tenth (a fit
+        that fails on this data must not cost a full fit on every poll)."""
+        history = self.history_
+        assert history is not None
+        needed = self.min_history_points(history.step)
+        failed: int | None = getattr(self, "failed_at_length_", None)
+        if failed is None:
+            return needed
+        return max(needed, failed + max(1, failed // 10))
 
     def _error_quantile(self, steps: np.ndarray) -> FloatArray:
         """Per horizon: the quantile of recent errors, or of the series' own changes."""
