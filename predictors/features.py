@@ -53,9 +53,12 @@ def design(
     week = round(WEEK / step)
     columns: list[FloatArray] = [values[origins - lag] for lag in RECENT_LAGS]
     window = recent_points(step)
-    cumulative = np.concatenate(([0.0], np.cumsum(values)))
     start = np.maximum(origins + 1 - window, 0)
-    columns.append((cumulative[origins + 1] - cumulative[start]) / (origins + 1 - start))
+    if len(origins) == 1:
+        columns.append(np.array([float(np.mean(values[int(start[0]) : int(origins[0]) + 1]))]))
+    else:
+        cumulative = np.concatenate(([0.0], np.cumsum(values)))
+        columns.append((cumulative[origins + 1] - cumulative[start]) / (origins + 1 - start))
     target = origins + horizon
     day_ago = target - day
     day_value = values[np.clip(day_ago, 0, n - 1)]
@@ -81,6 +84,13 @@ def design(
         angle = 2 * math.pi * k * (target_time % WEEK) / WEEK
         columns += [np.sin(angle), np.cos(angle)]
     return np.column_stack(columns).astype(np.float64)
+
+
+def tail(values: FloatArray, step: float, horizon: int) -> FloatArray:
+    """The newest values, as many as the features of the newest origin read (a week and a
+    little): a prediction need not touch the whole window."""
+    need = round(WEEK / step) + recent_points(step) + max(RECENT_LAGS) + 2
+    return values[-need:]
 
 
 def training_origins(observed: np.ndarray, step: float, horizon: int) -> np.ndarray:

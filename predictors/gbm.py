@@ -16,24 +16,15 @@ from typing import Any
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
-from threadpoolctl import ThreadpoolController
 
 from predictors import features
 from predictors.base import Predictor
 from predictors.history import FloatArray
 from predictors.ridge import MIN_TRAINING_ROWS
+from predictors.threads import single_threaded
 
 _VALUE_COLUMNS = slice(0, len(features.RECENT_LAGS) + 1 + 4)
 _RECENT_MEAN = len(features.RECENT_LAGS)
-
-# One OpenMP thread per fit and prediction: a service runs many targets side by side, and
-# OpenMP threads competing for busy cores spin instead of working (measured here: 26 s
-# instead of 0.4 s for one fit on a loaded 2-core machine).
-_THREADS = ThreadpoolController()
-
-
-def _single_threaded() -> Any:
-    return _THREADS.limit(limits=1, user_api="openmp")
 
 
 class QuantileGBMForecaster(Predictor):
@@ -111,7 +102,7 @@ class QuantileGBMForecaster(Predictor):
         x = features.design(history.values, history.last_time, history.step, horizon, origins)
         x, scale = self._scaled(x)
         y = history.values[origins + horizon] / scale
-        with _single_threaded():
+        with single_threaded():
             median = self._regressor(0.5).fit(x, y)
             upper = self._regressor(self.quantile).fit(x, y)
         self.models_[horizon] = (median, upper)
@@ -120,8 +111,9 @@ class QuantileGBMForecaster(Predictor):
     def _rows(self, horizon: int) -> tuple[FloatArray, FloatArray]:
         history = self.history_
         assert history is not None
-        origin = np.array([len(history.values) - 1])
-        x = features.design(history.values, history.last_time, history.step, horizon, origin)
+        tail = features.tail(history.values, history.step, horizon)
+        origin = np.array([len(tail) - 1])
+        x = features.design(tail, history.last_time, history.step, horizon, origin)
         return self._scaled(x)
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
@@ -129,7 +121,7 @@ class QuantileGBMForecaster(Predictor):
         for horizon in np.unique(steps_ahead).tolist():
             x, scale = self._rows(horizon)
             median, _ = self._models_for(horizon)
-            with _single_threaded():
+            with single_threaded():
                 out[steps_ahead == horizon] = float(median.predict(x)[0] * scale[0])
         return out
 
@@ -138,6 +130,6 @@ class QuantileGBMForecaster(Predictor):
         for horizon in np.unique(steps_ahead).tolist():
             x, scale = self._rows(horizon)
             _, upper = self._models_for(horizon)
-            with _single_threaded():
+            with single_threaded():
                 out[steps_ahead == horizon] = float(upper.predict(x)[0] * scale[0])
         return np.maximum(out, point)

@@ -8,8 +8,6 @@ mean absolute error rewards; the upper quantile comes from the calibrated errors
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -18,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from predictors import features
 from predictors.base import Predictor
 from predictors.history import FloatArray
+from predictors.threads import single_threaded
 
 MIN_TRAINING_ROWS = 48
 
@@ -54,10 +53,11 @@ class SeasonalRidgeForecaster(Predictor):
 
     def _fit(self) -> None:
         assert self.history_ is not None
-        self.models_: dict[int, Any] = {}
+        self.models_: dict[int, tuple[FloatArray, float]] = {}
         self._model_for(self._horizon_steps(self.history_.step))
 
-    def _model_for(self, horizon: int) -> Any:
+    def _model_for(self, horizon: int) -> tuple[FloatArray, float]:
+        """(weights, intercept) of the ``horizon``-step model on raw (log) features."""
         model = self.models_.get(horizon)
         if model is not None:
             return model
@@ -69,18 +69,25 @@ class SeasonalRidgeForecaster(Predictor):
         logged = np.log1p(history.values)
         x = features.design(logged, history.last_time, history.step, horizon, origins)
         y = logged[origins + horizon]
-        model = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(x, y)
-        self.models_[horizon] = model
-        return model
+        with single_threaded():
+            pipeline = make_pipeline(StandardScaler(), Ridge(alpha=self.alpha)).fit(x, y)
+        # Fold the scaling into the weights: a prediction is then one dot product, without
+        # scikit-learn's per-call input checks (which cost more than the model itself).
+        scaler, ridge = pipeline[0], pipeline[1]
+        weights = np.asarray(ridge.coef_, dtype=np.float64) / scaler.scale_
+        intercept = float(ridge.intercept_) - float(np.dot(weights, scaler.mean_))
+        self.models_[horizon] = (weights, intercept)
+        return weights, intercept
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
         history = self.history_
         assert history is not None
-        logged = np.log1p(history.values)
-        origin = np.array([len(logged) - 1])
         out = np.empty(len(steps_ahead), dtype=np.float64)
         for horizon in np.unique(steps_ahead).tolist():
-            x = features.design(logged, history.last_time, history.step, horizon, origin)
-            value = float(np.expm1(self._model_for(horizon).predict(x)[0]))
-            out[steps_ahead == horizon] = value
+            weights, intercept = self._model_for(horizon)
+            tail = features.tail(history.values, history.step, horizon)
+            x = features.design(
+                np.log1p(tail), history.last_time, history.step, horizon, np.array([len(tail) - 1])
+            )
+            out[steps_ahead == horizon] = float(np.expm1(x[0] @ weights + intercept))
         return out
