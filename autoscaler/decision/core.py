@@ -149,8 +149,13 @@ def decide(
         triggers=tuple(recommendations),
         bounds=tuple(bounds),
     )
-    new_state = dataclasses.replace(
-        state, recommendations=history, last_active_at=last_active_at, failures=failures
+    new_state = DecisionState(
+        recommendations=history,
+        scale_up_events=state.scale_up_events,
+        scale_down_events=state.scale_down_events,
+        last_scale_at=state.last_scale_at,
+        last_active_at=last_active_at,
+        failures=failures,
     )
     return decision, new_state
 
@@ -190,11 +195,20 @@ def _checked(observation: Observation | None, now: float, stale_after: float) ->
         return observation
     if observation.total_lag < 0 or observation.partition_count < 0:
         return Unavailable(observation.observed_at, "negative lag or partition count")
+    arrival = _finite_non_negative(observation.arrival_rate)
+    processing = _finite_non_negative(observation.processing_rate)
+    throughput = _positive(observation.per_replica_throughput)
+    if (
+        arrival == observation.arrival_rate
+        and processing == observation.processing_rate
+        and throughput == observation.per_replica_throughput
+    ):
+        return observation  # the common case: nothing to repair, nothing to copy
     return dataclasses.replace(
         observation,
-        arrival_rate=_finite_non_negative(observation.arrival_rate),
-        processing_rate=_finite_non_negative(observation.processing_rate),
-        per_replica_throughput=_positive(observation.per_replica_throughput),
+        arrival_rate=arrival,
+        processing_rate=processing,
+        per_replica_throughput=throughput,
     )
 
 

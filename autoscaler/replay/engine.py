@@ -1,0 +1,163 @@
+"""Replay one target over one trace: every run through the same simulator, scored alike."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autoscaler.config.model import TargetConfig
+from autoscaler.replay.runs import (
+    NO_FORECAST,
+    ORACLE,
+    REACTIVE,
+    OracleSource,
+    PredictorSource,
+    kafka_trigger,
+    run_target,
+)
+from autoscaler.replay.simulator import Consumer, FloatArray, Timeline, simulate
+from autoscaler.replay.summary import summarize, work_lower_bound_hours
+from autoscaler.replay.trace import Trace, TraceError
+
+DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    """What the replay simulates; each defaults to the target's configuration."""
+
+    per_replica_throughput: float
+    startup_seconds: float
+    poll_interval_seconds: float
+    partitions: int | None
+    peak_replicas: float | None = None
+    """Scale the trace so that its 99th percentile needs this many replicas (traces come in
+    all units; None replays the values as messages/s)."""
+    warmup_seconds: float = 7 * DAY
+    """History before the replayed span, used to warm the predictors up (as the live
+    service warms up from Prometheus), not scored."""
+    span_seconds: float | None = None
+    """Replay at most this much after the warm-up (None: the rest of the trace)."""
+
+
+@dataclass
+class ReplayResult:
+    trace: str
+    settings: ReplaySettings
+    slo_seconds: float
+    scale: float
+    timelines: dict[str, Timeline] = field(default_factory=dict)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """``summary.json``: the keys reports and bars depend on."""
+        any_timeline = next(iter(self.timelines.values()))
+        steps = len(any_timeline.timestamps)
+        step = self.settings.poll_interval_seconds
+        return {
+            "trace": self.trace,
+            "steps": steps,
+            "step_seconds": step,
+            "duration_hours": steps * step / 3600.0,
+            "per_replica_throughput": self.settings.per_replica_throughput,
+            "startup_seconds": self.settings.startup_seconds,
+            "slo_max_lag_seconds": self.slo_seconds,
+            "work_lower_bound_replica_hours": work_lower_bound_hours(
+                any_timeline.arrival_rate, step, self.settings.per_replica_throughput
+            ),
+            "results": self.results,
+        }
+
+
+Progress = Callable[[str, int, int], None]
+
+
+def replay(
+    target: TargetConfig,
+    trace: Trace,
+    settings: ReplaySettings,
+    runs: Sequence[str],
+    progress: Progress | None = None,
+) -> ReplayResult:
+    """Simulate ``target`` over ``trace`` for each run name (``reactive``, ``none``, a
+    predictor name, ``oracle``)."""
+    _, trigger_name, _ = kafka_trigger(target)
+    step = settings.poll_interval_seconds
+    warmup = min(settings.warmup_seconds, max(0.0, (trace.end - trace.start) / 2))
+    begin = trace.start + warmup
+    end = (
+        trace.end
+        if settings.span_seconds is None
+        else min(trace.end, begin + settings.span_seconds)
+    )
+    times = np.arange(begin, end - step + 1e-9, step, dtype=np.float64)
+    if len(times) < 2:
+        raise TraceError(
+            f"{trace.name}: too short to replay at a {step:g}s poll interval after "
+            f"{warmup / 3600:.0f}h of warm-up"
+        )
+    scale = 1.0
+    if settings.peak_replicas is not None:
+        p99 = float(np.percentile(trace.rates, 99))
+        if p99 <= 0:
+            raise TraceError(f"{trace.name}: the trace is all zeros: nothing to scale for")
+        scale = settings.peak_replicas * settings.per_replica_throughput / p99
+    rates = trace.rate_at(times) * scale
+    warmup_times = np.arange(trace.start, begin - step + 1e-9, step, dtype=np.float64)
+    warmup_rates = trace.rate_at(warmup_times) * scale if len(warmup_times) else warmup_times
+
+    run_config = target.model_copy(
+        update={"startup_seconds": settings.startup_seconds, "poll_interval_seconds": step}
+    )
+    slo = run_config.slo.max_lag_seconds
+    initial = max(run_config.min_replicas, 1, math.ceil(rates[0] / settings.per_replica_throughput))
+    consumer = Consumer(
+        per_replica_throughput=settings.per_replica_throughput,
+        startup_seconds=settings.startup_seconds,
+        partitions=settings.partitions,
+        initial_replicas=min(initial, run_config.max_replicas),
+    )
+    result = ReplayResult(trace=trace.name, settings=settings, slo_seconds=slo, scale=scale)
+    for index, run in enumerate(runs):
+        if progress is not None:
+            progress(run, index, len(runs))
+        config = run_target(run_config, run, settings.per_replica_throughput)
+        started = time.perf_counter()
+        source: Any = None
+        if run == ORACLE:
+            source = OracleSource.build(rates, step, config.lead_time_seconds)
+        elif run not in (REACTIVE, NO_FORECAST):
+            params = dict(target.predictor.params) if run == target.predictor.model else {}
+            source = PredictorSource.build(
+                config, run, params, step, warmup_times, np.asarray(warmup_rates, dtype=np.float64)
+            )
+        timeline = simulate(config, trigger_name, times, rates, step, consumer, source)
+        elapsed = time.perf_counter() - started
+        result.timelines[run] = timeline
+        result.results.append(
+            summarize(
+                run,
+                timeline,
+                step,
+                settings.per_replica_throughput,
+                slo,
+                config.lead_time_seconds,
+                elapsed,
+            )
+        )
+    return result
+
+
+def default_runs(predictors: Sequence[str]) -> list[str]:
+    """``reactive``, then the predictors asked for, then ``oracle``."""
+    middle = [p for p in predictors if p not in (REACTIVE, ORACLE)]
+    return [REACTIVE, *middle, ORACLE]
+
+
+def as_float_array(values: Any) -> FloatArray:
+    return np.asarray(values, dtype=np.float64)
