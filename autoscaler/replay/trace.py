@@ -120,17 +120,20 @@ def load_csv(path: str | Path, value_kind: ValueKind = "count", name: str | None
 def from_points(
     times: FloatArray, values: FloatArray, value_kind: ValueKind, name: str, where: str
 ) -> Trace:
-    """Validate sorted points and put them on a grid (shared by CSV and Prometheus)."""
+    """Validate sorted points and put them on a grid (shared by CSV and Prometheus).
+
+    The step is the median spacing of the rows, so gaps (missing rows) do not change it.
+    Row numbers in messages count the header as row 1, as an editor shows them."""
     if len(times) < 2:
         raise TraceError(f"{where}: needs at least 2 rows, found {len(times)}")
     spacing = np.diff(times)
     if np.any(spacing == 0):
         at = int(np.argmax(spacing == 0)) + 1
-        raise TraceError(f"{where}: duplicate timestamp at row {at + 1} ({_iso(times[at])})")
+        raise TraceError(f"{where}: duplicate timestamp at row {at + 2} ({_iso(times[at])})")
     if np.any(spacing < 0):
         at = int(np.argmax(spacing < 0)) + 1
         raise TraceError(
-            f"{where}: timestamps are not sorted: row {at + 1} ({_iso(times[at])}) "
+            f"{where}: timestamps are not sorted: row {at + 2} ({_iso(times[at])}) "
             f"comes before the row above it"
         )
     step = float(np.median(spacing))
