@@ -49,7 +49,7 @@ def test_validate_example(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert out.splitlines() == [
         "orders-consumer: Deployment shop/orders-consumer, replicas 1..50, "
-        "triggers kafka_lag(cluster=main, group=orders, topics=orders, lag_threshold=100), "
+        "triggers kafka_lag(cluster=main, group=orders, topics=orders, lag_threshold=625), "
         "predictor auto (lead 90s, q0.9), SLO 60s, dry-run",
         "invoice-renderer: Deployment billing/invoice-renderer, replicas 0..20 "
         "(idle 0 after 600s), triggers prometheus(server=main), "

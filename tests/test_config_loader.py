@@ -111,7 +111,7 @@ def test_example_loads_and_round_trips() -> None:
     (lag,) = orders.triggers
     assert isinstance(lag, KafkaLagTrigger)
     assert (lag.cluster, lag.consumer_group, lag.topics) == ("main", "orders", ("orders",))
-    assert (lag.lag_threshold, lag.per_replica_throughput) == (100, 250)
+    assert (lag.lag_threshold, lag.per_replica_throughput) == (625, 250)
     assert orders.predictor.model == "auto"
     assert orders.lead_time_seconds == 90
     assert orders.slo.max_lag_seconds == 60

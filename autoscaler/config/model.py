@@ -430,7 +430,7 @@ class PredictorConfig(Section):
     lead_margin_seconds: float = Field(30.0, ge=0)
     """Added to the target's startup_seconds: lead time = startup + margin."""
     history_window_seconds: float = Field(14 * 86400.0, gt=0)
-    retrain_interval_seconds: float = Field(3600.0, gt=0)
+    retrain_interval_seconds: float = Field(86400.0, gt=0)
     quantile: float = Field(0.9, ge=0.5, lt=1.0)
     """Size for this quantile of the forecast (0.5: the median, no headroom)."""
 
