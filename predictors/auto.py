@@ -6,8 +6,8 @@ good. So each candidate is judged the way it would be used: fitted on the histor
 validation window, then walked forward through that window as the live loop would (predict
 the lead time ahead, absorb the next point), and scored by the pinball loss of its upper
 forecast at the configured quantile (what capacity is sized on), mean absolute error as a
-tie-break. The winner is used as scored until the next ``refit`` (the caller's retrain
-schedule), which runs the contest again.
+tie-break. The winner is used as scored; the caller's retrain schedule refits it, and the
+contest runs again every ``reselect_seconds`` of data (a week by default).
 
 The choice and every candidate's scores are in ``chosen_`` and ``scores_``.
 """
@@ -46,6 +46,7 @@ class AutoForecaster(Predictor):
         horizon_seconds: float = 300.0,
         validation_seconds: float = 86400.0,
         max_validation_points: int = 576,
+        reselect_seconds: float = 7 * 86400.0,
         quantile: float = 0.9,
         step_seconds: float | None = None,
         window_seconds: float = 14 * 86400.0,
@@ -54,6 +55,7 @@ class AutoForecaster(Predictor):
         self.horizon_seconds = horizon_seconds
         self.validation_seconds = validation_seconds
         self.max_validation_points = max_validation_points
+        self.reselect_seconds = reselect_seconds
         self.quantile = quantile
         self.step_seconds = step_seconds
         self.window_seconds = window_seconds
@@ -74,7 +76,23 @@ class AutoForecaster(Predictor):
     def _fit(self) -> str | None:
         history = self.history_
         assert history is not None
-        step = history.step
+        chosen_at = getattr(self, "chosen_at_", None)
+        if chosen_at is not None and history.last_time - chosen_at < self.reselect_seconds:
+            # Between contests a refit only refreshes the winner (cheap); the contest itself
+            # runs every ``reselect_seconds`` of data.
+            self.model_.refit()
+            if self.model_.ready_:
+                return self._note()
+        self._contest(history.step)
+        self.chosen_at_ = history.last_time
+        return self._note()
+
+    def _note(self) -> str:
+        return f"chose {self.chosen_}" + (f" ({self.model_.note_})" if self.model_.note_ else "")
+
+    def _contest(self, step: float) -> None:
+        history = self.history_
+        assert history is not None
         times, values, observed = history.timestamps, history.values, history.observed
         horizon = max(1, round(self.horizon_seconds / step))
         n = len(values)
@@ -97,7 +115,6 @@ class AutoForecaster(Predictor):
         # since, having absorbed it point by point. The next refit runs the contest again.
         self.chosen_, self.model_ = best[2], best[3]
         self._last: Prediction | None = None
-        return f"chose {self.chosen_}" + (f" ({self.model_.note_})" if self.model_.note_ else "")
 
     def _backtest(
         self,

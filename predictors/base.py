@@ -39,6 +39,8 @@ from predictors.history import (
 
 MIN_RESIDUALS = 30
 """Errors needed at a horizon before they calibrate the upper quantile."""
+REQUANTILE_EVERY = 16
+"""New errors between two computations of the calibrated quantile."""
 RESIDUAL_WINDOW = 2016
 """Recent errors kept per horizon (a week of 5-minute steps)."""
 
@@ -67,6 +69,10 @@ class _Calibration:
     pending: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     """Forecast slot -> [(horizon in steps, point forecast)] awaiting the actual value."""
     prior: dict[int, float] = field(default_factory=dict)
+    recorded: dict[int, int] = field(default_factory=dict)
+    """Errors recorded so far per horizon (the deque forgets, this count does not)."""
+    quantiles: dict[int, tuple[int, float]] = field(default_factory=dict)
+    """Per horizon: (errors recorded when computed, the error quantile)."""
 
 
 class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type information
@@ -218,14 +224,24 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         return max(needed, failed + max(1, failed // 10))
 
     def _error_quantile(self, steps: np.ndarray) -> FloatArray:
-        """Per horizon: the quantile of recent errors, or of the series' own changes."""
+        """Per horizon: the quantile of recent errors, or of the series' own changes.
+
+        Recomputed after every ``REQUANTILE_EVERY`` new errors, not at every call: one error
+        hardly moves a quantile of hundreds, and the live loop asks at every poll."""
         out = np.empty(len(steps), dtype=np.float64)
+        calibration = self.calibration_
         for i, k in enumerate(steps.tolist()):
-            errors = self.calibration_.errors.get(k)
-            if errors is not None and len(errors) >= MIN_RESIDUALS:
-                out[i] = max(0.0, float(np.quantile(np.fromiter(errors, float), self.quantile)))
-            else:
+            errors = calibration.errors.get(k)
+            if errors is None or len(errors) < MIN_RESIDUALS:
                 out[i] = self._prior_quantile(k)
+                continue
+            seen = calibration.recorded.get(k, 0)
+            cached = calibration.quantiles.get(k)
+            if cached is None or seen - cached[0] >= REQUANTILE_EVERY:
+                value = max(0.0, float(np.quantile(np.fromiter(errors, float), self.quantile)))
+                cached = (seen, value)
+                calibration.quantiles[k] = cached
+            out[i] = cached[1]
         return out
 
     def _prior_quantile(self, k: int) -> float:
@@ -278,6 +294,8 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             for k, point in forecasts:
                 errors = self.calibration_.errors.setdefault(k, deque(maxlen=RESIDUAL_WINDOW))
                 errors.append(actual - point)
+                recorded = self.calibration_.recorded
+                recorded[k] = recorded.get(k, 0) + 1
 
     def get_fitted_summary(self) -> dict[str, Any]:
         """What the model learned, for status pages and the auto model's report."""

@@ -117,19 +117,16 @@ class QuantileGBMForecaster(Predictor):
         return self._scaled(x)
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
-        out = np.empty(len(steps_ahead), dtype=np.float64)
+        point = np.empty(len(steps_ahead), dtype=np.float64)
+        upper = np.empty(len(steps_ahead), dtype=np.float64)
         for horizon in np.unique(steps_ahead).tolist():
-            x, scale = self._rows(horizon)
-            median, _ = self._models_for(horizon)
+            x, scale = self._rows(horizon)  # one feature row serves both models
+            median, high = self._models_for(horizon)
             with single_threaded():
-                out[steps_ahead == horizon] = float(median.predict(x)[0] * scale[0])
-        return out
+                point[steps_ahead == horizon] = float(median.predict(x)[0] * scale[0])
+                upper[steps_ahead == horizon] = float(high.predict(x)[0] * scale[0])
+        self._last_upper = upper
+        return point
 
     def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
-        out = np.empty(len(steps_ahead), dtype=np.float64)
-        for horizon in np.unique(steps_ahead).tolist():
-            x, scale = self._rows(horizon)
-            _, upper = self._models_for(horizon)
-            with single_threaded():
-                out[steps_ahead == horizon] = float(upper.predict(x)[0] * scale[0])
-        return np.maximum(out, point)
+        return np.maximum(self._last_upper, point)

@@ -149,3 +149,22 @@ def test_forecaster_rejects_unknown_parameters() -> None:
             window_seconds=86400,
             retrain_interval_seconds=3600,
         )
+
+
+def test_auto_reruns_the_contest_only_every_reselect_period() -> None:
+    t, y = _cycle(days=6)
+    split = len(t) - DAY
+    model = make_predictor(
+        "auto",
+        candidates=["naive", "seasonal_naive"],
+        horizon_seconds=STEP,
+        reselect_seconds=2 * 86400.0,
+    ).fit(t[:split], y[:split])
+    first_scores = model.scores_
+    model.extend(t[split : split + DAY // 2], y[split : split + DAY // 2])
+    model.refit()  # half a day of data later: only the winner is refitted
+    assert model.scores_ is first_scores
+    model.extend(t[split + DAY // 2 :], y[split + DAY // 2 :])
+    model.update(t[-1] + 86400.0, y[-1])  # more than the reselect period of data later
+    model.refit()
+    assert model.scores_ is not first_scores
