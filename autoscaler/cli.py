@@ -16,6 +16,7 @@ from typing import TextIO
 
 from autoscaler import __version__
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
+from autoscaler.replay import command as replay_command
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -91,11 +92,6 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
-def _replay(args: argparse.Namespace) -> int:
-    print("autoscaler replay: not built yet (see issue #4)", file=sys.stderr)
-    return EXIT_FAILURE
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with one sub-command per job."""
     parser = argparse.ArgumentParser(
@@ -121,8 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
     run.set_defaults(handler=_run)
 
-    replay = commands.add_parser("replay", help="replay a recorded trace (not built yet)")
-    replay.set_defaults(handler=_replay, accepts_extra=True)
+    replay_command.add_parser(commands)
     return parser
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from predictors.base import Predictor
+if TYPE_CHECKING:
+    from predictors.base import Predictor
 
 MODELS: dict[str, str] = {
     "naive": "predictors.naive:NaiveForecaster",

@@ -111,19 +111,6 @@ def test_run_refuses_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert err.splitlines() == [f"{path}: 2 problems", *BAD_PROBLEMS]
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        pytest.param(["replay"], id="bare"),
-        pytest.param(["replay", "--trace", "orders.csv", "--config", "x.yaml"], id="with-args"),
-    ],
-)
-def test_replay_not_built_yet(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(argv) == 1
-    out, err = capsys.readouterr()
-    assert (out, err) == ("", "autoscaler replay: not built yet (see issue #4)\n")
-
-
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"autoscaler {__version__}\n"

@@ -51,11 +51,16 @@ class ReplayResult:
     settings: ReplaySettings
     slo_seconds: float
     scale: float
+    lead_seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
     timelines: dict[str, Timeline] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """``summary.json``: the keys reports and bars depend on."""
+        """``summary.json``: the keys reports and bars depend on, plus ``lead_seconds`` and
+        ``trace_scale`` so that every number can be recomputed from the CSV files."""
+        if not self.timelines:
+            raise ValueError("no run was replayed")
         any_timeline = next(iter(self.timelines.values()))
         steps = len(any_timeline.timestamps)
         step = self.settings.poll_interval_seconds
@@ -67,6 +72,8 @@ class ReplayResult:
             "per_replica_throughput": self.settings.per_replica_throughput,
             "startup_seconds": self.settings.startup_seconds,
             "slo_max_lag_seconds": self.slo_seconds,
+            "lead_seconds": self.lead_seconds,
+            "trace_scale": self.scale,
             "work_lower_bound_replica_hours": work_lower_bound_hours(
                 any_timeline.arrival_rate, step, self.settings.per_replica_throughput
             ),
@@ -89,13 +96,18 @@ def replay(
     _, trigger_name, _ = kafka_trigger(target)
     step = settings.poll_interval_seconds
     warmup = min(settings.warmup_seconds, max(0.0, (trace.end - trace.start) / 2))
+    warnings: list[str] = []
+    if warmup < settings.warmup_seconds:
+        warnings.append(
+            f"{trace.name}: warm-up shortened to {warmup / 3600:.1f} h (the trace is short): "
+            "predictors forecast naively until they have the history they need"
+        )
     begin = trace.start + warmup
-    end = (
-        trace.end
-        if settings.span_seconds is None
-        else min(trace.end, begin + settings.span_seconds)
-    )
-    times = np.arange(begin, end - step + 1e-9, step, dtype=np.float64)
+    end = trace.end
+    if settings.span_seconds is not None:
+        end = min(end, begin + settings.span_seconds)
+    count = math.floor((end - begin) / step + 1e-9)
+    times = begin + step * np.arange(count, dtype=np.float64)
     if len(times) < 2:
         raise TraceError(
             f"{trace.name}: too short to replay at a {step:g}s poll interval after "
@@ -122,7 +134,14 @@ def replay(
         partitions=settings.partitions,
         initial_replicas=min(initial, run_config.max_replicas),
     )
-    result = ReplayResult(trace=trace.name, settings=settings, slo_seconds=slo, scale=scale)
+    result = ReplayResult(
+        trace=trace.name,
+        settings=settings,
+        slo_seconds=slo,
+        scale=scale,
+        lead_seconds=run_config.lead_time_seconds,
+        warnings=warnings,
+    )
     for index, run in enumerate(runs):
         if progress is not None:
             progress(run, index, len(runs))

@@ -72,7 +72,8 @@ class Timeline:
     """Replicas consuming during the step."""
     lag_messages: FloatArray
     lag_seconds: FloatArray
-    """Time to drain the lag at the ready capacity: lag / (ready x throughput)."""
+    """Time to drain the lag at the consuming capacity: lag / (consumers x throughput), the
+    consumers being the ready replicas capped at the partition count."""
     scale_events: int
 
 

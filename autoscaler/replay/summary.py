@@ -56,7 +56,11 @@ def forecast_errors(
         return mae, None
     reference = float(np.mean(np.abs(rates[seasonal[usable]] - rates[target[usable]])))
     model = float(np.mean(np.abs(forecast[made][usable] - rates[target[usable]])))
-    return mae, (model / reference if reference > 0 else None)
+    # A seasonal-naive error within float noise of zero (an exactly periodic trace) makes
+    # the ratio meaningless, not huge.
+    if reference <= 1e-9 * max(float(np.mean(np.abs(rates))), 1e-12):
+        return mae, None
+    return mae, model / reference
 
 
 def summarize(

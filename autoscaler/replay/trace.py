@@ -61,9 +61,13 @@ def parse_timestamp(text: str) -> float:
     """Unix seconds, or ISO-8601 (``Z``/offset; a time without zone is UTC)."""
     text = text.strip()
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):
+            raise ValueError(f"'{text}' is not a time")
+        return number
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
@@ -126,6 +130,14 @@ def from_points(
     Row numbers in messages count the header as row 1, as an editor shows them."""
     if len(times) < 2:
         raise TraceError(f"{where}: needs at least 2 rows, found {len(times)}")
+    if not np.all(np.isfinite(times)):
+        raise TraceError(f"{where}: a timestamp is not a finite number")
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        at = int(np.argmax(bad))
+        raise TraceError(
+            f"{where}: value {values[at]:g} at row {at + 2} must be a finite number >= 0"
+        )
     spacing = np.diff(times)
     if np.any(spacing == 0):
         at = int(np.argmax(spacing == 0)) + 1

@@ -1,0 +1,226 @@
+"""``autoscaler replay``: compare predictors and settings on metric history, offline.
+
+With no argument it replays the embedded trace (``autoscaler/data``) through the first
+target of ``config.example.yaml`` and prints the comparison table: the project's main job
+on a machine without a cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from autoscaler.config import ConfigError, load_config
+from autoscaler.replay.trace import Trace, TraceError, load_csv
+
+if TYPE_CHECKING:
+    from autoscaler.replay.engine import ReplaySettings
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+EMBEDDED_TRACE = DATA / "nab_twitter_amzn.csv"
+DAY = 86400.0
+ALL_PREDICTORS = ("linear", "holt_winters", "seasonal_ridge", "quantile_gbm", "auto")
+# What runs with no argument: one PHPA-parity model and ours, on three days after a week of
+# warm-up, so that a newcomer's first run takes well under 30 s on two cores.
+QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge")
+QUICK_SPAN_DAYS = 3.0
+
+EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
+
+
+def _example_config() -> Path:
+    """config.example.yaml: in the working directory, else beside the package's checkout."""
+    here = Path("config.example.yaml")
+    if here.is_file():
+        return here
+    return Path(__file__).resolve().parents[2] / "config.example.yaml"
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``replay`` under the ``autoscaler`` command."""
+    parser = commands.add_parser(
+        "replay",
+        help="replay metric history through the decision code and compare predictors",
+        description="Simulate a Kafka consumer group over a recorded arrival rate, scaled by "
+        "the live decision code, once per predictor (plus the reactive baseline and a "
+        "perfect-foresight oracle), and compare SLO violations and replica-hours. With no "
+        "argument: the embedded trace and the first target of config.example.yaml.",
+    )
+    source = parser.add_argument_group("history (default: the embedded NAB AMZN trace)")
+    source.add_argument("--history", metavar="FILE", help="CSV with columns timestamp,value")
+    source.add_argument(
+        "--value-kind",
+        choices=("count", "rate"),
+        default="count",
+        help="count: events per row interval (default); rate: events per second",
+    )
+    source.add_argument("--prometheus-url", metavar="URL", help="fetch the history from here")
+    source.add_argument("--query", help="PromQL giving one series (the arrival rate)")
+    source.add_argument("--start", help="ISO-8601, Unix seconds, or now-30d (default now-30d)")
+    source.add_argument("--end", help="ISO-8601, Unix seconds, or now (default now)")
+    source.add_argument("--step", default="1m", help="query resolution (default 1m)")
+
+    target = parser.add_argument_group("what is simulated (default: the target's config)")
+    target.add_argument("--config", metavar="FILE", help="config file (default: the example)")
+    target.add_argument("--target", metavar="NAME", help="target name (default: the first)")
+    target.add_argument(
+        "--predictors",
+        help=f"comma-separated runs besides reactive and oracle (default: all: "
+        f"{','.join(ALL_PREDICTORS)}; 'none' is our decision without a forecast)",
+    )
+    target.add_argument("--per-replica-throughput", type=float, metavar="MSG_S")
+    target.add_argument("--startup-seconds", type=float, metavar="S")
+    target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
+    target.add_argument("--poll-interval", type=float, metavar="S")
+    target.add_argument(
+        "--peak-replicas",
+        type=float,
+        metavar="N",
+        help="scale the history so that its 99th percentile needs N replicas "
+        "(default: half of max_replicas; 0 replays the values as they are)",
+    )
+    target.add_argument(
+        "--warmup-days", type=float, default=7.0, help="history used only to warm up (7)"
+    )
+    target.add_argument("--span-days", type=float, help="replay at most this many days")
+    parser.add_argument("--output", metavar="DIR", help="write summary.json, CSVs, report.html")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_command)
+
+
+def _load_trace(args: argparse.Namespace) -> Trace:
+    if args.prometheus_url or args.query:
+        if not (args.prometheus_url and args.query):
+            raise TraceError("--prometheus-url and --query go together")
+        from autoscaler.replay import prometheus
+
+        now = prometheus.parse_time("now")
+        return prometheus.fetch_range(
+            args.prometheus_url,
+            args.query,
+            prometheus.parse_time(args.start or "now-30d", now=now),
+            prometheus.parse_time(args.end or "now", now=now),
+            prometheus.parse_duration(args.step),
+            value_kind=args.value_kind,
+        )
+    if args.history:
+        return load_csv(args.history, args.value_kind)
+    return load_csv(EMBEDDED_TRACE, "count")
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise TraceError(f"{name} must be a number > 0, not {value:g}")
+
+
+def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    """The ``replay`` sub-command; returns the exit code."""
+    # Imported here, not at the top: the other sub-commands need not load scikit-learn.
+    from autoscaler.replay.engine import ReplaySettings, default_runs, replay
+    from autoscaler.replay.runs import kafka_trigger
+
+    out = stdout or sys.stdout
+    default_run = not (args.history or args.prometheus_url or args.predictors or args.span_days)
+    config_path = args.config or str(_example_config())
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        print(error.summary(), file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        target = config.target(args.target) if args.target else config.targets[0]
+        _, _, trigger = kafka_trigger(target)
+    except (KeyError, ValueError) as error:
+        print(f"replay: {str(error).strip(chr(39))}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        for name in ("--per-replica-throughput", "--startup-seconds", "--poll-interval"):
+            _positive(name, getattr(args, name[2:].replace("-", "_")))
+        throughput = args.per_replica_throughput or trigger.per_replica_throughput
+        if throughput is None:
+            raise TraceError(
+                f"target {target.name} has no per_replica_throughput: pass "
+                "--per-replica-throughput (messages/s one replica processes)"
+            )
+        if args.partitions is not None and args.partitions < 1:
+            raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
+        predictors = _predictors(args.predictors, default_run)
+        trace = _load_trace(args)
+        for warning in trace.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2
+        span_days = (
+            args.span_days
+            if args.span_days is not None
+            else (QUICK_SPAN_DAYS if default_run else None)
+        )
+        settings = ReplaySettings(
+            per_replica_throughput=throughput,
+            startup_seconds=args.startup_seconds
+            if args.startup_seconds is not None
+            else target.startup_seconds,
+            poll_interval_seconds=args.poll_interval or target.poll_interval_seconds,
+            partitions=args.partitions or target.max_replicas,
+            peak_replicas=peak or None,
+            warmup_seconds=args.warmup_days * DAY,
+            span_seconds=None if span_days is None else span_days * DAY,
+        )
+        progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
+        result = replay(target, trace, settings, default_runs(predictors), progress)
+    except TraceError as error:
+        print(f"replay: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if progress is not None:
+        print(file=sys.stderr)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    from autoscaler.replay.report import comparison_table, write_report
+
+    summary = result.summary()
+    print(_headline(summary, trace, result.scale, settings), file=out)
+    print(comparison_table(summary), file=out)
+    if args.output:
+        written = write_report(result, Path(args.output))
+        print(f"wrote {len(written)} files to {args.output}", file=out)
+    return EXIT_OK
+
+
+def _predictors(text: str | None, default_run: bool) -> list[str]:
+    if text is None:
+        return list(QUICK_PREDICTORS if default_run else ALL_PREDICTORS)
+    from predictors import MODELS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = {*MODELS, "none", "reactive", "oracle"}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise TraceError(
+            f"unknown predictor {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+        )
+    return names
+
+
+def _headline(summary: dict[str, Any], trace: Trace, scale: float, settings: ReplaySettings) -> str:
+    return (
+        f"{summary['trace']}: {summary['duration_hours'] / 24:.1f} days replayed "
+        f"({summary['steps']} polls of {summary['step_seconds']:g}s) after "
+        f"{settings.warmup_seconds / DAY:g} days of warm-up; arrival rate x{scale:.4g}; "
+        f"{summary['per_replica_throughput']:g} msg/s per replica, start-up "
+        f"{summary['startup_seconds']:g}s, SLO {summary['slo_max_lag_seconds']:g}s to drain"
+    )
+
+
+def _progress_bar(run: str, index: int, total: int) -> None:
+    width = 30
+    done = round(width * index / total)
+    print(
+        f"\r[{'#' * done}{'.' * (width - done)}] {index}/{total} runs: {run:<16}",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -1,0 +1,132 @@
+"""``autoscaler replay`` from the command line: good runs, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autoscaler.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Path:
+    """Ten days of a 5-minute daily cycle, as counts per row."""
+    t = 1_700_000_000 + 300 * np.arange(10 * 288)
+    counts = 3000 + 2000 * np.sin(2 * np.pi * t / 86400)
+    path = tmp_path / "history.csv"
+    rows = "\n".join(f"{int(a)},{int(c)}" for a, c in zip(t, counts, strict=True))
+    path.write_text("timestamp,value\n" + rows + "\n")
+    return path
+
+
+def test_replay_csv_with_output(
+    history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "replay",
+            "--history", str(history),
+            "--config", str(ROOT / "config.example.yaml"),
+            "--predictors", "none,naive",
+            "--poll-interval", "60",
+            "--span-days", "1",
+            "--warmup-days", "2",
+            "--output", str(out_dir),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    for run in ("reactive", "none", "naive", "oracle"):
+        assert run in out
+        assert (out_dir / f"timeseries-{run}.csv").is_file()
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert [r["predictor"] for r in summary["results"]] == ["reactive", "none", "naive", "oracle"]
+    assert summary["steps"] == 1440
+    assert summary["step_seconds"] == 60.0
+    assert (out_dir / "report.html").is_file()
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--history", "/nope.csv"], "replay: /nope.csv: file not found", id="missing"),
+        pytest.param(["--predictors", "prophet"], "unknown predictor prophet", id="predictor"),
+        pytest.param(["--target", "nope"], "no target named 'nope'", id="target"),
+        pytest.param(["--target", "invoice-renderer"], "has no kafka_lag trigger", id="not-kafka"),
+        pytest.param(["--poll-interval", "0"], "--poll-interval must be a number > 0", id="poll"),
+        pytest.param(["--partitions", "0"], "--partitions must be >= 1", id="partitions"),
+        pytest.param(
+            ["--prometheus-url", "http://127.0.0.1:9"], "go together", id="url-without-query"
+        ),
+        pytest.param(
+            ["--prometheus-url", "http://127.0.0.1:9", "--query", "x"],
+            "cannot connect",
+            id="unreachable-prometheus",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["replay", "--config", str(ROOT / "config.example.yaml"), *args])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_short_history_warns_and_replays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("timestamp,value\n0,1\n300,2\n600,3\n")
+    config = str(ROOT / "config.example.yaml")
+    assert (
+        main(["replay", "--history", str(path), "--config", config, "--predictors", "naive"]) == 0
+    )
+    assert "warm-up shortened to 0.1 h" in capsys.readouterr().err
+
+
+def test_history_shorter_than_a_poll(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "short.csv"
+    path.write_text("timestamp,value\n0,1\n60,2\n")
+    config = str(ROOT / "config.example.yaml")
+    code = main(["replay", "--history", str(path), "--config", config, "--poll-interval", "600"])
+    assert code == 2
+    assert "too short to replay" in capsys.readouterr().err
+
+
+def test_bad_config_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("targets: []\n")
+    assert main(["replay", "--config", str(bad)]) == 2
+    assert "targets" in capsys.readouterr().err
+
+
+def test_no_argument_default_is_the_main_job() -> None:
+    """The README's first command: the embedded trace, the example's first target."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "autoscaler", "replay"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("nab_twitter_amzn: 3.0 days replayed")
+    for run in ("reactive", "none", "linear", "seasonal_ridge", "oracle"):
+        assert any(line.startswith(run) for line in lines), run
+    assert "Traceback" not in result.stderr
