@@ -135,17 +135,28 @@ class AutoForecaster(Predictor):
         losses: list[float] = []
         errors: list[float] = []
         covered = 0
+        origins = np.arange(split - 1, len(values) - horizon)
+        targets = origins + horizon
+        batch = model.backtest(values, float(times[-1]), origins, horizon) if len(origins) else None
+        if batch is not None:
+            scored = observed[targets]
+            actual = values[targets][scored]
+            point, upper = batch[0][scored], batch[1][scored]
+            diff = actual - upper
+            losses = np.maximum(self.quantile * diff, (self.quantile - 1) * diff).tolist()
+            errors = np.abs(actual - point).tolist()
+            covered = int(np.count_nonzero(actual <= upper))
         for origin in range(split - 1, len(values) - 1):
             target = origin + horizon
-            if target < len(values) and observed[target]:
+            if batch is None and target < len(values) and observed[target]:
                 prediction = model.predict([times[origin] + horizon * step])
                 if prediction.available and prediction.upper is not None:
-                    actual = float(values[target])
-                    upper, point = float(prediction.upper[0]), float(prediction.point[0])
-                    diff = actual - upper
-                    losses.append(max(self.quantile * diff, (self.quantile - 1) * diff))
-                    errors.append(abs(actual - point))
-                    covered += actual <= upper
+                    actual_value = float(values[target])
+                    up, mid = float(prediction.upper[0]), float(prediction.point[0])
+                    gap = actual_value - up
+                    losses.append(max(self.quantile * gap, (self.quantile - 1) * gap))
+                    errors.append(abs(actual_value - mid))
+                    covered += actual_value <= up
             model.update(float(times[origin + 1]), float(values[origin + 1]))
         if not losses or not model.ready_:
             note = model.note_ or "no forecast in the validation window"

@@ -108,6 +108,16 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         """The model's own upper quantile, if it has one (override); None: calibrated."""
         return None
 
+    def backtest(
+        self, values: FloatArray, end_time: float, origins: np.ndarray, horizon: int
+    ) -> tuple[FloatArray, FloatArray] | None:
+        """(point, upper) forecasts ``horizon`` steps after each of ``origins`` (indexes in
+        ``values``, a grid ending at ``end_time`` that extends this model's history), all
+        at once, as walking forward point by point would give them; None when the model
+        cannot (its state changes as it absorbs points, or its upper is calibrated online).
+        Used by ``auto`` to judge candidates quickly."""
+        return None
+
     # ----------------------------------------------------------------- the interface
 
     def fit(self, timestamps: ArrayLike, values: ArrayLike) -> Predictor:
