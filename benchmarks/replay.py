@@ -1,0 +1,217 @@
+"""Replay every shared real trace through every run, and check the replay bars.
+
+Run from the repository root::
+
+    python benchmarks/replay.py [--traces a,b] [--predictors a,b] [--span-days 14] [--quick]
+
+Protocol
+--------
+* The same target for every trace and run: the first target of ``config.example.yaml``
+  (250 msg/s per replica, 60 s start-up, 60 s SLO, HPA default behavior, its actuation
+  settings), polled every 60 s. Each trace is scaled so that its 99th percentile needs 25
+  replicas (half of max_replicas), with 50 partitions: the traces come in different units.
+* The first 7 days warm the predictors up (not scored); the next ``--span-days`` (14) are
+  replayed and scored. Models refit daily (the target's retrain interval) and absorb every
+  poll in between.
+* Runs: ``reactive`` (KEDA's lag formula, lag_threshold 625 = the in-flight lag of one
+  saturated replica committing every 5 s; HPA default behavior), ``none`` (our decision
+  without a forecast), each predictor, ``oracle`` (perfect foresight of the lead time).
+* Bar (issue #4): the best predictive run has fewer SLO-violation minutes than ``reactive``
+  at no more replica-hours; the aim is at least 30 % fewer.
+* KEDA's answer depends on its lag_threshold, so a sweep of thresholds is printed too: a
+  reader can see whether any setting of the baseline would have done better.
+* Speed bar: a 30-day 1-minute replay (43,200 steps, NASA trace) of reactive + linear +
+  holt_winters + seasonal_ridge + auto in under 120 s, reactive alone at >= 20,000 steps/s,
+  peak memory < 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from autoscaler.config import load_config  # noqa: E402 - after the path set-up above
+from autoscaler.config.model import TargetConfig  # noqa: E402
+from autoscaler.replay.engine import ReplaySettings, default_runs, replay  # noqa: E402
+from autoscaler.replay.trace import load_csv  # noqa: E402
+
+DAY = 86400.0
+TRACES = ROOT.parent / "shared" / "traces"
+DEFAULT_PREDICTORS = ("none", "linear", "holt_winters", "seasonal_ridge", "auto")
+SPEED_RUNS = ("reactive", "linear", "holt_winters", "seasonal_ridge", "auto")
+
+
+def _target() -> TargetConfig:
+    return load_config(ROOT / "config.example.yaml").targets[0]
+
+
+def _settings(target: TargetConfig, span_days: float, throughput: float) -> ReplaySettings:
+    return ReplaySettings(
+        per_replica_throughput=throughput,
+        startup_seconds=target.startup_seconds,
+        poll_interval_seconds=60.0,
+        partitions=target.max_replicas,
+        peak_replicas=target.max_replicas / 2,
+        warmup_seconds=7 * DAY,
+        span_seconds=span_days * DAY,
+    )
+
+
+def _with_threshold(target: TargetConfig, threshold: int) -> TargetConfig:
+    trigger = target.triggers[0].model_copy(update={"lag_threshold": threshold})
+    return target.model_copy(update={"triggers": (trigger, *target.triggers[1:])})
+
+
+def _row(result: dict[str, Any]) -> str:
+    mase = result["forecast_mase"]
+    return (
+        f"  {result['predictor']:<16}{result['replica_hours']:>10.0f}{result['efficiency']:>7.2f}"
+        f"{result['slo_violation_minutes']:>9.0f}{result['slo_violation_pct']:>7.2f}"
+        f"{(result['lag_seconds_p99'] or float('inf')):>9.1f}{result['scale_events']:>8d}"
+        f"{'' if mase is None else f'{mase:.3f}':>8}{result['runtime_seconds']:>8.1f}"
+    )
+
+
+HEADER = (
+    f"  {'run':<16}{'rep-h':>10}{'eff':>7}{'viol-min':>9}{'viol%':>7}{'lag-p99':>9}"
+    f"{'events':>8}{'mase':>8}{'sec':>8}"
+)
+
+
+def verdict(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bar: a predictive run with fewer violation minutes at no more replica-hours."""
+    by_name = {r["predictor"]: r for r in results}
+    reactive = by_name["reactive"]
+    candidates = [
+        r
+        for r in results
+        if r["predictor"] not in ("reactive", "none", "oracle")
+        and r["replica_hours"] <= reactive["replica_hours"]
+    ]
+    if not candidates:
+        return {"met": False, "why": "every predictive run costs more replica-hours than reactive"}
+    best = min(candidates, key=lambda r: (r["slo_violation_minutes"], r["replica_hours"]))
+    base = reactive["slo_violation_minutes"]
+    reduction = None if base == 0 else 100.0 * (base - best["slo_violation_minutes"]) / base
+    cost = 100.0 * (best["replica_hours"] - reactive["replica_hours"]) / reactive["replica_hours"]
+    return {
+        "met": best["slo_violation_minutes"] < base,
+        "aim_30pct_met": reduction is not None and reduction >= 30,
+        "best": best["predictor"],
+        "violation_reduction_pct": reduction,
+        "replica_hours_change_pct": cost,
+    }
+
+
+def run_traces(names: list[str], predictors: list[str], span_days: float) -> dict[str, Any]:
+    target = _target()
+    throughput = target.triggers[0].per_replica_throughput or 250.0  # type: ignore[union-attr]
+    settings = _settings(target, span_days, throughput)
+    report: dict[str, Any] = {}
+    for name in names:
+        trace = load_csv(TRACES / f"{name}.csv", "count")
+        result = replay(target, trace, settings, default_runs(predictors))
+        summary = result.summary()
+        sweep = []
+        base = int(throughput * 2.5)
+        for threshold in (base // 4, base // 2, base, base * 2, base * 4):
+            swept = replay(_with_threshold(target, threshold), trace, settings, ["reactive"])
+            sweep.append({"lag_threshold": threshold, **swept.results[0]})
+        report[name] = {"summary": summary, "verdict": verdict(summary["results"]), "sweep": sweep}
+        _print_trace(name, summary, report[name]["verdict"], sweep)
+    return report
+
+
+def _print_trace(
+    name: str, summary: dict[str, Any], result: dict[str, Any], sweep: list[dict[str, Any]]
+) -> None:
+    print(
+        f"\n{name}: {summary['duration_hours'] / 24:.0f} days, {summary['steps']} polls of "
+        f"{summary['step_seconds']:g}s, work lower bound "
+        f"{summary['work_lower_bound_replica_hours']:.0f} replica-hours"
+    )
+    print(HEADER)
+    for row in summary["results"]:
+        print(_row(row))
+    if result.get("best"):
+        print(
+            f"  bar {'MET' if result['met'] else 'MISSED'}: {result['best']} "
+            f"{-result['violation_reduction_pct']:+.0f}% SLO-violation minutes at "
+            f"{result['replica_hours_change_pct']:+.1f}% replica-hours vs reactive"
+            f"{'' if result['aim_30pct_met'] else ' (aim of -30% missed)'}"
+        )
+    else:
+        print(f"  bar MISSED: {result['why']}")
+    print(
+        "  KEDA lag_threshold sweep (reactive): "
+        + "; ".join(
+            f"{s['lag_threshold']}: {s['replica_hours']:.0f} rep-h, "
+            f"{s['slo_violation_minutes']:.0f} viol-min"
+            for s in sweep
+        )
+    )
+
+
+def speed() -> dict[str, Any]:
+    """The speed bar: 30 days at 1-minute polls of the NASA trace."""
+    target = _target()
+    throughput = target.triggers[0].per_replica_throughput or 250.0  # type: ignore[union-attr]
+    trace = load_csv(TRACES / "nasa_http_5min.csv", "count")
+    settings = _settings(target, 30.0, throughput)
+    started = time.perf_counter()
+    result = replay(target, trace, settings, list(SPEED_RUNS))
+    total = time.perf_counter() - started
+    steps = result.summary()["steps"]
+    reactive = next(r for r in result.results if r["predictor"] == "reactive")
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {
+        "steps": steps,
+        "runs": list(SPEED_RUNS),
+        "total_seconds": total,
+        "per_run_seconds": {r["predictor"]: r["runtime_seconds"] for r in result.results},
+        "reactive_steps_per_second": steps / reactive["runtime_seconds"],
+        "peak_memory_mb": peak_mb,
+    }
+    print(f"\nspeed: {steps} steps (30 days at 60 s) of {', '.join(SPEED_RUNS)}")
+    for run, seconds in figures["per_run_seconds"].items():
+        print(f"  {run:<16}{seconds:>8.1f} s  ({steps / seconds:,.0f} steps/s)")
+    print(
+        f"  total {total:.1f} s (bar < 120 s: {'MET' if total < 120 else 'MISSED'}); "
+        f"reactive {figures['reactive_steps_per_second']:,.0f} steps/s (bar >= 20,000: "
+        f"{'MET' if figures['reactive_steps_per_second'] >= 20000 else 'MISSED'}); "
+        f"peak memory {peak_mb:.0f} MB (bar < 1024: {'MET' if peak_mb < 1024 else 'MISSED'})"
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--traces", help="comma-separated trace names (default: all)")
+    parser.add_argument("--predictors", default=",".join(DEFAULT_PREDICTORS))
+    parser.add_argument("--span-days", type=float, default=14.0)
+    parser.add_argument("--quick", action="store_true", help="2 days, 2 traces, no speed run")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "replay"))
+    args = parser.parse_args()
+    names = args.traces.split(",") if args.traces else sorted(p.stem for p in TRACES.glob("*.csv"))
+    span = args.span_days
+    if args.quick:
+        names, span = names[:2], 2.0
+    report = {"traces": run_traces(names, args.predictors.split(","), span)}
+    if not args.quick:
+        report["speed"] = speed()
+    met = [t for t, r in report["traces"].items() if r["verdict"].get("met")]
+    print(f"\nquality bar met on {len(met)} of {len(report['traces'])} traces: {', '.join(met)}")
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(f"{args.output}.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The predictor benchmark still runs: a short slice of one real trace, two cheap models."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # ``benchmarks`` is a folder of scripts, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import predictors as bench  # noqa: E402
+from benchmarks.traces import Trace, load_traces, traces_dir  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    not traces_dir().is_dir(), reason=f"no trace folder at {traces_dir()}"
+)
+
+MODELS = ["naive", "seasonal_naive"]
+LEADS = (300.0, 900.0)
+
+
+@pytest.fixture(scope="module")
+def nasa_slice() -> Trace:
+    """The first 4 days of the NASA trace: 1 1/3 days to fit, the rest walked forward."""
+    (nasa,) = load_traces(["nasa_http_5min"])
+    keep = nasa.timestamps < nasa.timestamps[0] + 4 * 86400
+    return Trace(nasa.name, nasa.timestamps[keep], nasa.values[keep], nasa.step_seconds)
+
+
+def test_the_benchmark_scores_every_model_at_every_lead(nasa_slice: Trace) -> None:
+    rows = bench.run([nasa_slice], MODELS, bench.Setup(leads_seconds=LEADS, refit_days=1.0), jobs=1)
+
+    assert [(r["model"], r["lead_s"], r["h"]) for r in rows] == [
+        ("naive", 300.0, 1),
+        ("naive", 900.0, 3),
+        ("seasonal_naive", 300.0, 1),
+        ("seasonal_naive", 900.0, 3),
+    ]
+    for row in rows:
+        assert row["error"] is None
+        assert row["scored"] > 500  # about 2 2/3 days of 5-minute origins
+        for key in ("mae", "mase", "pinball", "coverage", "fit_total_s", "predict_ms"):
+            assert math.isfinite(row[key]), (row["model"], key, row[key])
+        assert 0 <= row["coverage"] <= 1
+        assert row["fits"] == 3  # the initial fit and one refit per day of trace time
+    # The reference scores exactly 1 against itself.
+    assert [r["mase"] for r in rows if r["model"] == "seasonal_naive"] == [1.0, 1.0]
+
+    table = bench.accuracy_table(rows).splitlines()
+    assert table[0].split() == [
+        "trace", "model", "lead", "h", "MAE/s", "MASE", "pinb.9", "cover", "avail", "fits",
+        "fit", "tot", "s", "fit", "mean", "ms", "predict", "ms", "update", "ms",
+    ]  # fmt: skip
+    assert len(table) == 2 + len(rows)
+    assert table[2].split()[:4] == ["nasa_http_5min", "naive", "5m", "1"]
+
+
+def test_the_horizon_rounds_up_to_whole_steps() -> None:
+    assert bench.horizon_steps(300, 300) == 1
+    assert bench.horizon_steps(900, 300) == 3
+    assert bench.horizon_steps(300, 1800) == 1
+    assert bench.horizon_steps(900, 1800) == 1
+    assert bench.horizon_steps(301, 300) == 2
