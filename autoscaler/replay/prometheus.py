@@ -21,14 +21,12 @@ from __future__ import annotations
 import contextlib
 import math
 import re
-import socket
-import ssl
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 import requests  # type: ignore[import-untyped, unused-ignore]
@@ -37,6 +35,17 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
+from autoscaler.prometheus_http import (
+    MAX_POINTS_PER_QUERY,
+    chunks_ms,
+    connection_problem,
+    display_url,
+    http_error,
+    iso_from_ms,
+    seconds_param,
+    series_text,
+    to_ms,
+)
 from autoscaler.replay.trace import Trace, TraceError, from_points, parse_timestamp
 
 __all__ = [
@@ -47,9 +56,6 @@ __all__ = [
     "parse_time",
     "range_chunks",
 ]
-
-MAX_POINTS_PER_QUERY = 10_000
-"""Evaluation times per query: below Prometheus's limit of 11,000 points per series."""
 
 _RETRYABLE_STATUS = (429, 502, 503, 504)
 """Answers worth asking again (rate limiting, a proxy or a restarting server); never 4xx
@@ -158,30 +164,8 @@ def range_chunks(
     """
     return [
         (first / 1000, last / 1000)
-        for first, last in _chunks_ms(_ms(start), _ms(end), _ms(step), max_points)
+        for first, last in chunks_ms(to_ms(start), to_ms(end), to_ms(step), max_points)
     ]
-
-
-def _chunks_ms(
-    start_ms: int, end_ms: int, step_ms: int, max_points: int
-) -> Iterator[tuple[int, int]]:
-    if step_ms < 1 or max_points < 1:
-        raise ValueError("step must be at least 1 ms and max_points at least 1")
-    points = (end_ms - start_ms) // step_ms + 1
-    for first in range(0, max(points, 0), max_points):
-        last = min(first + max_points, points) - 1
-        yield start_ms + first * step_ms, start_ms + last * step_ms
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _seconds_param(milliseconds: int) -> str:
-    """Exact decimal seconds for the API (no float formatting on the way)."""
-    sign = "-" if milliseconds < 0 else ""
-    whole, fraction = divmod(abs(milliseconds), 1000)
-    return f"{sign}{whole}.{fraction:03d}"
 
 
 # --------------------------------------------------------------------------- fetch
@@ -220,7 +204,7 @@ def fetch_range(
     Raises:
         TraceError: one line naming the server and the query.
     """
-    server = _display_url(url)
+    server = display_url(url)
     one_line_query = " ".join(query.split())
     where = f"Prometheus {server}, query '{one_line_query}'"
     start_ms, end_ms, step_ms = _check_range(where, start, end, step, timeout_seconds)
@@ -234,14 +218,14 @@ def fetch_range(
     verify: bool | str = False if insecure_skip_verify else str(ca_file) if ca_file else True
     series: dict[tuple[tuple[str, str], ...], tuple[list[int], list[float]]] = {}
     with _RangeClient(url, where, timeout_seconds, request_headers, verify) as client:
-        for chunk in _chunks_ms(start_ms, end_ms, step_ms, MAX_POINTS_PER_QUERY):
+        for chunk in chunks_ms(start_ms, end_ms, step_ms, MAX_POINTS_PER_QUERY):
             _collect(client.query(query, *chunk, step_ms), series, where)
 
-    span = f"between {_iso(start_ms)} and {_iso(end_ms)}"
+    span = f"between {iso_from_ms(start_ms)} and {iso_from_ms(end_ms)}"
     if not series:
         raise TraceError(f"{where}: query returned no series {span}")
     if len(series) > 1:
-        shown = ", ".join(_series_text(labels) for labels in list(series)[:3])
+        shown = ", ".join(series_text(labels) for labels in list(series)[:3])
         more = ", ..." if len(series) > 3 else ""
         raise TraceError(
             f"{where}: query returned {len(series)} series; replay needs one: "
@@ -264,11 +248,13 @@ def _check_range(
             raise TraceError(f"{where}: {label} must be a finite number, not {value}")
     if not timeout_seconds > 0:
         raise TraceError(f"{where}: timeout_seconds must be > 0, not {timeout_seconds}")
-    start_ms, end_ms, step_ms = _ms(start), _ms(end), _ms(step)
+    start_ms, end_ms, step_ms = to_ms(start), to_ms(end), to_ms(step)
     if step_ms < 1:
         raise TraceError(f"{where}: step must be at least 1 ms, not {step}")
     if end_ms <= start_ms:
-        raise TraceError(f"{where}: end {_iso(end_ms)} is not after start {_iso(start_ms)}")
+        raise TraceError(
+            f"{where}: end {iso_from_ms(end_ms)} is not after start {iso_from_ms(start_ms)}"
+        )
     return start_ms, end_ms, step_ms
 
 
@@ -353,16 +339,16 @@ class _RangeClient:
                     start_time=datetime.fromtimestamp(start_ms / 1000, tz=UTC),
                     end_time=datetime.fromtimestamp(end_ms / 1000, tz=UTC),
                     step=f"{step_ms}ms",
-                    params={"start": _seconds_param(start_ms), "end": _seconds_param(end_ms)},
+                    params={"start": seconds_param(start_ms), "end": seconds_param(end_ms)},
                 )
         except PrometheusApiClientException:
-            raise TraceError(f"{where}: {_http_error(self._last_response)}") from None
+            raise TraceError(f"{where}: {http_error(self._last_response)}") from None
         except (requests.JSONDecodeError, KeyError, TypeError):  # not JSON, or no data.result
             raise TraceError(
                 f"{where}: the answer is not a Prometheus API response (is the url right?)"
             ) from None
         except (requests.RequestException, OSError) as error:
-            problem = _connection_problem(error, self._url, self._timeout_seconds)
+            problem = connection_problem(error, self._url, self._timeout_seconds)
             raise TraceError(f"{where}: {problem}") from None
 
 
@@ -385,103 +371,12 @@ def _collect(
                 if not math.isfinite(value):
                     continue
                 if value < 0:
+                    at = iso_from_ms(to_ms(float(timestamp)))
                     raise TraceError(
-                        f"{where}: value {text} at {_iso(_ms(float(timestamp)))} is negative; "
+                        f"{where}: value {text} at {at} is negative; "
                         "replay needs an arrival rate >= 0"
                     )
-                times_ms.append(_ms(float(timestamp)))
+                times_ms.append(to_ms(float(timestamp)))
                 values.append(value)
     except (KeyError, TypeError, ValueError, AttributeError):
         raise TraceError(f"{where}: unexpected answer: not a range-query matrix") from None
-
-
-# --------------------------------------------------------------------------- messages
-
-
-def _http_error(response: Any) -> str:
-    """``HTTP 400: bad_data: <Prometheus's message>``, or the start of a non-JSON body."""
-    status = f"HTTP {response.status_code}"
-    try:
-        body = response.json()
-        kind, message = body.get("errorType"), body.get("error")
-    except (ValueError, AttributeError):
-        kind = message = None
-    if message:
-        return " ".join(f"{status}: {kind + ': ' if kind else ''}{message}".split())
-    text = " ".join(str(response.text).split())
-    if not text:
-        text = str(response.reason or "no message")
-    return f"{status}: {text[:200]}{'...' if len(text) > 200 else ''}"
-
-
-def _connection_problem(error: BaseException, url: str, timeout_seconds: float) -> str:
-    """Why the server could not be asked, from the most telling error it wraps. (urllib3's
-    connection errors subclass its connect-timeout error: only the socket's own timeout
-    means a timeout.)"""
-    causes = list(_causes(error))
-
-    def first(kind: type[BaseException]) -> BaseException | None:
-        return next((cause for cause in causes if isinstance(cause, kind)), None)
-
-    if isinstance(cert := first(ssl.SSLCertVerificationError), ssl.SSLCertVerificationError):
-        reason = cert.verify_message or "certificate verify failed"
-        return f"TLS: {reason} (set ca_file, or insecure_skip_verify)"
-    if isinstance(tls := first(ssl.SSLError), ssl.SSLError):
-        reason = str(tls.reason or tls).lower().replace("_", " ")
-        hint = " (does the server speak plain http?)" if "wrong version" in reason else ""
-        return f"TLS: {reason}{hint}"
-    if isinstance(dns := first(socket.gaierror), socket.gaierror):
-        return f"cannot resolve host {urlsplit(url).hostname} ({dns.strerror})"
-    if first(ConnectionRefusedError) is not None:
-        return "cannot connect: connection refused"
-    if first(TimeoutError) is not None:
-        return f"no answer within {timeout_seconds:g} s"
-    for cause in reversed(causes):
-        if isinstance(cause, OSError) and cause.strerror:
-            return f"cannot connect: {cause.strerror.lower()}"
-    return f"cannot connect: {type(error).__name__}"
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    """The error and everything it wraps: causes, contexts, urllib3's ``reason`` and
-    exceptions passed as arguments (requests wraps urllib3 that way)."""
-    seen: set[int] = set()
-    pending = [error]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        pending.extend(arg for arg in current.args if isinstance(arg, BaseException))
-        reason = getattr(current, "reason", None)
-        if isinstance(reason, BaseException):
-            pending.append(reason)
-        pending.extend(c for c in (current.__cause__, current.__context__) if c is not None)
-
-
-def _display_url(url: str) -> str:
-    """The url without credentials, query string or fragment (they may hold secrets)."""
-    try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port is not None else host
-    except ValueError:
-        return "<invalid url>"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _series_text(labels: tuple[tuple[str, str], ...]) -> str:
-    metric = dict(labels)
-    name = metric.pop("__name__", "")
-    inner = ", ".join(f'{key}="{value}"' for key, value in metric.items())
-    return f"{name}{{{inner}}}"
-
-
-def _iso(milliseconds: int) -> str:
-    moment = datetime.fromtimestamp(milliseconds / 1000, tz=UTC)
-    if milliseconds % 1000:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

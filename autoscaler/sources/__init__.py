@@ -1,0 +1,1 @@
+"""Live metric sources: each turns a server's answer into an observation, or an ``Unavailable``."""

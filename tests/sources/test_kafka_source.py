@@ -1,0 +1,215 @@
+"""The Kafka lag source against a real Kafka-protocol broker (tansu): exact lags, rates,
+reset policies, stuck partitions, discovery, and outages that never raise."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from aiokafka import TopicPartition
+from servers.kafka_broker import TansuBroker
+from structlog.testing import capture_logs
+
+from autoscaler.config.model import KafkaLagTrigger
+from autoscaler.decision.types import KafkaLagObservation, Unavailable
+from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster, partition_lag
+
+if TYPE_CHECKING:
+    from conftest import KafkaData  # tests/sources/conftest.py: the `kafka` fixture
+
+
+def _trigger(group: str, *topics: str, **settings: object) -> KafkaLagTrigger:
+    return KafkaLagTrigger.model_validate(
+        {
+            "type": "kafka_lag",
+            "cluster": "main",
+            "consumer_group": group,
+            "topics": list(topics),
+            **settings,
+        },
+        strict=False,
+    )
+
+
+def _observed(result: KafkaLagObservation | Unavailable) -> KafkaLagObservation:
+    assert isinstance(result, KafkaLagObservation), result
+    return result
+
+
+# --------------------------------------------------------------------------- pure rules
+
+
+@pytest.mark.parametrize(
+    ("committed", "end", "start", "policy", "to_zero", "expected"),
+    [
+        pytest.param(3, 10, 0, "latest", False, 7, id="committed"),
+        pytest.param(10, 10, 0, "latest", False, 0, id="caught-up"),
+        pytest.param(12, 10, 0, "latest", False, 0, id="committed-beyond-end"),
+        pytest.param(None, 10, 0, "latest", False, 1, id="no-commit-latest"),
+        pytest.param(None, 10, 0, "latest", True, 0, id="no-commit-latest-scale-to-zero"),
+        pytest.param(None, 10, 4, "earliest", False, 6, id="no-commit-earliest-keda-7936"),
+        pytest.param(None, 10, 4, "earliest", True, 6, id="no-commit-earliest-ignores-flag"),
+        pytest.param(None, 0, 0, "earliest", False, 0, id="no-commit-earliest-empty"),
+    ],
+)
+def test_partition_lag_rules(
+    committed: int | None, end: int, start: int, policy: str, to_zero: bool, expected: int
+) -> None:
+    lag = partition_lag(
+        committed,
+        end,
+        start,
+        offset_reset_policy=policy,  # type: ignore[arg-type]
+        scale_to_zero_on_invalid_offset=to_zero,
+    )
+    assert lag == expected
+
+
+# --------------------------------------------------------------------------- live broker
+
+
+async def test_lag_members_and_rates(kafka: KafkaData, cluster: KafkaCluster) -> None:
+    await kafka.create_topic("orders", 3)
+    await kafka.produce("orders", [5, 3, 2])
+    member = await kafka.member("g-orders", "orders")
+    try:
+        tps = [TopicPartition("orders", p) for p in range(3)]
+        await member.commit({tps[0]: 3, tps[1]: 1, tps[2]: 2})
+        source = ConsumerGroupLag(cluster, _trigger("g-orders", "orders"))
+
+        first = _observed(await source.poll(100.0))
+        assert source.last is not None
+        assert [p.lag for p in source.last.partitions] == [2, 2, 0]
+        assert [p.committed for p in source.last.partitions] == [3, 1, 2]
+        assert [p.end_offset for p in source.last.partitions] == [5, 3, 2]
+        assert source.last.members == 1
+        assert (first.total_lag, first.partition_count, first.partitions_with_lag) == (4, 3, 2)
+        assert first.arrival_rate is None
+        assert first.processing_rate is None
+        assert first.persistent_lag == 0
+
+        await kafka.produce("orders", [4, 2, 0])  # 6 more records
+        await member.commit({tps[0]: 6})  # 3 more processed
+        second = _observed(await source.poll(110.0))
+        assert [p.lag for p in source.last.partitions] == [3, 4, 0]
+        assert second.total_lag == 7
+        assert second.arrival_rate == pytest.approx(0.6)
+        assert second.processing_rate == pytest.approx(0.3)
+        # Lag grew while the one member processed 0.3 msg/s: that is its capacity.
+        assert second.per_replica_throughput == pytest.approx(0.3)
+    finally:
+        await member.stop()
+
+
+@pytest.mark.parametrize(
+    ("policy", "to_zero", "expected_lag_p1"),
+    [
+        pytest.param("latest", False, 1, id="latest"),
+        pytest.param("latest", True, 0, id="latest-scale-to-zero"),
+        pytest.param("earliest", False, 3, id="earliest"),
+    ],
+)
+async def test_partition_without_commit_follows_reset_policy(
+    kafka: KafkaData, cluster: KafkaCluster, policy: str, to_zero: bool, expected_lag_p1: int
+) -> None:
+    await kafka.create_topic("events", 2)
+    await kafka.produce("events", [4, 3])
+    await kafka.commit("g-events", "events", {0: 1})  # partition 1 never committed
+    trigger = _trigger(
+        "g-events",
+        "events",
+        offset_reset_policy=policy,
+        scale_to_zero_on_invalid_offset=to_zero,
+    )
+    source = ConsumerGroupLag(cluster, trigger)
+    observation = _observed(await source.poll(1.0))
+    assert source.last is not None
+    assert source.last.lag_of("events", 0) == 3
+    assert source.last.lag_of("events", 1) == expected_lag_p1
+    assert observation.total_lag == 3 + expected_lag_p1
+
+
+async def test_stuck_partition_after_n_polls(kafka: KafkaData, cluster: KafkaCluster) -> None:
+    await kafka.create_topic("jobs", 2)
+    await kafka.produce("jobs", [5, 10])
+    await kafka.commit("g-jobs", "jobs", {0: 3, 1: 2})
+    source = ConsumerGroupLag(cluster, _trigger("g-jobs", "jobs", persistent_lag_polls=2))
+
+    persistent = []
+    for poll, now in enumerate([0.0, 10.0, 20.0]):
+        observation = _observed(await source.poll(now))
+        persistent.append(observation.persistent_lag)
+        await kafka.commit("g-jobs", "jobs", {1: 3 + poll})  # partition 1 keeps moving
+    # Partition 0 (lag 2) unmoved for 1 poll, then 2 polls: stuck at the third.
+    assert persistent == [0, 0, 2]
+    assert source.last is not None
+    assert source.last.stuck_partitions == 1
+    assert [p.stuck for p in source.last.partitions] == [True, False]
+
+    await kafka.commit("g-jobs", "jobs", {0: 4})  # it moves again: no longer stuck
+    assert _observed(await source.poll(30.0)).persistent_lag == 0
+
+
+async def test_topics_discovered_and_added_while_running(
+    kafka: KafkaData, cluster: KafkaCluster
+) -> None:
+    await kafka.create_topic("a", 2)
+    await kafka.create_topic("b", 1)
+    await kafka.produce("a", [3, 1])
+    await kafka.produce("b", [5])
+    await kafka.commit("g-multi", "a", {0: 1})
+    source = ConsumerGroupLag(cluster, _trigger("g-multi"))  # no topics: discover them
+
+    first = _observed(await source.poll(0.0))
+    assert (first.partition_count, first.total_lag) == (2, 2 + 1)  # a/1: no commit, latest
+
+    await kafka.commit("g-multi", "b", {0: 2})  # the group starts on topic b
+    second = _observed(await source.poll(5.0))
+    assert (second.partition_count, second.total_lag) == (3, 2 + 1 + 3)
+
+
+async def test_unknown_group_is_unavailable(kafka: KafkaData, cluster: KafkaCluster) -> None:
+    await kafka.create_topic("orders", 1)
+    await kafka.produce("orders", [2])
+    for trigger in (_trigger("no-such-group", "orders"), _trigger("no-such-group")):
+        result = await ConsumerGroupLag(cluster, trigger).poll(1.0)
+        assert isinstance(result, Unavailable)
+        assert "consumer group 'no-such-group' is unknown" in result.reason
+
+
+async def test_unknown_topic_is_unavailable(kafka: KafkaData, cluster: KafkaCluster) -> None:
+    await kafka.create_topic("orders", 1)
+    await kafka.commit("g", "orders", {0: 0})
+    result = await ConsumerGroupLag(cluster, _trigger("g", "orders", "typo")).poll(1.0)
+    assert isinstance(result, Unavailable)
+    assert result.reason == "topic(s) 'typo' do not exist"
+
+
+async def test_broker_outage_then_recovery(
+    broker: TansuBroker, kafka: KafkaData, cluster: KafkaCluster
+) -> None:
+    async def seed() -> None:  # tansu keeps everything in memory: a restart starts empty
+        await kafka.create_topic("orders", 1)
+        await kafka.produce("orders", [3])
+        await kafka.commit("g-out", "orders", {0: 1})
+
+    await seed()
+    await kafka.close()
+    source = ConsumerGroupLag(cluster, _trigger("g-out", "orders"))
+    assert _observed(await source.poll(0.0)).total_lag == 2
+
+    broker.stop()
+    with capture_logs() as logs:
+        down = [await source.poll(now) for now in (10.0, 10.5, 11.0, 30.0, 30.5)]
+    assert all(isinstance(result, Unavailable) for result in down), down
+    assert all("kafka cluster 'main' unreachable" in r.reason for r in down)  # type: ignore[union-attr]
+    unavailable_lines = [line for line in logs if line["event"] == "kafka_lag_unavailable"]
+    assert len(unavailable_lines) == 1, logs
+
+    broker.start()  # same port
+    await seed()
+    with capture_logs() as logs:
+        results = [await source.poll(now) for now in (60.0, 61.0)]
+    assert isinstance(results[-1], KafkaLagObservation), results
+    assert results[-1].total_lag == 2
+    assert any(line["event"] == "kafka_lag_recovered" for line in logs)
