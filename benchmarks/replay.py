@@ -21,8 +21,9 @@ Protocol
 * KEDA's answer depends on its lag_threshold, so a sweep of thresholds is printed too: a
   reader can see whether any setting of the baseline would have done better.
 * Speed bar: a 30-day 1-minute replay (43,200 steps, NASA trace) of reactive + linear +
-  holt_winters + seasonal_ridge + auto in under 120 s, reactive alone at >= 20,000 steps/s,
-  peak memory < 1 GB.
+  holt_winters + seasonal_ridge + auto in under 120 s (wall time, two runs at a time: the
+  replay's default on 2 cores), reactive alone at >= 20,000 steps/s, peak memory (largest
+  process) < 1 GB.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def run_traces(names: list[str], predictors: list[str], span_days: float) -> dic
     report: dict[str, Any] = {}
     for name in names:
         trace = load_csv(TRACES / f"{name}.csv", "count")
-        result = replay(target, trace, settings, default_runs(predictors))
+        result = replay(target, trace, settings, default_runs(predictors), jobs=2)
         summary = result.summary()
         sweep = []
         base = int(throughput * 2.5)
@@ -167,11 +168,20 @@ def speed() -> dict[str, Any]:
     trace = load_csv(TRACES / "nasa_http_5min.csv", "count")
     settings = _settings(target, 30.0, throughput)
     started = time.perf_counter()
-    result = replay(target, trace, settings, list(SPEED_RUNS))
+    result = replay(target, trace, settings, list(SPEED_RUNS), jobs=2)
     total = time.perf_counter() - started
     steps = result.summary()["steps"]
-    reactive = next(r for r in result.results if r["predictor"] == "reactive")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # "The reactive run alone": measured in this process with nothing else running.
+    alone = replay(target, trace, settings, ["reactive"], jobs=1)
+    reactive = alone.results[0]
+    # The largest process: this one, or a worker (each replays some runs).
+    peak_mb = (
+        max(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        )
+        / 1024
+    )
     figures = {
         "steps": steps,
         "runs": list(SPEED_RUNS),
@@ -180,12 +190,15 @@ def speed() -> dict[str, Any]:
         "reactive_steps_per_second": steps / reactive["runtime_seconds"],
         "peak_memory_mb": peak_mb,
     }
-    print(f"\nspeed: {steps} steps (30 days at 60 s) of {', '.join(SPEED_RUNS)}")
+    print(
+        f"\nspeed: {steps} steps (30 days at 60 s) of {', '.join(SPEED_RUNS)}, "
+        "2 runs at a time (one process each, the machine's 2 cores)"
+    )
     for run, seconds in figures["per_run_seconds"].items():
         print(f"  {run:<16}{seconds:>8.1f} s  ({steps / seconds:,.0f} steps/s)")
     print(
         f"  total {total:.1f} s (bar < 120 s: {'MET' if total < 120 else 'MISSED'}); "
-        f"reactive {figures['reactive_steps_per_second']:,.0f} steps/s (bar >= 20,000: "
+        f"reactive alone {figures['reactive_steps_per_second']:,.0f} steps/s (bar >= 20,000: "
         f"{'MET' if figures['reactive_steps_per_second'] >= 20000 else 'MISSED'}); "
         f"peak memory {peak_mb:.0f} MB (bar < 1024: {'MET' if peak_mb < 1024 else 'MISSED'})"
     )
@@ -198,12 +211,16 @@ def main() -> None:
     parser.add_argument("--predictors", default=",".join(DEFAULT_PREDICTORS))
     parser.add_argument("--span-days", type=float, default=14.0)
     parser.add_argument("--quick", action="store_true", help="2 days, 2 traces, no speed run")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed bar")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "replay"))
     args = parser.parse_args()
     names = args.traces.split(",") if args.traces else sorted(p.stem for p in TRACES.glob("*.csv"))
     span = args.span_days
     if args.quick:
         names, span = names[:2], 2.0
+    if args.speed_only:
+        speed()
+        return
     report = {"traces": run_traces(names, args.predictors.split(","), span)}
     if not args.quick:
         report["speed"] = speed()

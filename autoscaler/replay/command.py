@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -87,6 +88,13 @@ def add_parser(commands: Any) -> None:
     )
     target.add_argument("--span-days", type=float, help="replay at most this many days")
     parser.add_argument("--output", metavar="DIR", help="write summary.json, CSVs, report.html")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="runs replayed at once, one process each (default: 2, or 1 on one core)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_command)
 
@@ -171,7 +179,9 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             span_seconds=None if span_days is None else span_days * DAY,
         )
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
-        result = replay(target, trace, settings, default_runs(predictors), progress)
+        if args.jobs < 1:
+            raise TraceError(f"--jobs must be >= 1, not {args.jobs}")
+        result = replay(target, trace, settings, default_runs(predictors), progress, args.jobs)
     except TraceError as error:
         print(f"replay: {error}", file=sys.stderr)
         return EXIT_INPUT
