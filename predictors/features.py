@@ -39,10 +39,6 @@ def min_origin(step: float, horizon: int) -> int:
     return max(max(RECENT_LAGS), recent_points(step) - 1, day - horizon + 1, day)
 
 
-def feature_count() -> int:
-    return len(RECENT_LAGS) + 1 + 4 + 2 * DAY_HARMONICS + 2 * WEEK_HARMONICS
-
-
 def design(
     values: FloatArray, end_time: float, step: float, horizon: int, origins: np.ndarray
 ) -> FloatArray:

@@ -224,7 +224,3 @@ def default_runs(predictors: Sequence[str]) -> list[str]:
     """``reactive``, then the predictors asked for, then ``oracle``."""
     middle = [p for p in predictors if p not in (REACTIVE, ORACLE)]
     return [REACTIVE, *middle, ORACLE]
-
-
-def as_float_array(values: Any) -> FloatArray:
-    return np.asarray(values, dtype=np.float64)

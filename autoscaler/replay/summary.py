@@ -35,7 +35,9 @@ def forecast_errors(
     """(MAE, MASE) of the forecasts made at each poll for ``lead`` seconds later.
 
     The actual is the arrival rate measured at the poll ``lead`` later (rounded to whole
-    steps); the seasonal-naive reference forecasts it with the rate one day earlier.
+    steps); the seasonal-naive reference forecasts it with the rate one day earlier. (The
+    oracle forecasts the *highest* rate over the lead time, what sizing needs, so its MAE
+    against the rate at the lead time is small but not zero.)
     """
     lead = max(1, round(lead_seconds / step_seconds))
     day = round(DAY / step_seconds)
