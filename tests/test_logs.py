@@ -132,3 +132,29 @@ def test_console_renders_for_people() -> None:
 def test_unknown_level() -> None:
     with pytest.raises(ValueError, match="unknown log level 'loud'"):
         configure_logging("json", "loud", stream=io.StringIO())
+
+
+def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> None:
+    from helpers import make_target, step
+
+    from autoscaler.decision import KafkaLagObservation, Unavailable
+    from autoscaler.decision_log import log_decision
+
+    stream = io.StringIO()
+    configure_logging("json", "info", stream)
+    target = make_target()
+    decision, _ = step(target, 2, {"kafka_lag": KafkaLagObservation(1000.0, 900, 8)})
+    log_decision("orders", decision, dry_run=True)
+    missing, _ = step(target, 2, {"kafka_lag": Unavailable(1000.0, "broker down")})
+    log_decision("orders", missing, dry_run=False)
+    first, second = _json_lines(stream)
+    assert first["event"] == "scaling_decision"
+    assert first["target"] == "orders"
+    assert first["level"] == "info"
+    assert (first["current_replicas"], first["desired_replicas"]) == (2, 6)
+    assert first["reason"] == "ScaleUpLimit"
+    assert first["triggers"][0]["detail"].startswith("lag 900 / lag_threshold 100")
+    assert first["dry_run"] is True
+    assert second["level"] == "warning"
+    assert second["reason"] == "MissingData"
+    assert "broker down" in second["triggers"][0]["detail"]
