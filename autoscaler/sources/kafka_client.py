@@ -29,6 +29,7 @@ from autoscaler.config.model import KafkaClusterConfig, SaslConfig, TlsConfig
 
 __all__ = [
     "GroupDescription",
+    "KafkaAuthenticationError",
     "KafkaCluster",
     "KafkaConfigError",
     "KafkaUnreachableError",
@@ -44,6 +45,10 @@ Partition = tuple[str, int]
 
 class KafkaConfigError(ValueError):
     """The cluster cannot be configured (e.g. the SASL password source is missing)."""
+
+
+class KafkaAuthenticationError(RuntimeError):
+    """The broker refused the SASL login (user, password or mechanism); the message says why."""
 
 
 class KafkaUnreachableError(RuntimeError):
@@ -68,6 +73,35 @@ def is_connection_failure(error: BaseException) -> bool:
         name = type(error).__name__
         return bool(getattr(error, "retriable", False)) or name == "KafkaTimeoutError"
     return False
+
+
+def _sasl_refusal(error: BaseException) -> str | None:
+    """Why the broker refused the SASL login, if ``error`` says it did; else None."""
+    from aiokafka import errors
+
+    if isinstance(
+        error,
+        errors.SaslAuthenticationFailed
+        | errors.AuthenticationFailedError
+        | errors.UnsupportedSaslMechanismError
+        | errors.IllegalSaslStateError,
+    ):
+        return _describe(error)
+    # aiokafka 0.14's SCRAM client expects "v=<signature>" in the server-final message; an
+    # RFC 5802 refusal "e=<reason>" (tansu: e=unknown-user, e=invalid-proof) ends as
+    # KeyError('v') raised in ScramAuthenticator.process_server_final_message.
+    if isinstance(error, KeyError | ValueError):
+        tb = error.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None and tb.tb_frame.f_code.co_name.startswith("process_server_"):
+            answer = tb.tb_frame.f_locals.get("server_final") or tb.tb_frame.f_locals.get(
+                "server_first"
+            )
+            if isinstance(answer, str) and answer.startswith("e="):
+                return f"server answered {answer}"
+            return f"unexpected SCRAM answer ({_describe(error)})"
+    return None
 
 
 def _read_password(sasl: SaslConfig) -> str:
@@ -163,6 +197,10 @@ class KafkaCluster:
             if self._admin is not None:
                 return
             if self._retry_at is not None and now < self._retry_at:
+                if self._last_error and self._last_error.startswith("KafkaAuthenticationError: "):
+                    raise KafkaAuthenticationError(
+                        self._last_error.removeprefix("KafkaAuthenticationError: ")
+                    )
                 raise KafkaUnreachableError(
                     f"kafka cluster '{self.name}' unreachable: {self._last_error}"
                 )
@@ -174,9 +212,20 @@ class KafkaCluster:
                 await self._timed(consumer.start(), "connecting (consumer)")
             except BaseException as error:
                 await _close_quietly(admin, consumer, self._timeout)
-                if isinstance(error, Exception):
+                if not isinstance(error, Exception):
+                    raise
+                refusal = _sasl_refusal(error) if self.config.sasl is not None else None
+                if refusal is None:
                     self._record_failure(now, error)
-                raise
+                    raise
+                sasl = self.config.sasl
+                assert sasl is not None
+                refused = KafkaAuthenticationError(
+                    f"kafka cluster '{self.name}': SASL authentication failed "
+                    f"({sasl.mechanism}, user '{sasl.username}'): {refusal}"
+                )
+                self._record_failure(now, refused)
+                raise refused from None
             self._admin, self._consumer = admin, consumer
             if self._failures:
                 _log.info("kafka_cluster_reconnected", cluster=self.name)

@@ -28,7 +28,9 @@ from autoscaler.config.model import KafkaLagTrigger
 from autoscaler.decision.types import KafkaLagObservation, Unavailable
 from autoscaler.sources.kafka_client import (
     GroupDescription,
+    KafkaAuthenticationError,
     KafkaCluster,
+    KafkaUnreachableError,
     Partition,
     is_connection_failure,
 )
@@ -154,15 +156,15 @@ class ConsumerGroupLag:
         return observation
 
     async def _reason(self, now: float, error: Exception) -> str:
-        if isinstance(error, _PollFailedError):
+        if isinstance(error, _PollFailedError | KafkaAuthenticationError):
             return str(error)
         described = str(error) or type(error).__name__
         if not described.startswith(type(error).__name__):
             described = f"{type(error).__name__}: {described}"
         if is_connection_failure(error):
             await self.cluster.connection_failed(now, error)
-            if described.startswith(f"kafka cluster '{self.cluster.name}'"):
-                return described.removeprefix("KafkaUnreachableError: ")
+            if isinstance(error, KafkaUnreachableError):
+                return str(error)
             return f"kafka cluster '{self.cluster.name}' unreachable: {described}"
         return f"kafka error for group '{self.trigger.consumer_group}': {described}"
 

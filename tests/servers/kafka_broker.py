@@ -14,6 +14,16 @@ Quirks of tansu 0.6 (not of Kafka) that tests must work around:
 * OffsetFetch for "all partitions" of a group makes aiokafka fail to decode the answer (the
   connection is closed); asking for explicit partitions works;
 * a Metadata request naming an unknown topic creates it.
+
+``TansuBroker(authentication=True)`` requires SASL (``tansu broker --authentication``): it
+offers SCRAM-SHA-256 and SCRAM-SHA-512 only (PLAIN: "no shared mechanism", the connection is
+closed). It has no users and none can be added: ``tansu user create`` talks to the broker
+over Kafka without logging in (refused: NotAuthenticated), and the storage that would let a
+user created on an open broker survive the restart with authentication is memory only in this
+build (no postgres/libsql features; ``s3://`` keeps users in memory too). So only refused
+logins can be tested; tansu refuses them with an RFC 5802 server-final ``e=unknown-user``
+(``e=invalid-proof`` for a wrong password) rather than a SaslAuthenticate error code, which
+aiokafka 0.14's SCRAM client does not parse: it raises ``KeyError('v')``.
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ class TansuBroker:
         workdir: where its log goes; default a temporary directory removed on ``close()``.
         startup_timeout: seconds to wait until the port accepts connections.
         stop_timeout: seconds to wait after SIGTERM before SIGKILL.
+        authentication: require SASL (SCRAM) logins; see the module docstring.
     """
 
     def __init__(
@@ -49,6 +60,7 @@ class TansuBroker:
         *,
         startup_timeout: float = 15.0,
         stop_timeout: float = 10.0,
+        authentication: bool = False,
     ) -> None:
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if workdir is None:
@@ -58,6 +70,7 @@ class TansuBroker:
         self.log_file = self.workdir / "tansu.log"
         self._startup_timeout = startup_timeout
         self._stop_timeout = stop_timeout
+        self.authentication = authentication
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self._port: int | None = None
@@ -149,8 +162,11 @@ class TansuBroker:
     def _spawn_and_wait(self, binary: str) -> None:
         url = f"tcp://127.0.0.1:{self._port}"
         self._log = self.log_file.open("ab")
+        command = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url]
+        if self.authentication:
+            command.append("--authentication")
         self._process = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            command,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
