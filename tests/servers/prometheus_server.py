@@ -18,7 +18,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from servers.process import free_port, log_tail, terminate
 
 __all__ = ["PrometheusServer", "PrometheusServerError", "Series"]
 
@@ -156,7 +157,7 @@ class PrometheusServer:
         first_start = self._port is None
         for attempt in range(3):
             if first_start:
-                self._port = _free_port()
+                self._port = free_port()
             began = time.monotonic()
             try:
                 self._spawn_and_wait()
@@ -172,13 +173,7 @@ class PrometheusServer:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout``; the data and port are kept."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=self._stop_timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=self._stop_timeout)
+        terminate(process, self._stop_timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -220,10 +215,7 @@ class PrometheusServer:
 
     def log_tail(self, lines: int = 20) -> str:
         """The end of Prometheus's own log (for error messages)."""
-        try:
-            return _tail(self.log_file.read_text(encoding="utf-8", errors="replace"), lines)
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.log_file, lines)
 
     # ------------------------------------------------------------------ internals
 
@@ -322,13 +314,6 @@ def _require_binaries() -> None:
             f"{' and '.join(missing)} not found on PATH: run `bash .ci/install` "
             "(installs Debian's prometheus package), or `bash .ci/test` to install and test"
         )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
