@@ -1,0 +1,189 @@
+"""One target's poll: observe, forecast, decide, actuate (the imperative shell around the
+pure decision core).
+
+A ``TargetController`` is owned by its target's supervised task and called once per poll.
+It never lets a source or the API crash the poll: sources answer ``Unavailable``; an API
+error is logged and reported in the outcome, and nothing is recorded as a scale event unless
+the patch succeeded (the rate policies count real changes only, as the HPA's do).
+
+Patching happens only when all of these hold: the decision changed the count, the target is
+not in dry-run (forecast-only), this instance is the leader, and the workload is not paused
+(``autoscaler.io/paused``; ``autoscaler.io/paused-replicas: N`` pins the count instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+import structlog
+
+from autoscaler.actuator import ActuatorError, ScaleActuator
+from autoscaler.config.model import PrometheusTrigger, TargetConfig
+from autoscaler.decision import (
+    Decision,
+    DecisionState,
+    Forecast,
+    KafkaLagObservation,
+    MetricObservation,
+    Observation,
+    TargetInputs,
+    Unavailable,
+    decide,
+    record_scale,
+)
+from autoscaler.decision_log import log_decision
+from autoscaler.sources.prometheus import PrometheusSource
+from predictors.forecaster import SeriesForecaster
+
+_log = structlog.get_logger("autoscaler.controller")
+
+
+class TriggerSource(Protocol):
+    """What a trigger's source gives the controller: one observation per poll."""
+
+    async def poll(self, now: float) -> Observation: ...
+
+
+@dataclass
+class PrometheusTriggerSource:
+    """A Prometheus trigger as a ``TriggerSource`` (the source is shared per server)."""
+
+    source: PrometheusSource
+    trigger: PrometheusTrigger
+
+    async def poll(self, now: float) -> Observation:
+        return await self.source.instant(self.trigger, now)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What one poll did."""
+
+    decision: Decision | None
+    patched: bool
+    held_because: str | None = None
+    """Why a changed decision was not applied (dry-run, follower, paused, API error)."""
+
+
+def load_series(observation: Observation) -> float | None:
+    """The value a trigger's forecaster learns from: the arrival rate of a consumer group,
+    or the metric itself."""
+    if isinstance(observation, KafkaLagObservation):
+        return observation.arrival_rate
+    if isinstance(observation, MetricObservation):
+        return observation.value
+    return None
+
+
+class TargetController:
+    """Observe, forecast, decide and actuate one target, poll after poll."""
+
+    def __init__(
+        self,
+        target: TargetConfig,
+        sources: Mapping[str, TriggerSource],
+        forecasters: Mapping[str, SeriesForecaster],
+        actuator: ScaleActuator,
+        is_leader: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.target = target
+        self.sources = dict(sources)
+        self.forecasters = dict(forecasters)
+        self.actuator = actuator
+        self.is_leader = is_leader
+        self.state = DecisionState()
+        self.last: StepOutcome | None = None
+
+    async def step(self, now: float) -> StepOutcome:
+        """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
+        with structlog.contextvars.bound_contextvars(target=self.target.name):
+            outcome = await self._step(now)
+        self.last = outcome
+        return outcome
+
+    async def _step(self, now: float) -> StepOutcome:
+        target = self.target
+        try:
+            scale = await self.actuator.read(target)
+        except ActuatorError as error:
+            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
+            return StepOutcome(decision=None, patched=False, held_because=str(error))
+        names = list(target.trigger_names)
+        polled = await asyncio.gather(
+            *(self._poll(name, now) for name in names), return_exceptions=False
+        )
+        observations: dict[str, Observation] = dict(zip(names, polled, strict=True))
+        forecasts = await self._forecasts(observations, now)
+        inputs = TargetInputs(
+            current_replicas=scale.spec_replicas,
+            observations=observations,
+            forecasts=forecasts,
+            ready_replicas=scale.status_replicas,
+        )
+        decision, self.state = decide(target, inputs, self.state, now)
+        log_decision(target.name, decision, dry_run=target.dry_run, leader=self.is_leader())
+
+        desired = decision.desired_replicas
+        if scale.paused:
+            if scale.paused_replicas is None or scale.paused_replicas == scale.spec_replicas:
+                return StepOutcome(decision, patched=False, held_because="paused")
+            desired = scale.paused_replicas  # pinned by autoscaler.io/paused-replicas
+        elif not decision.changed:
+            return StepOutcome(decision, patched=False)
+        if target.dry_run:
+            return StepOutcome(decision, patched=False, held_because="dry-run")
+        if not self.is_leader():
+            return StepOutcome(decision, patched=False, held_because="not the leader")
+        try:
+            result = await self.actuator.scale(
+                target, desired, expected_current=scale.spec_replicas
+            )
+        except ActuatorError as error:
+            _log.warning("scale_failed", error=str(error), temporary=error.temporary)
+            return StepOutcome(decision, patched=False, held_because=str(error))
+        if result.outcome != "scaled":
+            return StepOutcome(decision, patched=False, held_because=result.outcome)
+        self.state = record_scale(target, self.state, scale.spec_replicas, desired, now)
+        bound = decision.reason
+        await self.actuator.event(
+            target,
+            reason="Rescaled" if not scale.paused else "PausedReplicas",
+            message=f"{scale.spec_replicas} -> {desired} replicas: {bound}",
+        )
+        return StepOutcome(decision, patched=True)
+
+    async def _poll(self, name: str, now: float) -> Observation:
+        source = self.sources.get(name)
+        if source is None:
+            return Unavailable(now, "no source for this trigger")
+        try:
+            return await source.poll(now)
+        except Exception as error:  # a source must not raise; if one does, it is data loss
+            _log.error("source_raised", trigger=name, error=repr(error))
+            return Unavailable(now, f"source error: {error!r}")
+
+    async def _forecasts(
+        self, observations: Mapping[str, Observation], now: float
+    ) -> dict[str, Forecast]:
+        forecasts: dict[str, Forecast] = {}
+        for name, forecaster in self.forecasters.items():
+            observation = observations.get(name)
+            value = None if observation is None else load_series(observation)
+            if value is not None:
+                forecaster.observe(now, value)
+            if forecaster.refit_due(now):
+                # Heavy: off the event loop, so other targets keep their polls.
+                await asyncio.to_thread(forecaster.refit, now)
+            forecast = forecaster.forecast()
+            if forecast is not None:
+                forecasts[name] = Forecast(
+                    horizon_seconds=forecast.horizon_seconds,
+                    point=forecast.point,
+                    upper=forecast.upper,
+                    model=forecast.model,
+                    note=forecast.note,
+                )
+        return forecasts

@@ -1,0 +1,136 @@
+"""One target's poll end to end: a real Kafka-protocol broker (tansu), the live decision
+core, and a strict Kubernetes API fake reached through kubernetes-asyncio."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kubernetes_asyncio.client as k8s
+import pytest
+from conftest import KafkaData
+from helpers import KAFKA, make_target
+from servers.kube_api import KubeApiServer
+
+from autoscaler.actuator import ScaleActuator
+from autoscaler.controller import TargetController
+from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
+
+TOPIC = "orders"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[KubeApiServer]:
+    async with KubeApiServer() as server:
+        server.add_workload("Deployment", "default", "orders", replicas=1)
+        yield server
+
+
+@pytest.fixture
+async def actuator(api: KubeApiServer) -> AsyncIterator[ScaleActuator]:
+    client = k8s.ApiClient(k8s.Configuration(host=api.url))
+    async with ScaleActuator(client, request_timeout_seconds=5, owns_client=True) as actuator:
+        yield actuator
+
+
+@pytest.fixture
+async def lagging(kafka: KafkaData) -> KafkaData:
+    """400 messages on 4 partitions, nothing consumed yet: lag 400."""
+    await kafka.create_topic(TOPIC, 4)
+    await kafka.produce(TOPIC, [100, 100, 100, 100])
+    await kafka.commit("orders", TOPIC, dict.fromkeys(range(4), 0))
+    return kafka
+
+
+def _controller(
+    cluster: KafkaCluster, actuator: ScaleActuator, leader: bool = True, **target: Any
+) -> TargetController:
+    settings: dict[str, Any] = {"max_replicas": 10, "dry_run": False, **target}
+    config = make_target(triggers=[{**KAFKA, "topics": [TOPIC]}], **settings)
+    source = ConsumerGroupLag(cluster, config.triggers[0])  # type: ignore[arg-type]
+    return TargetController(config, {"kafka_lag": source}, {}, actuator, lambda: leader)
+
+
+async def test_lag_scales_the_deployment_and_explains_why(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    controller = _controller(cluster, actuator)
+    outcome = await controller.step(1000.0)
+    assert outcome.patched
+    # ceil(400 / 100) = 4, within the HPA's default +4 pods per 15 s, at the 4-partition cap
+    assert api.workload("Deployment", "default", "orders").replicas == 4
+    assert [p.json() for p in api.patches()] == [{"spec": {"replicas": 4}}]
+    (event,) = api.events
+    assert "1 -> 4 replicas" in event["message"]
+    assert controller.state.scale_up_events  # recorded only after the patch succeeded
+
+
+@pytest.mark.parametrize(
+    ("target", "leader", "annotations", "held"),
+    [
+        pytest.param({"dry_run": True}, True, {}, "dry-run", id="dry-run-never-patches"),
+        pytest.param({}, False, {}, "not the leader", id="follower-never-patches"),
+        pytest.param({}, True, {"autoscaler.io/paused": "true"}, "paused", id="paused"),
+    ],
+)
+async def test_held_decisions_never_patch(
+    lagging: KafkaData,
+    cluster: KafkaCluster,
+    actuator: ScaleActuator,
+    api: KubeApiServer,
+    target: dict[str, Any],
+    leader: bool,
+    annotations: dict[str, str],
+    held: str,
+) -> None:
+    api.workload("Deployment", "default", "orders").annotations.update(annotations)
+    controller = _controller(cluster, actuator, leader=leader, **target)
+    outcome = await controller.step(1000.0)
+    assert outcome.decision is not None
+    assert outcome.decision.desired_replicas == 4
+    assert (outcome.patched, outcome.held_because) == (False, held)
+    assert api.patches() == []
+    assert api.workload("Deployment", "default", "orders").replicas == 1
+
+
+async def test_paused_replicas_pin_the_count(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    api.workload("Deployment", "default", "orders").annotations.update(
+        {"autoscaler.io/paused-replicas": "2"}
+    )
+    outcome = await _controller(cluster, actuator).step(1000.0)
+    assert outcome.patched
+    assert api.workload("Deployment", "default", "orders").replicas == 2
+
+
+async def test_api_failure_is_reported_and_not_recorded(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    api.fail("PATCH", "/scale", 500)
+    controller = _controller(cluster, actuator)
+    outcome = await controller.step(1000.0)
+    assert not outcome.patched
+    assert outcome.held_because is not None
+    assert controller.state.scale_up_events == ()
+
+
+async def test_missing_target_is_reported_without_a_decision(
+    cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    api.remove("Deployment", "default", "orders")
+    outcome = await _controller(cluster, actuator).step(1000.0)
+    assert outcome.decision is None
+    assert outcome.held_because is not None
+    assert "orders" in outcome.held_because
+
+
+async def test_broker_down_never_scales_down(
+    cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer, broker: Any
+) -> None:
+    api.set_replicas("Deployment", "default", "orders", 6)
+    broker.stop()
+    outcome = await _controller(cluster, actuator).step(1000.0)
+    assert outcome.decision is not None
+    assert outcome.decision.desired_replicas == 6
+    assert api.patches() == []
