@@ -1,0 +1,110 @@
+"""Supervised target loops: failures are contained and retried, stops are prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from autoscaler.supervisor import run_targets, supervise_target
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_a_failing_target_is_retried_and_the_others_go_on() -> None:
+    stop = asyncio.Event()
+    healthy: list[float] = []
+    failing: list[float] = []
+
+    async def good(now: float) -> None:
+        healthy.append(now)
+
+    async def bad(now: float) -> None:
+        failing.append(now)
+        raise RuntimeError("boom")
+
+    runner = asyncio.create_task(
+        run_targets({"good": (good, 0.02), "bad": (bad, 0.02)}, stop, initial_backoff=0.05)
+    )
+    await asyncio.sleep(0.5)
+    stop.set()
+    await asyncio.wait_for(runner, 2)
+    assert len(healthy) >= 10  # polled on its interval throughout
+    assert 2 <= len(failing) <= 5  # retried with a doubling backoff: 0.05, 0.1, 0.2...
+    gaps = [b - a for a, b in itertools.pairwise(failing)]
+    assert gaps == sorted(gaps)
+
+
+async def test_stop_interrupts_the_wait_between_polls() -> None:
+    stop = asyncio.Event()
+    polls: list[float] = []
+
+    async def step(now: float) -> None:
+        polls.append(now)
+
+    task = asyncio.create_task(supervise_target("t", step, 60.0, stop))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(task, 1)
+    assert time.monotonic() - started < 0.5
+    assert len(polls) == 1
+
+
+async def test_a_poll_in_flight_finishes_and_a_hung_one_is_cancelled() -> None:
+    stop = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(now: float) -> None:
+        await asyncio.sleep(0.2)
+        finished.append("slow")
+
+    async def hung(now: float) -> None:
+        await asyncio.sleep(3600)
+
+    runner = asyncio.create_task(
+        run_targets({"slow": (slow, 10.0), "hung": (hung, 10.0)}, stop, grace_seconds=0.5)
+    )
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    stop.set()
+    await asyncio.wait_for(runner, 3)
+    assert finished == ["slow"]
+    assert time.monotonic() - started < 1.5
+
+
+def test_sigterm_stops_the_process_cleanly() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from autoscaler.supervisor import install_signal_handlers, run_targets
+
+        async def main():
+            stop = asyncio.Event()
+            install_signal_handlers(stop)
+            async def step(now):
+                pass
+            print("ready", flush=True)
+            await run_targets({"t": (step, 0.05)}, stop, grace_seconds=1)
+            print("stopped", flush=True)
+
+        asyncio.run(main())
+        """
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    process.terminate()
+    out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    lines = out.strip().splitlines()
+    assert lines[-1] == "stopped"
+    assert "SIGTERM" in lines[0]  # the stop is logged, with its cause
+    assert time.monotonic() - started < 3
