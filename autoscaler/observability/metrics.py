@@ -1,0 +1,488 @@
+"""The service's own Prometheus metrics, and live forecast accuracy.
+
+KEDA exports what its scalers saw (``keda_scaler_metrics_value``) and how often they failed
+(``keda_scaler_errors_total``); we export the same per target and trigger, plus what only a
+predictive autoscaler has: the forecast it sized for and how good its past forecasts were.
+
+Every ``ServiceMetrics`` owns its ``CollectorRegistry``: tests and several instances in one
+process never collide, and nothing registers on the global default registry by import.
+
+``ForecastAccuracy`` is pure (no clock, no I/O): the caller passes every timestamp in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from autoscaler.decision.types import (
+    Decision,
+    Forecast,
+    KafkaLagObservation,
+    MetricObservation,
+    Observation,
+    Unavailable,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "DEFAULT_ACCURACY_WINDOW",
+    "ForecastAccuracy",
+    "ServiceMetrics",
+    "pinball_loss",
+]
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""The Prometheus text exposition format, as ``render`` produces it."""
+
+DEFAULT_ACCURACY_WINDOW = 288
+"""Matched forecasts kept per trigger: a day of 5-minute polls, or 2.4 h of 30 s polls."""
+
+_NAMESPACE = "autoscaler"
+# Loop durations span a fast poll (tens of ms) to a slow broker or API server (tens of s).
+_LOOP_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+def pinball_loss(actual: float, predicted: float, quantile: float) -> float:
+    """The quantile (pinball) loss of ``predicted`` as the ``quantile``-th quantile.
+
+    Under-forecasts cost ``quantile`` per unit, over-forecasts ``1 - quantile``: at 0.9 a
+    forecast that was too low costs nine times one that was as much too high.
+    """
+    diff = actual - predicted
+    return max(quantile * diff, (quantile - 1.0) * diff)
+
+
+@dataclass(slots=True)
+class _Pending:
+    due: float
+    point: float
+    upper: float | None
+    best: tuple[float, float] | None = None
+    """(distance from ``due``, actual) of the closest actual seen so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Score:
+    abs_error: float
+    pinball: float
+    covered: bool
+
+
+class ForecastAccuracy:
+    """Scores past forecasts of one trigger against what then arrived, over a sliding window.
+
+    A forecast made at ``t`` is for ``t + horizon_seconds``; it is matched with the actual
+    observed closest to that time, if one lies within ``tolerance_seconds`` (by default half
+    a poll interval). Forecasts with no actual close enough are dropped, never scored.
+    Actuals are expected in time order, as a poll loop produces them.
+
+    Exposes over the last ``window`` matched forecasts:
+
+    * ``mae``: mean absolute error of the point forecast;
+    * ``pinball``: mean pinball loss of the upper quantile (the point when there is none)
+      at ``quantile``: the loss the quantile forecast is trained to minimise;
+    * ``coverage``: the share of actuals at or below the upper quantile; a calibrated
+      forecast covers about ``quantile``;
+    * ``count``: how many forecasts are in the window.
+
+    Args:
+        horizon_seconds: how far ahead every forecast is.
+        quantile: the quantile the ``upper`` forecast stands for, in (0, 1).
+        window: how many matched forecasts to keep.
+        poll_interval_seconds: the poll interval; the match tolerance is half of it.
+        tolerance_seconds: overrides the tolerance derived from the poll interval.
+    """
+
+    def __init__(
+        self,
+        horizon_seconds: float,
+        quantile: float,
+        window: int = DEFAULT_ACCURACY_WINDOW,
+        *,
+        poll_interval_seconds: float = 30.0,
+        tolerance_seconds: float | None = None,
+    ) -> None:
+        if not horizon_seconds >= 0:
+            raise ValueError("horizon_seconds must be >= 0")
+        if not 0.0 < quantile < 1.0:
+            raise ValueError("quantile must be between 0 and 1 (exclusive)")
+        if window < 1:
+            raise ValueError("window must be >= 1")
+        tolerance = poll_interval_seconds / 2 if tolerance_seconds is None else tolerance_seconds
+        if not tolerance >= 0:
+            raise ValueError("tolerance must be >= 0")
+        self.horizon_seconds = float(horizon_seconds)
+        self.quantile = float(quantile)
+        self.window = window
+        self.tolerance_seconds = float(tolerance)
+        # Waiting forecasts, each with the closest actual seen so far.
+        self._pending: deque[_Pending] = deque()
+        self._scores: deque[_Score] = deque(maxlen=window)
+        # Bounds memory when actuals stop arriving (a source outage): forecasts pile up.
+        self._max_pending = max(window, 16) * 4
+
+    # ------------------------------------------------------------------ input
+
+    def record_forecast(self, at: float, point: float, upper: float | None = None) -> None:
+        """A forecast made at ``at`` for ``at + horizon_seconds``. Non-finite ones are ignored."""
+        if not (math.isfinite(at) and math.isfinite(point)):
+            return
+        if upper is not None and not math.isfinite(upper):
+            upper = None
+        self._pending.append(_Pending(at + self.horizon_seconds, float(point), upper))
+        while len(self._pending) > self._max_pending:
+            self._pending.popleft()
+
+    def record_actual(self, at: float, value: float) -> int:
+        """What was observed at ``at``; returns how many forecasts it settled (scored)."""
+        if not (math.isfinite(at) and math.isfinite(value)):
+            return 0
+        for pending in self._pending:
+            if pending.due - self.tolerance_seconds > at:
+                continue
+            distance = abs(at - pending.due)
+            if distance <= self.tolerance_seconds and (
+                pending.best is None or distance < pending.best[0]
+            ):
+                pending.best = (distance, float(value))
+        return self._settle(at)
+
+    def _settle(self, now: float) -> int:
+        """Score every forecast whose closest actual can no longer change.
+
+        Actuals come in time order, so once one at or past ``due`` has been seen, any later
+        one is farther from ``due``: the best so far is final.
+        """
+        scored = 0
+        kept: deque[_Pending] = deque()
+        for pending in self._pending:
+            if now < pending.due:
+                kept.append(pending)
+                continue
+            if pending.best is None:
+                continue  # nothing observed close enough to its due time: unmatched
+            self._score(pending, pending.best[1])
+            scored += 1
+        self._pending = kept
+        return scored
+
+    def _score(self, pending: _Pending, actual: float) -> None:
+        quantile_forecast = pending.point if pending.upper is None else pending.upper
+        self._scores.append(
+            _Score(
+                abs_error=abs(actual - pending.point),
+                pinball=pinball_loss(actual, quantile_forecast, self.quantile),
+                covered=actual <= quantile_forecast,
+            )
+        )
+
+    # ------------------------------------------------------------------ output
+
+    @property
+    def count(self) -> int:
+        return len(self._scores)
+
+    @property
+    def pending(self) -> int:
+        """Forecasts waiting for their due time."""
+        return len(self._pending)
+
+    @property
+    def mae(self) -> float | None:
+        if not self._scores:
+            return None
+        return math.fsum(s.abs_error for s in self._scores) / len(self._scores)
+
+    @property
+    def pinball(self) -> float | None:
+        if not self._scores:
+            return None
+        return math.fsum(s.pinball for s in self._scores) / len(self._scores)
+
+    @property
+    def coverage(self) -> float | None:
+        if not self._scores:
+            return None
+        return sum(1 for s in self._scores if s.covered) / len(self._scores)
+
+    def summary(self) -> dict[str, float | int | None]:
+        """For ``/status``: the scores, None while nothing has been matched."""
+        return {
+            "count": self.count,
+            "mae": self.mae,
+            "pinball": self.pinball,
+            "coverage": self.coverage,
+            "quantile": self.quantile,
+            "horizon_seconds": self.horizon_seconds,
+        }
+
+
+class ServiceMetrics:
+    """Every metric the service exports, in its own registry.
+
+    Series are labelled by ``target`` (and ``trigger``, ``reason`` or ``kind``); ``forget``
+    removes a target's series when a config reload drops it, so dashboards do not show a
+    removed target frozen at its last value.
+    """
+
+    def __init__(self, *, accuracy_window: int = DEFAULT_ACCURACY_WINDOW) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.accuracy_window = accuracy_window
+        self._accuracy: dict[tuple[str, str], ForecastAccuracy] = {}
+        r = self.registry
+        ns = _NAMESPACE
+        target = ["target"]
+        trigger = ["target", "trigger"]
+
+        self.current_replicas = Gauge(
+            "current_replicas",
+            "spec.replicas of the scale target when polled.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
+        self.desired_replicas = Gauge(
+            "desired_replicas",
+            "Replicas the decision core chose.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_point = Gauge(
+            "forecast_point",
+            "Forecast load (messages/s or metric value) one horizon ahead.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_upper = Gauge(
+            "forecast_upper",
+            "Upper-quantile forecast load one horizon ahead.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.observed_lag = Gauge(
+            "observed_lag_messages",
+            "Total consumer-group lag at the last poll.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.arrival_rate = Gauge(
+            "arrival_rate_messages_per_second",
+            "Messages/s produced to the trigger's topics since the previous poll.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.processing_rate = Gauge(
+            "processing_rate_messages_per_second",
+            "Messages/s consumed by the group since the previous poll.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.observed_value = Gauge(
+            "observed_metric_value",
+            "Value of a Prometheus trigger's query at the last poll.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.decisions = Counter(
+            "decisions",
+            "Decisions, by the rule that best explains them.",
+            ["target", "reason"],
+            namespace=ns,
+            registry=r,
+        )
+        self.source_errors = Counter(
+            "source_errors",
+            "Polls of a trigger's source that produced no usable value.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.patch_errors = Counter(
+            "patch_errors",
+            "Failed writes of the scale subresource, by kind of failure.",
+            ["target", "kind"],
+            namespace=ns,
+            registry=r,
+        )
+        self.loop_duration = Histogram(
+            "loop_duration_seconds",
+            "Time one poll-decide-actuate iteration took.",
+            target,
+            namespace=ns,
+            registry=r,
+            buckets=_LOOP_BUCKETS,
+        )
+        self.leader = Gauge(
+            "leader",
+            "1 while this instance holds the leader lease (and may patch replicas).",
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_mae = Gauge(
+            "forecast_mae",
+            "Mean absolute error of recent point forecasts against actuals.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_pinball = Gauge(
+            "forecast_pinball_loss",
+            "Mean pinball loss of recent upper-quantile forecasts, at the target's quantile.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_coverage = Gauge(
+            "forecast_coverage_ratio",
+            "Share of recent actuals at or below the upper-quantile forecast.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_matched = Gauge(
+            "forecast_accuracy_samples",
+            "Matched forecasts in the accuracy window.",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self._by_target = [
+            self.current_replicas,
+            self.desired_replicas,
+            self.forecast_point,
+            self.forecast_upper,
+            self.observed_lag,
+            self.arrival_rate,
+            self.processing_rate,
+            self.observed_value,
+            self.decisions,
+            self.source_errors,
+            self.patch_errors,
+            self.loop_duration,
+            self.forecast_mae,
+            self.forecast_pinball,
+            self.forecast_coverage,
+            self.forecast_matched,
+        ]
+
+    # ------------------------------------------------------------------ updates
+
+    def observe_decision(self, target: str, decision: Decision) -> None:
+        """Replica gauges and the reason counter, once per decision."""
+        self.current_replicas.labels(target).set(decision.current_replicas)
+        self.desired_replicas.labels(target).set(decision.desired_replicas)
+        self.decisions.labels(target, str(decision.reason)).inc()
+
+    def observe_observation(self, target: str, trigger: str, observation: Observation) -> None:
+        """What a trigger's source returned; also the actual that scores past forecasts.
+
+        The actual is what a forecast predicts: the arrival rate of a Kafka trigger, the
+        value of a Prometheus one. An ``Unavailable`` counts as a source error.
+        """
+        if isinstance(observation, Unavailable):
+            self.source_errors.labels(target, trigger).inc()
+            return
+        actual: float | None
+        if isinstance(observation, KafkaLagObservation):
+            self.observed_lag.labels(target, trigger).set(observation.total_lag)
+            if observation.arrival_rate is not None:
+                self.arrival_rate.labels(target, trigger).set(observation.arrival_rate)
+            if observation.processing_rate is not None:
+                self.processing_rate.labels(target, trigger).set(observation.processing_rate)
+            actual = observation.arrival_rate
+        elif isinstance(observation, MetricObservation):
+            self.observed_value.labels(target, trigger).set(observation.value)
+            actual = observation.value
+        if actual is not None:
+            self.record_actual(target, trigger, observation.observed_at, actual)
+
+    def observe_forecast(
+        self,
+        target: str,
+        trigger: str,
+        at: float,
+        forecast: Forecast,
+        *,
+        quantile: float,
+        poll_interval_seconds: float,
+    ) -> None:
+        """A forecast made at ``at``: exported now, scored once its horizon has passed.
+
+        The accuracy tracker is (re)created when the horizon, quantile or poll interval
+        changes, as after a config reload: scores of another horizon do not compare.
+        """
+        self.forecast_point.labels(target, trigger).set(forecast.point)
+        if forecast.upper is not None:
+            self.forecast_upper.labels(target, trigger).set(forecast.upper)
+        key = (target, trigger)
+        tracker = self._accuracy.get(key)
+        tolerance = poll_interval_seconds / 2
+        if (
+            tracker is None
+            or tracker.horizon_seconds != forecast.horizon_seconds
+            or tracker.quantile != quantile
+            or tracker.tolerance_seconds != tolerance
+        ):
+            tracker = ForecastAccuracy(
+                forecast.horizon_seconds,
+                quantile,
+                self.accuracy_window,
+                tolerance_seconds=tolerance,
+            )
+            self._accuracy[key] = tracker
+        tracker.record_forecast(at, forecast.point, forecast.upper)
+
+    def record_actual(self, target: str, trigger: str, at: float, value: float) -> None:
+        """Score past forecasts of the trigger against ``value`` observed at ``at``."""
+        tracker = self._accuracy.get((target, trigger))
+        if tracker is None or tracker.record_actual(at, value) == 0:
+            return
+        labels = (target, trigger)
+        self.forecast_matched.labels(*labels).set(tracker.count)
+        for gauge, score in (
+            (self.forecast_mae, tracker.mae),
+            (self.forecast_pinball, tracker.pinball),
+            (self.forecast_coverage, tracker.coverage),
+        ):
+            if score is not None:
+                gauge.labels(*labels).set(score)
+
+    def source_error(self, target: str, trigger: str) -> None:
+        self.source_errors.labels(target, trigger).inc()
+
+    def patch_error(self, target: str, kind: str) -> None:
+        """``kind``: a short, bounded word (``conflict``, ``forbidden``, ``timeout``...)."""
+        self.patch_errors.labels(target, kind).inc()
+
+    def observe_loop_duration(self, target: str, seconds: float) -> None:
+        self.loop_duration.labels(target).observe(seconds)
+
+    def set_leader(self, leader: bool) -> None:
+        self.leader.set(1 if leader else 0)
+
+    def accuracy(self, target: str, trigger: str) -> ForecastAccuracy | None:
+        return self._accuracy.get((target, trigger))
+
+    def forget(self, target: str) -> None:
+        """Remove every series of ``target`` (and its accuracy history)."""
+        for metric in self._by_target:
+            metric.remove_by_labels({"target": target})
+        for key in [k for k in self._accuracy if k[0] == target]:
+            del self._accuracy[key]
+
+    # ------------------------------------------------------------------ output
+
+    def render(self) -> bytes:
+        """Every series in the Prometheus text format (``CONTENT_TYPE``)."""
+        return generate_latest(self.registry)
