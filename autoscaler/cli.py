@@ -86,10 +86,24 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     # A service that would refuse its config later must refuse it before anything starts.
-    if _load(args.config, sys.stderr) is None:
+    config = _load(args.config, sys.stderr)
+    if config is None:
         return EXIT_CONFIG
-    print("autoscaler run: not built yet (see issue #6)", file=sys.stderr)
-    return EXIT_FAILURE
+    import asyncio
+
+    from autoscaler import service
+    from autoscaler.logs import configure_logging
+    from autoscaler.supervisor import install_signal_handlers
+
+    configure_logging(config.logging.format, config.logging.level)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await service.run(config, stop)
+
+    asyncio.run(main())
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("file", metavar="FILE", help="the YAML config file")
     validate.set_defaults(handler=_validate)
 
-    run = commands.add_parser("run", help="run the autoscaler (not built yet)")
+    run = commands.add_parser("run", help="run the autoscaler service until SIGTERM")
     run.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
     run.set_defaults(handler=_run)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
@@ -21,7 +22,8 @@ import structlog
 _log = structlog.get_logger("autoscaler.supervisor")
 
 Step = Callable[[float], Awaitable[object]]
-"""One poll of one target, given the loop's clock."""
+"""One poll of one target, given the time (Unix seconds: forecasts need the time of day;
+the loop's own clock only schedules the polls)."""
 
 
 async def supervise_target(
@@ -32,6 +34,7 @@ async def supervise_target(
     *,
     initial_backoff: float = 1.0,
     max_backoff: float = 300.0,
+    clock: Callable[[], float] = time.time,
 ) -> None:
     """Poll ``step`` every ``interval`` seconds until ``stop`` is set; never raises (but for
     cancellation)."""
@@ -41,7 +44,7 @@ async def supervise_target(
         while not stop.is_set():
             started = loop.time()
             try:
-                await step(started)
+                await step(clock())
             except asyncio.CancelledError:
                 raise
             except Exception as error:

@@ -97,10 +97,17 @@ def test_validate_unreadable(
     assert (out, err.splitlines()) == ("", [f"{path}: 1 problem", expected])
 
 
-def test_run_not_built_yet(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_without_cluster_credentials_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path))
     assert main(["run", "--config", str(EXAMPLE)]) == 1
-    out, err = capsys.readouterr()
-    assert (out, err) == ("", "autoscaler run: not built yet (see issue #6)\n")
+    err = capsys.readouterr().err
+    assert "cannot load Kubernetes credentials from the kubeconfig" in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
 
 
 def test_run_refuses_a_bad_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

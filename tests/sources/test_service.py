@@ -1,0 +1,96 @@
+"""``autoscaler run`` end to end, in-process: a real Kafka-protocol broker (tansu), the
+service's own tasks, and the strict Kubernetes API fake reached through kubernetes-asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import kubernetes_asyncio.client as k8s
+import pytest
+from conftest import KafkaData
+from servers.kafka_broker import TansuBroker
+from servers.kube_api import KubeApiServer
+from servers.process import free_port
+
+from autoscaler import service
+from autoscaler.actuator import ScaleActuator
+from autoscaler.config import parse_config
+
+TOPIC = "orders"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[KubeApiServer]:
+    async with KubeApiServer() as server:
+        server.add_workload("Deployment", "shop", "orders", replicas=1)
+        yield server
+
+
+def _config(broker: TansuBroker, dry_run: bool) -> Any:
+    return parse_config(
+        {
+            "poll_interval_seconds": 0.3,
+            "dry_run": dry_run,
+            "leader_election": {"enabled": False},
+            "server": {"health_port": free_port(), "metrics_port": free_port()},
+            "kafka_clusters": {"main": {"bootstrap_servers": [broker.bootstrap_server]}},
+            "targets": [
+                {
+                    "name": "orders",
+                    "namespace": "shop",
+                    "scale_target_ref": {"name": "orders"},
+                    "max_replicas": 10,
+                    "predictor": {"model": "none"},
+                    "triggers": [
+                        {
+                            "type": "kafka_lag",
+                            "cluster": "main",
+                            "consumer_group": "orders",
+                            "topics": [TOPIC],
+                            "lag_threshold": 50,
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+async def _run_until(config: Any, api: KubeApiServer, done: Any, seconds: float) -> None:
+    client = k8s.ApiClient(k8s.Configuration(host=api.url))
+    actuator = ScaleActuator(client, request_timeout_seconds=5, owns_client=True)
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(config, stop, actuator=actuator))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while not done():
+                await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, 10)  # drains and closes within the grace period
+
+
+async def test_a_burst_scales_the_deployment_up(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer
+) -> None:
+    await kafka.create_topic(TOPIC, 4)
+    await kafka.commit("orders", TOPIC, dict.fromkeys(range(4), 0))
+    await kafka.produce(TOPIC, [50, 50, 50, 50])  # the burst: lag 200
+    workload = api.workload("Deployment", "shop", "orders")
+    await _run_until(_config(broker, dry_run=False), api, lambda: workload.replicas > 1, 5.0)
+    # ceil(200 / 50) = 4, at the 4-partition cap; reached within the first polls
+    assert workload.replicas == 4
+    assert api.events, "the scale is explained by an Event"
+
+
+async def test_dry_run_never_patches(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer
+) -> None:
+    await kafka.create_topic(TOPIC, 4)
+    await kafka.commit("orders", TOPIC, dict.fromkeys(range(4), 0))
+    await kafka.produce(TOPIC, [50, 50, 50, 50])
+    await _run_until(_config(broker, dry_run=True), api, lambda: False, 1.5)
+    assert api.patches() == []
+    assert api.workload("Deployment", "shop", "orders").replicas == 1
