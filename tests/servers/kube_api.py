@@ -14,17 +14,26 @@ below behave as the real API server does where the actuator depends on it:
   rejected with 422 as the real server does), bumps ``resourceVersion``, and answers 409
   when the patch carries a stale ``metadata.resourceVersion``;
 * ``GET /apis/apps/v1/namespaces/{ns}/{plural}/{name}``: the workload with its annotations;
-* ``POST /api/v1/namespaces/{ns}/events``: stores the event, fills ``metadata.name``.
+* ``POST /api/v1/namespaces/{ns}/events``: stores the event, fills ``metadata.name``;
+* ``GET|POST /apis/coordination.k8s.io/v1/namespaces/{ns}/leases`` and
+  ``GET|PUT|PATCH|DELETE .../leases/{name}``: Lease objects. Writes validate the spec as the
+  real server does (``leaseDurationSeconds`` an integer, times RFC3339 MicroTime strings),
+  bump ``resourceVersion`` and answer 409 when the body (or merge patch) carries a stale
+  one; POST of an existing name is 409 AlreadyExists; a missing lease is 404.
 
 Failures are switchable per request: ``fail(method, path_suffix, status, times=...)`` (403
 names the verb and resource as the real server's message does), ``conflict_next(...)``
 simulates a concurrent writer (bumps the version and answers 409), ``remove(...)`` gives
-404. Every request is kept in ``requests`` (method, path, content type, raw body).
+404; ``fail(..., anywhere=True)`` matches the fragment anywhere in the path and method
+``"*"`` any method (``fail("*", "/leases", 500, anywhere=True)``: the lease API is down);
+``touch_lease(...)`` is another writer bumping a lease's version. Every request is kept in
+``requests`` (method, path, content type, raw body).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -36,6 +45,8 @@ __all__ = ["KubeApiServer", "RecordedRequest", "Workload"]
 _PLURALS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
 _KINDS = {plural: kind for kind, plural in _PLURALS.items()}
 _PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+_LEASES = ["apis", "coordination.k8s.io", "v1", "namespaces"]
+_MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
 @dataclass
@@ -96,6 +107,7 @@ class RecordedRequest:
     content_type: str
     body: bytes
     query: dict[str, str]
+    user_agent: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -107,6 +119,12 @@ class _Failure:
     path_suffix: str
     status: int
     times: int | None  # None: until cleared
+    anywhere: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method not in ("*", method):
+            return False
+        return self.path_suffix in path if self.anywhere else path.endswith(self.path_suffix)
 
 
 @dataclass
@@ -115,6 +133,7 @@ class KubeApiServer:
 
     workloads: dict[tuple[str, str, str], Workload] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    leases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _conflicts: int = 0
@@ -198,9 +217,28 @@ class KubeApiServer:
     def remove(self, kind: str, namespace: str, name: str) -> None:
         del self.workloads[(_PLURALS[kind], namespace, name)]
 
-    def fail(self, method: str, path_suffix: str, status: int, *, times: int | None = None) -> None:
-        """Answer ``status`` to requests whose path ends with ``path_suffix``."""
-        self._failures.append(_Failure(method.upper(), path_suffix, status, times))
+    def fail(
+        self,
+        method: str,
+        path_suffix: str,
+        status: int,
+        *,
+        times: int | None = None,
+        anywhere: bool = False,
+    ) -> None:
+        """Answer ``status`` to requests whose path ends with ``path_suffix`` (or, with
+        ``anywhere``, contains it); method ``"*"`` matches every method."""
+        self._failures.append(_Failure(method.upper(), path_suffix, status, times, anywhere))
+
+    def lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The stored Lease object (the live dict), or None."""
+        return self.leases.get((namespace, name))
+
+    def touch_lease(self, namespace: str, name: str) -> None:
+        """Another writer updates the lease (a label): only its resourceVersion changes."""
+        lease = self.leases[(namespace, name)]
+        lease["metadata"].setdefault("labels", {})["touched"] = str(self._next_version)
+        lease["metadata"]["resourceVersion"] = str(self._bump())
 
     def clear_failures(self) -> None:
         self._failures.clear()
@@ -229,10 +267,11 @@ class KubeApiServer:
                 content_type=request.headers.get("Content-Type", ""),
                 body=body,
                 query=dict(request.query),
+                user_agent=request.headers.get("User-Agent", ""),
             )
         )
         for failure in self._failures:
-            if failure.method == request.method and request.path.endswith(failure.path_suffix):
+            if failure.matches(request.method, request.path):
                 if failure.times is not None:
                     failure.times -= 1
                     if failure.times <= 0:
@@ -246,6 +285,10 @@ class KubeApiServer:
             sub = parts[7] if len(parts) == 8 else None
             if plural in _KINDS and sub in (None, "scale"):
                 return self._workload(request, body, plural, namespace, name, sub)
+        # /apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
+        if parts[:4] == _LEASES and len(parts) in (6, 7) and parts[5] == "leases":
+            name = parts[6] if len(parts) == 7 else None
+            return self._lease(request, body, parts[4], name)
         # /api/v1/namespaces/{ns}/events
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 5 and parts[4] == "events":
             if request.method == "POST":
@@ -305,6 +348,117 @@ class KubeApiServer:
             workload.resource_version = self._bump()
         return web.json_response(workload.scale())
 
+    def _lease(
+        self, request: web.Request, body: bytes, namespace: str, name: str | None
+    ) -> web.Response:
+        method = request.method
+        if name is None:
+            if method == "GET":
+                items = [v for (ns, _), v in sorted(self.leases.items()) if ns == namespace]
+                return web.json_response(
+                    {
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "kind": "LeaseList",
+                        "metadata": {"resourceVersion": str(self._next_version)},
+                        "items": items,
+                    }
+                )
+            if method != "POST":
+                return _status(405, "MethodNotAllowed", f"{method} on leases not served")
+            try:
+                lease = json.loads(body)
+            except ValueError:
+                return _status(400, "BadRequest", "invalid JSON")
+            if not isinstance(lease, dict):
+                return _status(400, "BadRequest", "a Lease must be a JSON object")
+            metadata = lease.setdefault("metadata", {})
+            if metadata.get("namespace", namespace) != namespace:
+                return _status(400, "BadRequest", "the namespace of the object does not match")
+            new_name = metadata.get("name")
+            if not isinstance(new_name, str) or not new_name:
+                return _status(422, "Invalid", "metadata.name: Required value")
+            if (namespace, new_name) in self.leases:
+                return _status(
+                    409,
+                    "AlreadyExists",
+                    f'leases.coordination.k8s.io "{new_name}" already exists',
+                    name=new_name,
+                    kind="leases",
+                    group="coordination.k8s.io",
+                )
+            invalid = _invalid_lease(lease)
+            if invalid:
+                return _status(422, "Invalid", invalid)
+            if metadata.get("resourceVersion"):
+                return _status(
+                    400, "BadRequest", "resourceVersion should not be set on objects to be created"
+                )
+            stored = self._store_lease(namespace, new_name, lease, created=True)
+            return web.json_response(stored, status=201)
+
+        current = self.leases.get((namespace, name))
+        if current is None:
+            return _status(
+                404,
+                "NotFound",
+                f'leases.coordination.k8s.io "{name}" not found',
+                name=name,
+                kind="leases",
+                group="coordination.k8s.io",
+            )
+        if method == "GET":
+            return web.json_response(current)
+        if method == "DELETE":
+            del self.leases[(namespace, name)]
+            return web.json_response(
+                {"kind": "Status", "apiVersion": "v1", "status": "Success", "details": {}}
+            )
+        if method not in ("PUT", "PATCH"):
+            return _status(405, "MethodNotAllowed", f"{method} on leases not served")
+        if method == "PATCH":
+            content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if content_type not in _PATCH_TYPES:
+                return _status(
+                    415, "UnsupportedMediaType", f"unsupported patch type {content_type}"
+                )
+        try:
+            update = json.loads(body)
+        except ValueError:
+            return _status(400, "BadRequest", "invalid JSON")
+        if not isinstance(update, dict):
+            return _status(400, "BadRequest", "the body must be a JSON object")
+        wanted_version = (update.get("metadata") or {}).get("resourceVersion")
+        if wanted_version and wanted_version != current["metadata"]["resourceVersion"]:
+            return _conflict(name, "leases", group="coordination.k8s.io")
+        lease = _merge_patch(current, update) if method == "PATCH" else update
+        metadata = lease.setdefault("metadata", {})
+        if metadata.get("name", name) != name or metadata.get("namespace", namespace) != namespace:
+            return _status(400, "BadRequest", "the name of the object does not match the URL")
+        invalid = _invalid_lease(lease)
+        if invalid:
+            return _status(422, "Invalid", invalid)
+        return web.json_response(self._store_lease(namespace, name, lease, created=False))
+
+    def _store_lease(
+        self, namespace: str, name: str, lease: dict[str, Any], *, created: bool
+    ) -> dict[str, Any]:
+        old = self.leases.get((namespace, name))
+        metadata = dict(lease.get("metadata") or {})
+        metadata.update(
+            name=name,
+            namespace=namespace,
+            uid=old["metadata"]["uid"] if old else f"uid-lease-{namespace}-{name}",
+            resourceVersion=str(self._bump()),
+        )
+        stored: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": dict(lease.get("spec") or {}),
+        }
+        self.leases[(namespace, name)] = stored
+        return stored
+
     def _create_event(self, namespace: str, body: bytes) -> web.Response:
         try:
             event = json.loads(body)
@@ -330,12 +484,13 @@ class KubeApiServer:
                 request.method, request.method.lower()
             )
             parts = request.path.strip("/").split("/")
+            group = parts[1] if parts[0] == "apis" else ""
             if parts[-1] == "scale":
-                resource, group = f"{parts[-3]}/scale", "apps"
-            elif parts[-1] == "events":
-                resource, group = "events", ""
+                resource = f"{parts[-3]}/scale"
+            elif parts[-1] in ("events", "leases"):
+                resource = parts[-1]
             else:
-                resource, group = parts[-2], "apps"
+                resource = parts[-2]
             return _status(
                 403,
                 "Forbidden",
@@ -362,21 +517,53 @@ def _merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
-def _conflict(name: str, plural: str) -> web.Response:
+def _invalid_lease(lease: dict[str, Any]) -> str:
+    """Why the real server would reject this Lease (422), or "" when it is valid."""
+    if lease.get("kind", "Lease") != "Lease":
+        return f"kind: expected Lease, not {lease.get('kind')}"
+    spec = lease.get("spec") or {}
+    if not isinstance(spec, dict):
+        return "spec: must be an object"
+    for key in ("holderIdentity", "strategy", "preferredHolder"):
+        if key in spec and spec[key] is not None and not isinstance(spec[key], str):
+            return f"spec.{key}: must be a string"
+    for key in ("leaseDurationSeconds", "leaseTransitions"):
+        value = spec.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            return f"spec.{key}: must be an integer (int32), not {value!r}"
+        if value < 0 or (key == "leaseDurationSeconds" and value == 0):
+            bound = "0" if key == "leaseDurationSeconds" else "or equal to 0"
+            return f"spec.{key}: must be greater than {bound}"
+    for key in ("acquireTime", "renewTime"):
+        value = spec.get(key)
+        if value is not None and (not isinstance(value, str) or not _MICRO_TIME.match(value)):
+            return f"spec.{key}: must be an RFC3339 MicroTime string, not {value!r}"
+    return ""
+
+
+def _conflict(name: str, plural: str, *, group: str = "apps") -> web.Response:
     return _status(
         409,
         "Conflict",
-        f'Operation cannot be fulfilled on {plural}.apps "{name}": the object has been '
+        f'Operation cannot be fulfilled on {plural}.{group} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
     )
 
 
 def _status(
-    code: int, reason: str, message: str, *, name: str | None = None, kind: str | None = None
+    code: int,
+    reason: str,
+    message: str,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    group: str = "apps",
 ) -> web.Response:
     details: dict[str, Any] = {}
     if name:
-        details = {"name": name, "group": "apps", "kind": kind}
+        details = {"name": name, "group": group, "kind": kind}
     return web.json_response(
         {
             "kind": "Status",

@@ -1,0 +1,396 @@
+"""Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics.
+
+Only the holder of the Lease patches replicas, so two replicas of the autoscaler never fight
+over a workload. As in client-go (``tools/leaderelection``):
+
+* a candidate reads the Lease and creates it when missing; it takes the Lease over only when
+  the holder is empty (released) or the record has not changed for ``leaseDurationSeconds``
+  *as measured on our own clock* since we last saw it change (no trust in other clocks);
+  a takeover increments ``leaseTransitions``;
+* the leader renews every ``retry_period``; every write carries the ``resourceVersion`` it
+  read, so of two racing candidates one gets 409 and stays a follower;
+* a leader that could not renew for ``renew_deadline`` steps down (``is_leader`` False)
+  before anyone else may take over (``renew_deadline < lease_duration``);
+* on stop the leader releases the Lease (empty ``holderIdentity``) so another candidate
+  takes over at its next retry instead of waiting for expiry.
+
+All scheduling uses the event loop's clock; ``renewTime``/``acquireTime`` are written as
+RFC3339 MicroTime strings (wall clock, for humans and other clients), as the real API does.
+API errors never end ``run()``: they are logged and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import math
+import os
+import random
+import secrets
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from autoscaler.config.model import LeaderElectionConfig
+
+__all__ = ["SERVICE_ACCOUNT_NAMESPACE", "LeaderElector", "default_identity", "lease_namespace"]
+
+_log = structlog.get_logger(__name__)
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+_JITTER_FACTOR = 1.2  # client-go's JitterFactor for the acquire loop
+
+
+def default_identity() -> str:
+    """The pod name (``HOSTNAME``) plus a random suffix: unique even across restarts."""
+    host = os.environ.get("HOSTNAME") or socket.gethostname() or "autoscaler"
+    return f"{host}_{secrets.token_hex(4)}"
+
+
+def lease_namespace(configured: str | None, path: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
+    """The configured namespace, else the pod's (service account file), else ``default``."""
+    if configured:
+        return configured
+    try:
+        namespace = path.read_text().strip()
+    except OSError:
+        return "default"
+    return namespace or "default"
+
+
+def _micro_time(now: datetime.datetime | None = None) -> str:
+    """RFC3339 with microseconds, as metav1.MicroTime serializes: 2006-01-02T15:04:05.000000Z."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class _Record:
+    """What a Lease says, as read; compared whole to notice that its holder renewed it."""
+
+    holder: str
+    lease_duration_seconds: int
+    acquire_time: str
+    renew_time: str
+    transitions: int
+    resource_version: str
+
+
+class LeaderElector:
+    """Campaigns for a Lease until ``stop`` is set; ``is_leader`` says whether we hold it.
+
+    Wait for changes with ``wait_changed()`` / ``wait_for(leader=...)``, or use ``leading``,
+    an ``asyncio.Event`` set exactly while this process leads.
+
+    Args:
+        api_client: a kubernetes-asyncio ``ApiClient`` (not closed here).
+        config: lease name, namespace and timings.
+        identity: defaults to ``default_identity()``.
+        namespace: overrides ``config.lease_namespace`` (else the pod's namespace).
+        request_timeout_seconds: upper bound for one API call (also bounded by the renew
+            deadline while leading).
+    """
+
+    def __init__(
+        self,
+        api_client: Any,
+        config: LeaderElectionConfig,
+        *,
+        identity: str | None = None,
+        namespace: str | None = None,
+        request_timeout_seconds: float = 10.0,
+    ) -> None:
+        self._api = k8s.CoordinationV1Api(api_client)
+        self._config = config
+        self.identity = identity or default_identity()
+        self.name = config.lease_name
+        self.namespace = namespace or lease_namespace(config.lease_namespace)
+        self._timeout = request_timeout_seconds
+        self._lease_seconds = max(1, math.ceil(config.lease_duration_seconds))
+        self._is_leader = False
+        self.leading = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._observed: _Record | None = None
+        self._observed_at = 0.0
+        self._last_renew = 0.0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def is_leader(self) -> bool:
+        return self._is_leader
+
+    async def wait_changed(self) -> bool:
+        """Wait for the next change of ``is_leader``; return the new value."""
+        await self._changed.wait()
+        return self._is_leader
+
+    async def wait_for(self, *, leader: bool = True) -> None:
+        """Return once ``is_leader == leader`` (at once if it already is)."""
+        while self._is_leader != leader:
+            await self.wait_changed()
+
+    def _set_leader(self, value: bool, reason: str) -> None:
+        if value == self._is_leader:
+            return
+        self._is_leader = value
+        if value:
+            self.leading.set()
+            _log.info("leader_elected", lease=self.name, namespace=self.namespace, **self._ids())
+        else:
+            self.leading.clear()
+            log = _log.info if reason == "stopped" else _log.warning
+            log(
+                "leader_lost",
+                lease=self.name,
+                namespace=self.namespace,
+                reason=reason,
+                **self._ids(),
+            )
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def _ids(self) -> dict[str, str]:
+        return {"identity": self.identity}
+
+    # ------------------------------------------------------------------ loop
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Acquire, then renew; step down when renewal fails for the renew deadline.
+
+        Returns after ``stop`` is set, having released the Lease if it held it.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            while not stop.is_set():
+                if not self._is_leader:
+                    if await self._attempt(loop.time()):
+                        self._set_leader(True, "acquired")
+                        delay = self._config.retry_period_seconds
+                    else:
+                        delay = self._config.retry_period_seconds * (
+                            1 + random.random() * _JITTER_FACTOR
+                        )
+                else:
+                    started = loop.time()
+                    renewed = await self._attempt(started)
+                    if not renewed and loop.time() - self._last_renew >= self._deadline():
+                        self._step_down("renew_deadline_exceeded")
+                    delay = self._config.retry_period_seconds
+                    if self._is_leader:
+                        # never sleep past the deadline: step down on time even when idle
+                        remaining = self._last_renew + self._deadline() - loop.time()
+                        delay = max(0.0, min(delay, remaining))
+                await _sleep(stop, delay)
+        finally:
+            if self._is_leader:
+                self._set_leader(False, "stopped")
+                await self._release()
+
+    def _deadline(self) -> float:
+        return self._config.renew_deadline_seconds
+
+    def _step_down(self, reason: str) -> None:
+        # What we wrote may still be read as ours: forget it, and wait like any candidate
+        # for the record to expire before taking the Lease again.
+        self._observed = None
+        self._set_leader(False, reason)
+
+    async def _attempt(self, now: float) -> bool:
+        """One tryAcquireOrRenew; API errors are logged and count as a failed attempt."""
+        try:
+            return await self._try_acquire_or_renew(now)
+        except asyncio.CancelledError:
+            raise
+        except ApiException as exc:
+            level = "info" if exc.status == 409 else "warning"
+            getattr(_log, level)(
+                "lease_api_error",
+                lease=self.name,
+                namespace=self.namespace,
+                status=exc.status,
+                error=str(exc.reason),
+                leader=self._is_leader,
+                **self._ids(),
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            _log.warning(
+                "lease_api_unavailable",
+                lease=self.name,
+                namespace=self.namespace,
+                error=f"{type(exc).__name__}: {exc}",
+                leader=self._is_leader,
+                **self._ids(),
+            )
+        except Exception as exc:  # the loop must survive anything the client raises
+            _log.error(
+                "lease_attempt_failed",
+                lease=self.name,
+                namespace=self.namespace,
+                error=f"{type(exc).__name__}: {exc}",
+                **self._ids(),
+            )
+        return False
+
+    async def _try_acquire_or_renew(self, now: float) -> bool:
+        loop = asyncio.get_running_loop()
+        wall = _micro_time()
+        try:
+            lease = await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            if self._is_leader:
+                _log.warning("lease_deleted", lease=self.name, **self._ids())
+            body = self._body(
+                acquire_time=wall, renew_time=wall, transitions=0, resource_version=None
+            )
+            created = await self._call(self._api.create_namespaced_lease, self.namespace, body)
+            self._observe(_record(created), loop.time())
+            self._last_renew = now
+            return True
+
+        record = _record(lease)
+        if record != self._observed:
+            self._observe(record, loop.time())
+        if self._is_leader and record.holder != self.identity:
+            self._set_leader(False, f"lease_held_by:{record.holder or '<nobody>'}")
+        ours = record.holder == self.identity and self._is_leader
+        if not ours and record.holder:
+            expires = self._observed_at + record.lease_duration_seconds
+            if loop.time() < expires:
+                return False
+        if ours:
+            acquire_time, transitions = record.acquire_time or wall, record.transitions
+        else:
+            acquire_time, transitions = wall, record.transitions + 1
+        body = self._body(
+            acquire_time=acquire_time,
+            renew_time=wall,
+            transitions=transitions,
+            resource_version=record.resource_version,
+        )
+        updated = await self._call(
+            self._api.replace_namespaced_lease, self.name, self.namespace, body
+        )
+        self._observe(_record(updated), loop.time())
+        self._last_renew = now
+        if not ours:
+            _log.info(
+                "lease_taken_over",
+                lease=self.name,
+                previous_holder=record.holder,
+                transitions=transitions,
+                **self._ids(),
+            )
+        return True
+
+    def _observe(self, record: _Record, at: float) -> None:
+        self._observed, self._observed_at = record, at
+
+    async def _release(self) -> None:
+        """Clear ``holderIdentity`` if the Lease is still ours (client-go ReleaseOnCancel)."""
+        try:
+            lease = await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
+            record = _record(lease)
+            if record.holder != self.identity:
+                return
+            now = _micro_time()
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.namespace,
+                    "resourceVersion": record.resource_version,
+                },
+                "spec": {
+                    "holderIdentity": "",
+                    "leaseDurationSeconds": 1,
+                    "acquireTime": now,
+                    "renewTime": now,
+                    "leaseTransitions": record.transitions,
+                },
+            }
+            await self._call(self._api.replace_namespaced_lease, self.name, self.namespace, body)
+            _log.info("lease_released", lease=self.name, namespace=self.namespace, **self._ids())
+        except Exception as exc:  # the lease then simply expires
+            _log.warning(
+                "lease_not_released",
+                lease=self.name,
+                namespace=self.namespace,
+                error=f"{type(exc).__name__}: {exc}",
+                **self._ids(),
+            )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _body(
+        self,
+        *,
+        acquire_time: str,
+        renew_time: str,
+        transitions: int,
+        resource_version: str | None,
+    ) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": metadata,
+            "spec": {
+                "holderIdentity": self.identity,
+                "leaseDurationSeconds": self._lease_seconds,
+                "acquireTime": acquire_time,
+                "renewTime": renew_time,
+                "leaseTransitions": transitions,
+            },
+        }
+
+    async def _call(self, method: Any, *args: Any) -> Any:
+        """One API call, bounded by the request timeout and, while leading, the deadline."""
+        timeout = self._timeout
+        if self._is_leader:
+            left = self._last_renew + self._deadline() - asyncio.get_running_loop().time()
+            timeout = max(0.05, min(timeout, left))
+        async with asyncio.timeout(timeout):
+            return await method(*args, _request_timeout=timeout)
+
+
+def _record(lease: Any) -> _Record:
+    spec = lease.spec
+    metadata = lease.metadata
+    return _Record(
+        holder=str((spec.holder_identity if spec else None) or ""),
+        lease_duration_seconds=int((spec.lease_duration_seconds if spec else None) or 0),
+        acquire_time=_time_text(spec.acquire_time if spec else None),
+        renew_time=_time_text(spec.renew_time if spec else None),
+        transitions=int((spec.lease_transitions if spec else None) or 0),
+        resource_version=str((metadata.resource_version if metadata else None) or ""),
+    )
+
+
+def _time_text(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.UTC)
+        return _micro_time(value)
+    return str(value or "")
+
+
+async def _sleep(stop: asyncio.Event, delay: float) -> None:
+    """Sleep ``delay`` seconds, or less when ``stop`` is set."""
+    if delay <= 0:
+        await asyncio.sleep(0)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
