@@ -197,6 +197,11 @@ class ScaleActuator:
             owns_client=True,
         )
 
+    @property
+    def api_client(self) -> Any:
+        """The underlying client, shared with leader election (one connection pool)."""
+        return self._client
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.close()

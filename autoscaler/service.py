@@ -5,13 +5,14 @@ The pieces (each tested on its own): sources (one ``KafkaCluster`` per cluster a
 ``PrometheusSource`` per server, shared by the targets that name them), a forecaster per
 trigger (warm-started from Prometheus where the trigger is a Prometheus query), a
 ``TargetController`` per target, the Kubernetes ``ScaleActuator``, the metrics and the
-health/status endpoints. Leader election, when enabled, decides who patches; followers keep
-observing and forecasting so a fail-over needs no relearning.
+health/status endpoints. Leader election (a Lease), when enabled, decides who patches;
+followers keep observing and forecasting, so a fail-over needs no relearning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from autoscaler.config.model import (
 )
 from autoscaler.controller import PrometheusTriggerSource, TargetController, TriggerSource
 from autoscaler.decision import Unavailable
+from autoscaler.leader import LeaderElector
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
@@ -169,7 +171,19 @@ async def run(
 ) -> None:
     """Run until ``stop`` is set; everything built here is closed on the way out."""
     actuator = actuator or await ScaleActuator.connect(config.kubernetes)
-    service = await build(config, actuator, is_leader=lambda: True)
+    elector: LeaderElector | None = None
+    elector_task: asyncio.Task[None] | None = None
+    if config.leader_election.enabled:
+        elector = LeaderElector(
+            actuator.api_client,
+            config.leader_election,
+            request_timeout_seconds=config.kubernetes.request_timeout_seconds,
+        )
+        elector_task = asyncio.create_task(elector.run(stop), name="leader-election")
+    leading = elector
+    service = await build(
+        config, actuator, is_leader=(lambda: leading.is_leader) if leading else (lambda: True)
+    )
     http = None
     try:
         if serve_http:
@@ -188,5 +202,9 @@ async def run(
     finally:
         if http is not None:
             await http.stop()
+        if elector_task is not None:  # it releases the lease once ``stop`` is set
+            stop.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(elector_task, config.kubernetes.request_timeout_seconds)
         await service.aclose()
         _log.info("stopped")

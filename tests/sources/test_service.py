@@ -29,12 +29,20 @@ async def api() -> AsyncIterator[KubeApiServer]:
         yield server
 
 
-def _config(broker: TansuBroker, dry_run: bool) -> Any:
+def _config(broker: TansuBroker, dry_run: bool, election: bool = False) -> Any:
+    leader_election: dict[str, Any] = {"enabled": election}
+    if election:
+        leader_election |= {
+            "lease_namespace": "shop",
+            "lease_duration_seconds": 1.0,
+            "renew_deadline_seconds": 0.6,
+            "retry_period_seconds": 0.2,
+        }
     return parse_config(
         {
             "poll_interval_seconds": 0.3,
             "dry_run": dry_run,
-            "leader_election": {"enabled": False},
+            "leader_election": leader_election,
             "server": {"health_port": free_port(), "metrics_port": free_port()},
             "kafka_clusters": {"main": {"bootstrap_servers": [broker.bootstrap_server]}},
             "targets": [
@@ -94,3 +102,23 @@ async def test_dry_run_never_patches(
     await _run_until(_config(broker, dry_run=True), api, lambda: False, 1.5)
     assert api.patches() == []
     assert api.workload("Deployment", "shop", "orders").replicas == 1
+
+
+async def test_with_two_instances_only_the_leader_patches(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer
+) -> None:
+    await kafka.create_topic(TOPIC, 4)
+    await kafka.commit("orders", TOPIC, dict.fromkeys(range(4), 0))
+    await kafka.produce(TOPIC, [50, 50, 50, 50])
+    stop = asyncio.Event()
+    tasks = []
+    for _ in range(2):
+        client = k8s.ApiClient(k8s.Configuration(host=api.url))
+        actuator = ScaleActuator(client, request_timeout_seconds=5, owns_client=True)
+        config = _config(broker, dry_run=False, election=True)
+        tasks.append(asyncio.create_task(service.run(config, stop, actuator=actuator)))
+    await asyncio.sleep(3.0)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 15)
+    assert api.workload("Deployment", "shop", "orders").replicas == 4
+    assert len(api.patches()) == 1  # the follower decided the same but never patched
