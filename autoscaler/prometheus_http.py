@@ -18,13 +18,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MAX_POINTS_PER_QUERY",
+    "SHOWN_SERIES",
     "chunks_ms",
     "connection_problem",
     "display_url",
     "http_error",
     "iso_from_ms",
+    "one_line",
     "seconds_param",
     "series_text",
+    "shown_series",
     "to_ms",
 ]
 
@@ -133,6 +136,21 @@ def display_url(url: str) -> str:
     except ValueError:
         return "<invalid url>"
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+SHOWN_SERIES = 3
+"""Label sets quoted when a query returns several series."""
+
+
+def one_line(text: str) -> str:
+    """A query (or message) on one line, for log lines and error reasons."""
+    return " ".join(text.split())
+
+
+def shown_series(labels: list[tuple[tuple[str, str], ...]]) -> str:
+    """The first few label sets of a multi-series answer, for an error message."""
+    shown = ", ".join(series_text(one) for one in labels[:SHOWN_SERIES])
+    return shown + (", ..." if len(labels) > SHOWN_SERIES else "")
 
 
 def series_text(labels: tuple[tuple[str, str], ...]) -> str:

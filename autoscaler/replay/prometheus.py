@@ -42,8 +42,9 @@ from autoscaler.prometheus_http import (
     display_url,
     http_error,
     iso_from_ms,
+    one_line,
     seconds_param,
-    series_text,
+    shown_series,
     to_ms,
 )
 from autoscaler.replay.trace import Trace, TraceError, from_points, parse_timestamp
@@ -205,7 +206,7 @@ def fetch_range(
         TraceError: one line naming the server and the query.
     """
     server = display_url(url)
-    one_line_query = " ".join(query.split())
+    one_line_query = one_line(query)
     where = f"Prometheus {server}, query '{one_line_query}'"
     start_ms, end_ms, step_ms = _check_range(where, start, end, step, timeout_seconds)
     request_headers = _request_headers(where, headers, bearer_token_file)
@@ -225,11 +226,9 @@ def fetch_range(
     if not series:
         raise TraceError(f"{where}: query returned no series {span}")
     if len(series) > 1:
-        shown = ", ".join(series_text(labels) for labels in list(series)[:3])
-        more = ", ..." if len(series) > 3 else ""
         raise TraceError(
             f"{where}: query returned {len(series)} series; replay needs one: "
-            f"aggregate it, e.g. sum(...) (got {shown}{more})"
+            f"aggregate it, e.g. sum(...) (got {shown_series(list(series))})"
         )
     times_ms, values = next(iter(series.values()))
     if not times_ms:

@@ -81,8 +81,9 @@ from autoscaler.prometheus_http import (
     display_url,
     http_error,
     iso_from_ms,
+    one_line,
     seconds_param,
-    series_text,
+    shown_series,
     to_ms,
 )
 
@@ -95,7 +96,6 @@ _T = TypeVar("_T")
 _Labels = tuple[tuple[str, str], ...]
 _OK = "ok"
 _ZERO = "empty read as zero"
-_SHOWN_SERIES = 3
 
 log = structlog.get_logger(__name__)
 
@@ -235,14 +235,14 @@ class PrometheusSource:
             log.info(
                 "prometheus_history_loaded",
                 server=self.server,
-                query=_one_line(query),
+                query=one_line(query),
                 points=len(times),
             )
             return times, values
         log.warning(
             "prometheus_history_unavailable",
             server=self.server,
-            query=_one_line(query),
+            query=one_line(query),
             reason=reason,
         )
         return Unavailable(end, reason)
@@ -332,7 +332,7 @@ class PrometheusSource:
         if previous == state:
             return
         self._states[key] = state
-        fields: dict[str, Any] = {"server": self.server, "query": _one_line(trigger.query)}
+        fields: dict[str, Any] = {"server": self.server, "query": one_line(trigger.query)}
         if trigger.name:
             fields["trigger"] = trigger.name
         if state == _OK:
@@ -407,13 +407,7 @@ def _labels(metric: Mapping[str, Any]) -> _Labels:
 
 
 def _several_series(labels: list[_Labels]) -> str:
-    shown = ", ".join(series_text(one) for one in labels[:_SHOWN_SERIES])
-    more = ", ..." if len(labels) > _SHOWN_SERIES else ""
     return (
         f"query returned {len(labels)} series; one expected: aggregate it, "
-        f"e.g. sum(...) (got {shown}{more})"
+        f"e.g. sum(...) (got {shown_series(labels)})"
     )
-
-
-def _one_line(query: str) -> str:
-    return " ".join(query.split())

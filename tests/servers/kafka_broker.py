@@ -34,10 +34,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
-from servers.process import free_port, log_tail, terminate
+from servers.process import ManagedServer, free_port, log_tail, terminate
 
 __all__ = ["TansuBroker", "TansuBrokerError"]
 
@@ -46,7 +45,7 @@ class TansuBrokerError(RuntimeError):
     """The broker could not be started or stopped; the message says why."""
 
 
-class TansuBroker:
+class TansuBroker(ManagedServer):
     """A tansu broker process.
 
     Args:
@@ -78,22 +77,6 @@ class TansuBroker:
         self._port: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> TansuBroker:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def port(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 def free_port() -> int:
@@ -34,3 +36,30 @@ def log_tail(path: Path, lines: int = 20) -> str:
     except FileNotFoundError:
         return "(no log)"
     return "\n".join(text.rstrip().splitlines()[-lines:]) or "(empty)"
+
+
+class ManagedServer:
+    """``with Server() as server``: started on entry (closed again if starting fails), closed
+    on exit. Subclasses define ``start()`` and ``close()``."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -25,10 +25,9 @@ import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
-from servers.process import free_port, log_tail, terminate
+from servers.process import ManagedServer, free_port, log_tail, terminate
 
 __all__ = ["PrometheusServer", "PrometheusServerError", "Series"]
 
@@ -66,7 +65,7 @@ class Series:
         return f"{self.name}{{{inner}}}"
 
 
-class PrometheusServer:
+class PrometheusServer(ManagedServer):
     """A Prometheus process on 127.0.0.1, holding the given series from its first start.
 
     Args:
@@ -114,22 +113,6 @@ class PrometheusServer:
         self._backfills = 0
 
     # ------------------------------------------------------------------ lifecycle
-
-    def __enter__(self) -> PrometheusServer:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def url(self) -> str:
