@@ -100,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await service.run(config, stop)
+        await service.run(config, stop, config_path=args.config)
 
     asyncio.run(main())
     return EXIT_OK

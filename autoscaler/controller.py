@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
 
-from autoscaler.actuator import ActuatorError, ScaleActuator
+from autoscaler.actuator import (
+    ActuatorError,
+    ApiRejected,
+    ApiUnavailable,
+    ConnectError,
+    PermissionDenied,
+    ScaleActuator,
+    ScaleConflict,
+    TargetMissing,
+)
 from autoscaler.config.model import PrometheusTrigger, TargetConfig
 from autoscaler.decision import (
     Decision,
@@ -60,12 +69,36 @@ class PrometheusTriggerSource:
 
 @dataclass(frozen=True)
 class StepOutcome:
-    """What one poll did."""
+    """What one poll did, with what it saw: the service exports and reports it."""
 
     decision: Decision | None
     patched: bool
     held_because: str | None = None
     """Why a changed decision was not applied (dry-run, follower, paused, API error)."""
+    observations: Mapping[str, Observation] = field(default_factory=dict)
+    forecasts: Mapping[str, Forecast] = field(default_factory=dict)
+    api_error: str | None = None
+    """The kind of API failure (``error_kind``) when reading or patching the scale failed."""
+    at: float | None = None
+    """The poll's time."""
+
+
+_ERROR_KINDS: tuple[tuple[type[ActuatorError], str], ...] = (
+    (TargetMissing, "not_found"),
+    (PermissionDenied, "forbidden"),
+    (ScaleConflict, "conflict"),
+    (ApiUnavailable, "unavailable"),
+    (ApiRejected, "rejected"),
+    (ConnectError, "connect"),
+)
+
+
+def error_kind(error: ActuatorError) -> str:
+    """A short, bounded label for an API failure (a metric label must not be free text)."""
+    for kind_class, kind in _ERROR_KINDS:
+        if isinstance(error, kind_class):
+            return kind
+    return "error"
 
 
 def load_series(observation: Observation) -> float | None:
@@ -88,13 +121,17 @@ class TargetController:
         forecasters: Mapping[str, SeriesForecaster],
         actuator: ScaleActuator,
         is_leader: Callable[[], bool] = lambda: True,
+        *,
+        state: DecisionState | None = None,
     ) -> None:
         self.target = target
         self.sources = dict(sources)
         self.forecasters = dict(forecasters)
         self.actuator = actuator
         self.is_leader = is_leader
-        self.state = DecisionState()
+        self.state = state if state is not None else DecisionState()
+        """Carried over a config reload, so stabilization and rate policies keep their
+        history."""
         self.last: StepOutcome | None = None
 
     async def step(self, now: float) -> StepOutcome:
@@ -106,17 +143,30 @@ class TargetController:
 
     async def _step(self, now: float) -> StepOutcome:
         target = self.target
-        try:
-            scale = await self.actuator.read(target)
-        except ActuatorError as error:
-            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
-            return StepOutcome(decision=None, patched=False, held_because=str(error))
         names = list(target.trigger_names)
+        # Sources are polled even when the scale cannot be read: forecasters keep learning
+        # and accuracy keeps being scored through an API outage.
         polled = await asyncio.gather(
             *(self._poll(name, now) for name in names), return_exceptions=False
         )
         observations: dict[str, Observation] = dict(zip(names, polled, strict=True))
         forecasts = await self._forecasts(observations, now)
+
+        def outcome(
+            decision: Decision | None,
+            patched: bool,
+            held_because: str | None = None,
+            api_error: str | None = None,
+        ) -> StepOutcome:
+            return StepOutcome(
+                decision, patched, held_because, observations, forecasts, api_error, now
+            )
+
+        try:
+            scale = await self.actuator.read(target)
+        except ActuatorError as error:
+            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
+            return outcome(None, False, str(error), error_kind(error))
         inputs = TargetInputs(
             current_replicas=scale.spec_replicas,
             observations=observations,
@@ -129,23 +179,23 @@ class TargetController:
         desired = decision.desired_replicas
         if scale.paused:
             if scale.paused_replicas is None or scale.paused_replicas == scale.spec_replicas:
-                return StepOutcome(decision, patched=False, held_because="paused")
+                return outcome(decision, False, "paused")
             desired = scale.paused_replicas  # pinned by autoscaler.io/paused-replicas
         elif not decision.changed:
-            return StepOutcome(decision, patched=False)
+            return outcome(decision, False)
         if target.dry_run:
-            return StepOutcome(decision, patched=False, held_because="dry-run")
+            return outcome(decision, False, "dry-run")
         if not self.is_leader():
-            return StepOutcome(decision, patched=False, held_because="not the leader")
+            return outcome(decision, False, "not the leader")
         try:
             result = await self.actuator.scale(
                 target, desired, expected_current=scale.spec_replicas
             )
         except ActuatorError as error:
             _log.warning("scale_failed", error=str(error), temporary=error.temporary)
-            return StepOutcome(decision, patched=False, held_because=str(error))
+            return outcome(decision, False, str(error), error_kind(error))
         if result.outcome != "scaled":
-            return StepOutcome(decision, patched=False, held_because=result.outcome)
+            return outcome(decision, False, result.outcome)
         self.state = record_scale(target, self.state, scale.spec_replicas, desired, now)
         bound = decision.reason
         await self.actuator.event(
@@ -153,7 +203,7 @@ class TargetController:
             reason="Rescaled" if not scale.paused else "PausedReplicas",
             message=f"{scale.spec_replicas} -> {desired} replicas: {bound}",
         )
-        return StepOutcome(decision, patched=True)
+        return outcome(decision, True)
 
     async def _poll(self, name: str, now: float) -> Observation:
         source = self.sources.get(name)

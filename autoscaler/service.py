@@ -1,5 +1,5 @@
-"""``autoscaler run``: build everything from the config and run one supervised task per
-target until SIGTERM.
+"""``autoscaler run``: build everything from the config, run one supervised task per target
+until SIGTERM, and apply config changes from disk without a restart.
 
 The pieces (each tested on its own): sources (one ``KafkaCluster`` per cluster and one
 ``PrometheusSource`` per server, shared by the targets that name them), a forecaster per
@@ -7,60 +7,62 @@ trigger (warm-started from Prometheus where the trigger is a Prometheus query), 
 ``TargetController`` per target, the Kubernetes ``ScaleActuator``, the metrics and the
 health/status endpoints. Leader election (a Lease), when enabled, decides who patches;
 followers keep observing and forecasting, so a fail-over needs no relearning.
+
+A reload (``Service.apply``) changes only what changed: an unchanged target keeps running
+untouched; a changed one is rebuilt but keeps its decision state (stabilization window,
+rate-policy history) and every forecaster whose series and settings did not change, so
+switching ``dry_run`` off or tuning a policy costs no relearning. Settings the process
+binds at start (HTTP ports, API server connection, leader election, logging) need a
+restart: a reload that changes them says so and keeps the running values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import structlog
 
 from autoscaler.actuator import ScaleActuator
+from autoscaler.config import ConfigError, load_config
 from autoscaler.config.model import (
     AutoscalerConfig,
     KafkaLagTrigger,
     PrometheusTrigger,
     TargetConfig,
+    Trigger,
 )
-from autoscaler.controller import PrometheusTriggerSource, TargetController, TriggerSource
+from autoscaler.controller import (
+    PrometheusTriggerSource,
+    StepOutcome,
+    TargetController,
+    TriggerSource,
+)
 from autoscaler.decision import Unavailable
 from autoscaler.leader import LeaderElector
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
-from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
+from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster, KafkaConfigError
 from autoscaler.sources.prometheus import PrometheusSource
-from autoscaler.supervisor import run_targets
+from autoscaler.supervisor import drain, supervise_target
 from predictors.forecaster import SeriesForecaster
 
 _log = structlog.get_logger("autoscaler.service")
 
 WARM_START_SECONDS = 14 * 86400.0
-
-
-@dataclass
-class Service:
-    """Everything ``run`` builds, so that it can be closed in one place."""
-
-    config: AutoscalerConfig
-    actuator: ScaleActuator
-    clusters: dict[str, KafkaCluster] = field(default_factory=dict)
-    servers: dict[str, PrometheusSource] = field(default_factory=dict)
-    controllers: dict[str, TargetController] = field(default_factory=dict)
-    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
-    is_leader: Callable[[], bool] = lambda: True
-
-    async def aclose(self) -> None:
-        for cluster in self.clusters.values():
-            await cluster.close()
-        for server in self.servers.values():
-            await server.aclose()
-        await self.actuator.aclose()
+CONFIG_CHECK_SECONDS = 5.0
+"""How often the config file is checked for changes (a mounted ConfigMap changes in place)."""
+WARM_START_CONCURRENCY = 8
+"""Warm starts in flight at once: a restart with many Prometheus targets must not take
+minutes, nor hit Prometheus with hundreds of range queries at once."""
+_RESTART_SECTIONS = ("server", "kubernetes", "leader_election", "logging")
 
 
 def _forecaster(target: TargetConfig) -> SeriesForecaster | None:
@@ -78,88 +80,491 @@ def _forecaster(target: TargetConfig) -> SeriesForecaster | None:
     )
 
 
-async def build(
-    config: AutoscalerConfig, actuator: ScaleActuator, is_leader: Callable[[], bool]
-) -> Service:
-    """Sources, forecasters (warm-started) and one controller per target."""
-    service = Service(config=config, actuator=actuator, is_leader=is_leader)
-    now = time.time()
-    for target in config.targets:
+def _forecaster_settings(target: TargetConfig) -> tuple[object, ...]:
+    """What a forecaster is built from: equal settings mean it can be kept over a reload."""
+    return (target.predictor, target.lead_time_seconds, target.poll_interval_seconds)
+
+
+def _connection(trigger: Trigger) -> tuple[str, str]:
+    """The shared connection a trigger polls through: a Kafka cluster or Prometheus server."""
+    if isinstance(trigger, KafkaLagTrigger):
+        return ("kafka", trigger.cluster)
+    return ("prometheus", trigger.server)
+
+
+def _trigger_of(target: TargetConfig, name: str) -> Trigger | None:
+    for trigger_name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+        if trigger_name == name:
+            return trigger
+    return None
+
+
+@dataclass(frozen=True)
+class FailingSource:
+    """The source of a trigger whose connection could not be set up (e.g. its SASL
+    password file is missing): every poll is ``Unavailable`` with the reason, so the target
+    holds its replicas, the problem shows in ``/readyz`` and ``/status``, and the other
+    targets run."""
+
+    reason: str
+
+    async def poll(self, now: float) -> Unavailable:
+        return Unavailable(now, self.reason)
+
+
+class ReloadRejected(Exception):  # noqa: N818 - it is an outcome, not a failure of ours
+    """A new config that parses but cannot be applied (a connection cannot be set up)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+def _new_connections(
+    config: AutoscalerConfig, clusters: set[str], servers: set[str]
+) -> tuple[dict[str, KafkaCluster], dict[str, PrometheusSource], dict[tuple[str, str], str]]:
+    """Clients for the named clusters and servers, and why any could not be set up."""
+    built_clusters: dict[str, KafkaCluster] = {}
+    built_servers: dict[str, PrometheusSource] = {}
+    problems: dict[tuple[str, str], str] = {}
+    for name in sorted(clusters):
+        try:
+            built_clusters[name] = KafkaCluster(name, config.kafka_clusters[name])
+        except (KafkaConfigError, ValueError) as error:
+            problems[("kafka", name)] = f"kafka_clusters.{name}: {error}"
+    for name in sorted(servers):
+        try:
+            built_servers[name] = PrometheusSource(config.prometheus_servers[name], name)
+        except ValueError as error:
+            problems[("prometheus", name)] = f"prometheus_servers.{name}: {error}"
+    return built_clusters, built_servers, problems
+
+
+@dataclass
+class _Running:
+    controller: TargetController
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass
+class ReloadStatus:
+    """The last reload attempt, for ``/status`` and the logs."""
+
+    path: str | None = None
+    digest: str | None = None
+    loaded_at: float | None = None
+    last_attempt_at: float | None = None
+    last_result: str = "initial"
+    errors: list[str] = field(default_factory=list)
+    restart_required: list[str] = field(default_factory=list)
+
+
+class Service:
+    """Sources, forecasters and controllers built from a config, and their tasks.
+
+    ``build`` creates everything for a first config, ``start`` runs one supervised task per
+    target, ``apply`` moves to a new config, ``stop`` ends the tasks (in-flight polls
+    finish), ``aclose`` closes the connections.
+    """
+
+    def __init__(
+        self,
+        config: AutoscalerConfig,
+        actuator: ScaleActuator,
+        is_leader: Callable[[], bool] = lambda: True,
+        *,
+        metrics: ServiceMetrics | None = None,
+        grace_seconds: float = 5.0,
+    ) -> None:
+        self.config = config
+        self.actuator = actuator
+        self.is_leader = is_leader
+        self.metrics = metrics or ServiceMetrics()
+        self.grace_seconds = grace_seconds
+        self.clusters: dict[str, KafkaCluster] = {}
+        self.servers: dict[str, PrometheusSource] = {}
+        self.controllers: dict[str, TargetController] = {}
+        self.broken: dict[tuple[str, str], str] = {}
+        """Connections that could not be set up, and why."""
+        self.reload = ReloadStatus()
+        self.built = False
+        self._running: dict[str, _Running] = {}
+        self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
+
+    # ------------------------------------------------------------------ building
+
+    async def build(self, now: float) -> None:
+        """Sources, warm-started forecasters and one controller per target."""
+        self.clusters, self.servers, self.broken = _new_connections(
+            self.config, set(self.config.kafka_clusters), set(self.config.prometheus_servers)
+        )
+        for problem in self.broken.values():
+            _log.error("source_unusable", problem=problem, note="its targets hold their replicas")
+        built = await asyncio.gather(
+            *(self._controller(target, now, previous=None) for target in self.config.targets)
+        )
+        self.controllers = {c.target.name: c for c in built}
+        self.built = True
+
+    def _source(self, trigger: Trigger) -> TriggerSource:
+        problem = self.broken.get(_connection(trigger))
+        if problem is not None:
+            return FailingSource(problem)
+        if isinstance(trigger, KafkaLagTrigger):
+            return ConsumerGroupLag(self.clusters[trigger.cluster], trigger)
+        return PrometheusTriggerSource(self.servers[trigger.server], trigger)
+
+    async def _controller(
+        self,
+        target: TargetConfig,
+        now: float,
+        previous: TargetController | None,
+        kept_connections: frozenset[tuple[str, str]] = frozenset(),
+    ) -> TargetController:
+        """A controller for ``target``, reusing what ``previous`` had where nothing it
+        depends on changed (``kept_connections``: clusters and servers not rebuilt)."""
         sources: dict[str, TriggerSource] = {}
         forecasters: dict[str, SeriesForecaster] = {}
         for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-            if isinstance(trigger, KafkaLagTrigger):
-                cluster = service.clusters.get(trigger.cluster)
-                if cluster is None:
-                    cluster = KafkaCluster(trigger.cluster, config.kafka_clusters[trigger.cluster])
-                    service.clusters[trigger.cluster] = cluster
-                sources[name] = ConsumerGroupLag(cluster, trigger)
-            else:
-                server = service.servers.get(trigger.server)
-                if server is None:
-                    server_config = config.prometheus_servers[trigger.server]
-                    server = PrometheusSource(server_config, trigger.server)
-                    service.servers[trigger.server] = server
-                sources[name] = PrometheusTriggerSource(server, trigger)
+            old_trigger = None if previous is None else _trigger_of(previous.target, name)
+            same_series = (
+                previous is not None
+                and old_trigger == trigger
+                and _connection(trigger) in kept_connections
+                and name in previous.sources
+            )
+            # The source keeps its previous offsets (rates need two polls).
+            sources[name] = (
+                previous.sources[name]
+                if same_series and previous is not None
+                else self._source(trigger)
+            )
+            if (
+                same_series
+                and previous is not None
+                and name in previous.forecasters
+                and _forecaster_settings(previous.target) == _forecaster_settings(target)
+            ):
+                forecasters[name] = previous.forecasters[name]
+                continue
             forecaster = _forecaster(target)
-            if forecaster is not None:
-                if isinstance(trigger, PrometheusTrigger):
-                    await _warm_start(
-                        forecaster, service.servers[trigger.server], trigger, target, now
-                    )
-                forecasters[name] = forecaster
-        service.controllers[target.name] = TargetController(
-            target, sources, forecasters, actuator, is_leader
+            if forecaster is None:
+                continue
+            if isinstance(trigger, PrometheusTrigger):
+                await self._warm_start(forecaster, trigger, target, now)
+            forecasters[name] = forecaster
+        state = None
+        if previous is not None and (
+            previous.target.namespace,
+            previous.target.scale_target_ref,
+        ) == (target.namespace, target.scale_target_ref):
+            state = previous.state  # stabilization and rate policies keep their history
+        return TargetController(
+            target, sources, forecasters, self.actuator, self.is_leader, state=state
         )
-    return service
 
+    async def _warm_start(
+        self,
+        forecaster: SeriesForecaster,
+        trigger: PrometheusTrigger,
+        target: TargetConfig,
+        now: float,
+    ) -> None:
+        """Fill the forecaster from Prometheus, so a restart forecasts at once."""
+        span = min(WARM_START_SECONDS, target.predictor.history_window_seconds)
+        async with self._warm_starts:
+            server = self.servers[trigger.server]
+            history = await server.history(
+                trigger.query, now - span, now, target.poll_interval_seconds
+            )
+            if isinstance(history, Unavailable):
+                _log.warning("warm_start_failed", target=target.name, reason=history.reason)
+                return
+            times, values = history
+            if len(times):
+                await asyncio.to_thread(forecaster.warm_start, times, values)
+                _log.info("warm_started", target=target.name, points=int(np.size(times)))
 
-async def _warm_start(
-    forecaster: SeriesForecaster,
-    server: PrometheusSource,
-    trigger: PrometheusTrigger,
-    target: TargetConfig,
-    now: float,
-) -> None:
-    """Fill the forecaster from Prometheus, so a restart forecasts at once."""
-    span = min(WARM_START_SECONDS, target.predictor.history_window_seconds)
-    history = await server.history(trigger.query, now - span, now, target.poll_interval_seconds)
-    if isinstance(history, Unavailable):
-        _log.warning("warm_start_failed", target=target.name, reason=history.reason)
-        return
-    times, values = history
-    if len(times):
-        await asyncio.to_thread(forecaster.warm_start, times, values)
-        _log.info("warm_started", target=target.name, points=int(np.size(times)))
+    # ------------------------------------------------------------------ running
 
+    def start(self) -> None:
+        """One supervised task per target not yet running."""
+        for name, controller in self.controllers.items():
+            if name not in self._running:
+                self._start(controller)
 
-def _status(service: Service) -> dict[str, Any]:
-    status: dict[str, Any] = {"leader": service.is_leader(), "targets": {}}
-    for name, controller in service.controllers.items():
-        last = controller.last
-        status["targets"][name] = {
-            "dry_run": controller.target.dry_run,
-            "decision": None if last is None else last.decision,
-            "patched": None if last is None else last.patched,
-            "held_because": None if last is None else last.held_because,
-        }
-    return status
+    def _start(self, controller: TargetController) -> None:
+        stop = asyncio.Event()
+        name = controller.target.name
+        task = asyncio.create_task(
+            supervise_target(
+                name, self._step(controller), controller.target.poll_interval_seconds, stop
+            ),
+            name=f"target:{name}",
+        )
+        self._running[name] = _Running(controller, stop, task)
 
+    async def _stop(self, names: list[str]) -> None:
+        """Stop the named targets' tasks: in-flight polls (and patches) finish, up to the
+        grace period; what is left is cancelled."""
+        running = [self._running.pop(name) for name in names if name in self._running]
+        for entry in running:
+            entry.stop.set()
+        await drain([entry.task for entry in running], self.grace_seconds)
 
-def _step(service: Service, controller: TargetController) -> Callable[[float], Any]:
-    metrics = service.metrics
+    async def stop(self) -> None:
+        await self._stop(list(self._running))
 
-    async def step(now: float) -> None:
-        started = time.perf_counter()
-        outcome = await controller.step(now)
-        metrics.observe_loop_duration(controller.target.name, time.perf_counter() - started)
-        metrics.set_leader(service.is_leader())
+    def _step(self, controller: TargetController) -> Callable[[float], Any]:
+        metrics = self.metrics
+
+        async def step(now: float) -> None:
+            started = time.perf_counter()
+            outcome = await controller.step(now)
+            self._export(controller.target, outcome, now)
+            metrics.observe_loop_duration(controller.target.name, time.perf_counter() - started)
+
+        return step
+
+    def _export(self, target: TargetConfig, outcome: StepOutcome, now: float) -> None:
+        """One poll's figures as metrics. Observations first: an actual scores the forecasts
+        made one horizon ago before this poll's forecast is recorded."""
+        metrics = self.metrics
+        name = target.name
+        metrics.set_leader(self.is_leader())
+        for trigger, observation in outcome.observations.items():
+            metrics.observe_observation(name, trigger, observation)
+        for trigger, forecast in outcome.forecasts.items():
+            metrics.observe_forecast(
+                name,
+                trigger,
+                now,
+                forecast,
+                quantile=target.predictor.quantile,
+                poll_interval_seconds=target.poll_interval_seconds,
+            )
         if outcome.decision is not None:
-            metrics.observe_decision(controller.target.name, outcome.decision)
-        elif outcome.held_because:
-            metrics.patch_error(controller.target.name, "read")
+            metrics.observe_decision(name, outcome.decision)
+        if outcome.api_error is not None:
+            metrics.patch_error(name, outcome.api_error)
 
-    return step
+    # ------------------------------------------------------------------ reloading
+
+    async def apply(self, new: AutoscalerConfig, now: float) -> dict[str, list[str]]:
+        """Move the running service to ``new``; returns what changed, by kind."""
+        old = self.config
+        restart = [s for s in _RESTART_SECTIONS if getattr(old, s) != getattr(new, s)]
+        if restart:
+            # Bound at start: keep the running values, say a restart is needed.
+            new = new.model_copy(update={s: getattr(old, s) for s in restart})
+        changed_clusters = {
+            n for n, c in new.kafka_clusters.items() if old.kafka_clusters.get(n) != c
+        }
+        changed_servers = {
+            n for n, s in new.prometheus_servers.items() if old.prometheus_servers.get(n) != s
+        }
+        kept = frozenset(
+            {("kafka", n) for n in set(new.kafka_clusters) - changed_clusters}
+            | {("prometheus", n) for n in set(new.prometheus_servers) - changed_servers}
+        )
+        # Set up the new connections first: one that cannot be set up rejects the reload
+        # before anything running is touched.
+        new_clusters, new_servers, problems = _new_connections(
+            new, changed_clusters, changed_servers
+        )
+        if problems:
+            for cluster in new_clusters.values():
+                await cluster.close()
+            for server in new_servers.values():
+                await server.aclose()
+            raise ReloadRejected(list(problems.values()))
+        # Retired connections are closed once no running target uses them (at the end).
+        retired_clusters = [
+            self.clusters.pop(n) for n in list(self.clusters) if ("kafka", n) not in kept
+        ]
+        retired_servers = [
+            self.servers.pop(n) for n in list(self.servers) if ("prometheus", n) not in kept
+        ]
+        self.clusters.update(new_clusters)
+        self.servers.update(new_servers)
+        self.broken = {k: v for k, v in self.broken.items() if k in kept}
+
+        changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
+        if restart:
+            changes["restart_required"] = restart
+        self.config = new
+        new_names = {t.name for t in new.targets}
+        removed = [n for n in self.controllers if n not in new_names]
+        await self._stop(removed)
+        for name in removed:
+            del self.controllers[name]
+            self.metrics.forget(name)
+            changes["removed"].append(name)
+
+        for target in new.targets:
+            previous = self.controllers.get(target.name)
+            uses = {_connection(t) for t in target.triggers}
+            if previous is not None and previous.target == target and uses <= kept:
+                continue
+            # Build first (a warm start may take a while), while the old one keeps polling.
+            controller = await self._controller(target, now, previous, kept)
+            if previous is not None:
+                await self._stop([target.name])
+                controller.state = previous.state  # its polls during the build count
+                controller.last = previous.last
+                changes["changed"].append(target.name)
+            else:
+                changes["added"].append(target.name)
+            self.controllers[target.name] = controller
+            self._start(controller)
+
+        for cluster in retired_clusters:
+            await cluster.close()
+        for server in retired_servers:
+            await server.aclose()
+        return changes
+
+    async def reload_from(self, path: str, digest: str, now: float) -> bool:
+        """Load ``path`` and apply it; an invalid config is logged and changes nothing."""
+        self.reload.last_attempt_at = now
+        try:
+            changes = await self.apply(load_config(path), now)
+        except (ConfigError, ReloadRejected) as error:
+            if isinstance(error, ConfigError):
+                summary, problems = error.summary(), [str(p) for p in error.problems]
+            else:
+                summary, problems = "the new config cannot be applied", error.problems
+            self.reload.last_result = "rejected"
+            self.reload.errors = [summary, *problems]
+            self.metrics.config_reload(success=False)
+            _log.error(
+                "config_rejected",
+                path=path,
+                summary=summary,
+                problems=problems,
+                note="the running config is kept",
+            )
+            return False
+        self.reload = ReloadStatus(
+            path=path,
+            digest=digest,
+            loaded_at=now,
+            last_attempt_at=now,
+            last_result="applied",
+            restart_required=changes.get("restart_required", []),
+        )
+        self.metrics.config_reload(success=True)
+        _log.info("config_reloaded", path=path, **changes)
+        if changes.get("restart_required"):
+            _log.warning(
+                "config_restart_required",
+                sections=changes["restart_required"],
+                note="these sections keep their running values until the process restarts",
+            )
+        return True
+
+    # ------------------------------------------------------------------ reporting
+
+    def ready(self) -> tuple[bool, str]:
+        """Ready once built, while every trigger's source is within its failure budget
+        (the target's ``fallback.failure_threshold`` consecutive failed polls)."""
+        if not self.built:
+            return False, "starting: building targets and warm-starting forecasters"
+        failing = []
+        for name, controller in self.controllers.items():
+            budget = controller.target.fallback.failure_threshold
+            last = controller.last
+            for trigger, failures in controller.state.failures.items():
+                if failures >= budget:
+                    reason = ""
+                    if last is not None and isinstance(last.observations.get(trigger), Unavailable):
+                        observation = last.observations[trigger]
+                        assert isinstance(observation, Unavailable)
+                        reason = f": {observation.reason}"
+                    failing.append(
+                        f"{name}/{trigger}: {failures} failed polls in a row "
+                        f"(budget {budget}){reason}"
+                    )
+        if failing:
+            return False, "sources failing: " + "; ".join(failing)
+        count = len(self.controllers)
+        return True, f"{count} target{'' if count == 1 else 's'} running"
+
+    def status(self) -> dict[str, Any]:
+        """``/status``: per target, its last observation, forecast, decision and reason."""
+        ready, detail = self.ready()
+        targets: dict[str, Any] = {}
+        for name, controller in self.controllers.items():
+            target = controller.target
+            last = controller.last
+            targets[name] = {
+                "workload": {
+                    "namespace": target.namespace,
+                    "kind": target.scale_target_ref.kind,
+                    "name": target.scale_target_ref.name,
+                },
+                "dry_run": target.dry_run,
+                "predictor": target.predictor.model,
+                "poll_interval_seconds": target.poll_interval_seconds,
+                "last_poll_at": None if last is None else last.at,
+                "observations": {} if last is None else dict(last.observations),
+                "forecasts": {} if last is None else dict(last.forecasts),
+                "decision": None if last is None else last.decision,
+                "patched": None if last is None else last.patched,
+                "held_because": None if last is None else last.held_because,
+                "api_error": None if last is None else last.api_error,
+                "failed_polls_in_a_row": dict(controller.state.failures),
+                "forecast_accuracy": {
+                    trigger: tracker.summary()
+                    for trigger in target.trigger_names
+                    if (tracker := self.metrics.accuracy(name, trigger)) is not None
+                },
+            }
+        return {
+            "leader": self.is_leader(),
+            "ready": ready,
+            "ready_detail": detail,
+            "config": self.reload,
+            "targets": targets,
+        }
+
+    async def aclose(self) -> None:
+        await self.stop()
+        for cluster in self.clusters.values():
+            await cluster.close()
+        for server in self.servers.values():
+            await server.aclose()
+        await self.actuator.aclose()
+
+
+def file_digest(path: str) -> str | None:
+    """The file's content hash, or None when it cannot be read (kept running as is)."""
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+async def watch_config(
+    service: Service, path: str, stop: asyncio.Event, interval: float = CONFIG_CHECK_SECONDS
+) -> None:
+    """Reload ``path`` whenever its content changes (by hash: a ConfigMap volume swaps a
+    symlink, so modification times are not reliable), until ``stop``."""
+    seen = service.reload.digest or file_digest(path)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
+        digest = file_digest(path)
+        if digest is None or digest == seen:
+            continue
+        seen = digest
+        try:
+            await service.reload_from(path, digest, time.time())
+        except Exception as error:  # a reload must never take the service down
+            _log.error("config_reload_failed", path=path, error=repr(error))
 
 
 async def run(
@@ -168,8 +573,15 @@ async def run(
     *,
     actuator: ScaleActuator | None = None,
     serve_http: bool = True,
+    config_path: str | None = None,
+    config_check_seconds: float = CONFIG_CHECK_SECONDS,
+    on_built: Callable[[Service], None] | None = None,
 ) -> None:
-    """Run until ``stop`` is set; everything built here is closed on the way out."""
+    """Run until ``stop`` is set; everything built here is closed on the way out.
+
+    ``config_path``: the file ``config`` came from; watched for changes when given.
+    ``on_built``: called with the service once its targets run (tests inspect it).
+    """
     actuator = actuator or await ScaleActuator.connect(config.kubernetes)
     elector: LeaderElector | None = None
     elector_task: asyncio.Task[None] | None = None
@@ -181,25 +593,38 @@ async def run(
         )
         elector_task = asyncio.create_task(elector.run(stop), name="leader-election")
     leading = elector
-    service = await build(
-        config, actuator, is_leader=(lambda: leading.is_leader) if leading else (lambda: True)
-    )
+    service = Service(config, actuator, (lambda: leading.is_leader) if leading else (lambda: True))
+    if config_path is not None:
+        service.reload = ReloadStatus(
+            path=config_path, digest=file_digest(config_path), loaded_at=time.time()
+        )
     http = None
+    watcher: asyncio.Task[None] | None = None
     try:
         if serve_http:
+            # Up before the (possibly long) warm start: liveness holds, readiness waits.
             http = await start_http(
                 config.server,
                 metrics=service.metrics,
-                ready=lambda: (True, "running"),
-                status=lambda: _status(service),
+                ready=service.ready,
+                status=service.status,
             )
-        steps = {
-            name: (_step(service, controller), controller.target.poll_interval_seconds)
-            for name, controller in service.controllers.items()
-        }
-        _log.info("started", targets=len(steps))
-        await run_targets(steps, stop)
+        await service.build(time.time())
+        service.start()
+        if config_path is not None:
+            watcher = asyncio.create_task(
+                watch_config(service, config_path, stop, config_check_seconds),
+                name="config-watch",
+            )
+        _log.info("started", targets=len(service.controllers))
+        if on_built is not None:
+            on_built(service)
+        await stop.wait()
     finally:
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+        await service.stop()
         if http is not None:
             await http.stop()
         if elector_task is not None:  # it releases the lease once ``stop`` is set
@@ -208,3 +633,14 @@ async def run(
                 await asyncio.wait_for(elector_task, config.kubernetes.request_timeout_seconds)
         await service.aclose()
         _log.info("stopped")
+
+
+__all__ = [
+    "FailingSource",
+    "ReloadRejected",
+    "ReloadStatus",
+    "Service",
+    "file_digest",
+    "run",
+    "watch_config",
+]

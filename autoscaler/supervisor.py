@@ -74,10 +74,15 @@ async def run_targets(
         )
         for name, (step, interval) in steps.items()
     ]
-    if not tasks:
-        await stop.wait()
-        return
     await stop.wait()
+    await drain(tasks, grace_seconds)
+
+
+async def drain(tasks: list[asyncio.Task[None]], grace_seconds: float) -> None:
+    """Wait up to ``grace_seconds`` for ``tasks`` (already told to stop) to finish their
+    in-flight poll, then cancel what is left."""
+    if not tasks:
+        return
     done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
     for task in pending:
         _log.warning("target_cancelled_at_stop", task=task.get_name())

@@ -310,7 +310,7 @@ class ServiceMetrics:
         )
         self.patch_errors = Counter(
             "patch_errors",
-            "Failed writes of the scale subresource, by kind of failure.",
+            "Failed reads or writes of the scale subresource, by kind of failure.",
             ["target", "kind"],
             namespace=ns,
             registry=r,
@@ -329,6 +329,20 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.config_reloads = Counter(
+            "config_reloads",
+            "Config file changes seen, by result (applied, or rejected: the old config runs).",
+            ["result"],
+            namespace=ns,
+            registry=r,
+        )
+        self.config_last_reload_successful = Gauge(
+            "config_last_reload_successful",
+            "1 when the last config change was applied (or none was seen), 0 when rejected.",
+            namespace=ns,
+            registry=r,
+        )
+        self.config_last_reload_successful.set(1)
         self.forecast_mae = Gauge(
             "forecast_mae",
             "Mean absolute error of recent point forecasts against actuals.",
@@ -464,6 +478,10 @@ class ServiceMetrics:
     def patch_error(self, target: str, kind: str) -> None:
         """``kind``: a short, bounded word (``conflict``, ``forbidden``, ``timeout``...)."""
         self.patch_errors.labels(target, kind).inc()
+
+    def config_reload(self, *, success: bool) -> None:
+        self.config_reloads.labels("applied" if success else "rejected").inc()
+        self.config_last_reload_successful.set(1 if success else 0)
 
     def observe_loop_duration(self, target: str, seconds: float) -> None:
         self.loop_duration.labels(target).observe(seconds)

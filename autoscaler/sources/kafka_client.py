@@ -144,8 +144,9 @@ class KafkaCluster:
         backoff_max: the longest wait between reconnects.
         backoff_factor: growth of the wait after each further failure.
 
-    Raises:
-        KafkaConfigError: the SASL password cannot be read.
+    The SASL password is read at each connect, not here: a missing or unreadable password
+    is a failed connection (polls answer ``Unavailable`` with the reason and retry with
+    backoff), so one cluster's missing Secret never stops the others' targets.
     """
 
     def __init__(
@@ -160,7 +161,6 @@ class KafkaCluster:
         self.name = name
         self.config = config
         self._timeout = config.request_timeout_seconds
-        self._password = _read_password(config.sasl) if config.sasl is not None else None
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._backoff_factor = backoff_factor
@@ -188,7 +188,9 @@ class KafkaCluster:
         if config.sasl is not None:
             options["sasl_mechanism"] = config.sasl.mechanism
             options["sasl_plain_username"] = config.sasl.username
-            options["sasl_plain_password"] = self._password
+            # Read at every connect: a rotated Secret is picked up on reconnection, and a
+            # Secret mounted later ends the outage without a restart.
+            options["sasl_plain_password"] = _read_password(config.sasl)
         return options
 
     async def _connect(self, now: float) -> None:
@@ -204,7 +206,11 @@ class KafkaCluster:
                 raise KafkaUnreachableError(
                     f"kafka cluster '{self.name}' unreachable: {self._last_error}"
                 )
-            options = self._client_options()
+            try:
+                options = self._client_options()
+            except (KafkaConfigError, OSError, ssl.SSLError) as error:
+                self._record_failure(now, error)
+                raise
             admin = AIOKafkaAdminClient(**options)
             consumer = AIOKafkaConsumer(enable_auto_commit=False, **options)
             try:
