@@ -123,6 +123,7 @@ class TargetController:
         is_leader: Callable[[], bool] = lambda: True,
         *,
         state: DecisionState | None = None,
+        refits: asyncio.Semaphore | None = None,
     ) -> None:
         self.target = target
         self.sources = dict(sources)
@@ -132,6 +133,10 @@ class TargetController:
         self.state = state if state is not None else DecisionState()
         """Carried over a config reload, so stabilization and rate policies keep their
         history."""
+        self.refits = refits
+        """Shared by every target: how many model fits may run at once. A fit that finds
+        no free slot waits for a later poll (the current model keeps forecasting), so
+        hundreds of targets due at once neither starve the CPU nor stall their polls."""
         self.last: StepOutcome | None = None
 
     async def step(self, now: float) -> StepOutcome:
@@ -226,7 +231,11 @@ class TargetController:
                 forecaster.observe(now, value)
             if forecaster.refit_due(now):
                 # Heavy: off the event loop, so other targets keep their polls.
-                await asyncio.to_thread(forecaster.refit, now)
+                if self.refits is None:
+                    await asyncio.to_thread(forecaster.refit, now)
+                elif not self.refits.locked():
+                    async with self.refits:
+                        await asyncio.to_thread(forecaster.refit, now)
             forecast = forecaster.forecast()
             if forecast is not None:
                 forecasts[name] = Forecast(

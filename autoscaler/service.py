@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ _log = structlog.get_logger("autoscaler.service")
 WARM_START_SECONDS = 14 * 86400.0
 CONFIG_CHECK_SECONDS = 5.0
 """How often the config file is checked for changes (a mounted ConfigMap changes in place)."""
+REFIT_CONCURRENCY = max(1, (os.cpu_count() or 2) - 1)
+"""Model fits running at once: one core stays free for the polls."""
 WARM_START_CONCURRENCY = 8
 """Warm starts in flight at once: a restart with many Prometheus targets must not take
 minutes, nor hit Prometheus with hundreds of range queries at once."""
@@ -191,6 +194,7 @@ class Service:
         self.built = False
         self._running: dict[str, _Running] = {}
         self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
+        self._refits = asyncio.Semaphore(REFIT_CONCURRENCY)
 
     # ------------------------------------------------------------------ building
 
@@ -261,7 +265,13 @@ class Service:
         ) == (target.namespace, target.scale_target_ref):
             state = previous.state  # stabilization and rate policies keep their history
         return TargetController(
-            target, sources, forecasters, self.actuator, self.is_leader, state=state
+            target,
+            sources,
+            forecasters,
+            self.actuator,
+            self.is_leader,
+            state=state,
+            refits=self._refits,
         )
 
     async def _warm_start(

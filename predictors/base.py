@@ -150,8 +150,13 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         if not isinstance(self.window_seconds, int | float) or not self.window_seconds > 0:
             raise ValueError(f"window_seconds must be > 0, not {self.window_seconds!r}")
 
-    def update(self, timestamp: float, value: float) -> None:
-        """Absorb one new observation (cheap: no refit)."""
+    def update(self, timestamp: float, value: float, *, allow_fit: bool = True) -> None:
+        """Absorb one new observation (cheap: no refit).
+
+        A model still waiting for enough history fits here once it has it, unless
+        ``allow_fit`` is False: a live loop then sees ``fit_pending`` and runs the fit
+        where a full fit belongs (off its event loop, with other fits rationed).
+        """
         if getattr(self, "history_", None) is None:
             self.fit([timestamp], [value])
             return
@@ -161,9 +166,10 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         if not history.append(float(timestamp), float(value)):
             return
         self._record_errors(before)
-        if not self.ready_ and len(history) >= self._retry_at_length():
-            self._refit()
-        elif self.ready_:
+        if not self.ready_:
+            if allow_fit and len(history) >= self._retry_at_length():
+                self._refit()
+        else:
             try:
                 self._absorb()
             except Exception as error:  # no exception escapes a predictor
@@ -173,6 +179,14 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         """Absorb many observations, in order."""
         for t, v in zip(np.asarray(timestamps, float), np.asarray(values, float), strict=True):
             self.update(float(t), float(v))
+
+    @property
+    def fit_pending(self) -> bool:
+        """Not ready, and history enough to try a fit (see ``update(allow_fit=False)``)."""
+        history = getattr(self, "history_", None)
+        if history is None or getattr(self, "ready_", False):
+            return False
+        return len(history) >= self._retry_at_length()
 
     def refit(self) -> Predictor:
         """Learn again from the current window (the caller's retrain schedule)."""

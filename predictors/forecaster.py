@@ -74,15 +74,21 @@ class SeriesForecaster:
         self.last_fit_at = float(t[-1]) if len(t) else None
 
     def observe(self, timestamp: float, value: float) -> None:
-        """Absorb one new point (cheap)."""
+        """Absorb one new point. Always cheap: a model that now has history enough for its
+        first fit waits for ``refit`` (``refit_due`` says so)."""
         if self.last_fit_at is None:
-            self.warm_start([timestamp], [value])
+            self.warm_start([timestamp], [value])  # one point: no model fits on it
             return
-        self.model.update(timestamp, value)
+        self.model.update(timestamp, value, allow_fit=False)
         self.fallback.update(timestamp, value)
 
     def refit_due(self, now: float) -> bool:
-        return self.last_fit_at is None or now - self.last_fit_at >= self.retrain_interval_seconds
+        """The retrain schedule is up, or the model waits for its first (or a retried) fit."""
+        return (
+            self.last_fit_at is None
+            or now - self.last_fit_at >= self.retrain_interval_seconds
+            or self.model.fit_pending
+        )
 
     def refit(self, now: float) -> None:
         """Learn again from the window (heavy: the live loop runs it in a thread)."""

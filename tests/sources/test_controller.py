@@ -8,8 +8,8 @@ from typing import Any
 
 import kubernetes_asyncio.client as k8s
 import pytest
-from conftest import KafkaData
 from helpers import KAFKA, make_target
+from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 
 from autoscaler.actuator import ScaleActuator

@@ -10,8 +10,8 @@ from typing import Any
 
 import kubernetes_asyncio.client as k8s
 import pytest
-from conftest import KafkaData
 from servers.kafka_broker import TansuBroker
+from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 from servers.process import free_port
 

@@ -15,8 +15,8 @@ import aiohttp
 import kubernetes_asyncio.client as k8s
 import pytest
 import yaml
-from conftest import KafkaData
 from servers.kafka_broker import TansuBroker
+from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 from servers.process import free_port
 

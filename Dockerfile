@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# The predictive autoscaler's image: `docker build -t predictive-autoscaler:0.1.0 .`
+#
+# Two stages: the builder installs the package from this checkout into a virtualenv; the
+# final stage copies only that virtualenv onto the same slim base (so its interpreter path
+# stays valid) and runs as a numeric non-root user. No compiler, pip cache or source tree
+# in the final image. Every dependency ships manylinux wheels for CPython 3.11, so the
+# builder needs no compiler either.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY autoscaler ./autoscaler
+COPY predictors ./predictors
+# Not editable: the package lands in the venv's site-packages, byte-compiled by pip there
+# (the final image's root file system is read-only, so nothing is compiled at run time).
+RUN /opt/venv/bin/pip install . \
+    && /opt/venv/bin/autoscaler --version
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="predictive-autoscaler" \
+      org.opencontainers.image.description="Predictive autoscaler for Kafka consumers on Kubernetes" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# 65532: the conventional "nonroot" UID (distroless); deploy/base/deployment.yaml runs as it.
+RUN groupadd --system --gid 65532 autoscaler \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin autoscaler
+COPY --from=builder /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TMPDIR=/tmp
+USER 65532:65532
+WORKDIR /tmp
+# server.health_port (/healthz, /readyz, /status) and server.metrics_port (/metrics).
+EXPOSE 8080 9090
+# The config comes from the ConfigMap deploy/ mounts at /etc/autoscaler. Any other command:
+# `docker run IMAGE validate /etc/autoscaler/config.yaml`.
+ENTRYPOINT ["autoscaler"]
+CMD ["run", "--config", "/etc/autoscaler/config.yaml"]

@@ -1,0 +1,116 @@
+"""Rendering of deploy/ for the deployment tests, with or without kubectl.
+
+``kubectl kustomize`` renders each flavor when a kubectl with kustomize v4 or later is on the
+PATH (components and ``labels`` need it). Without one, ``render_raw`` applies the few
+kustomize features deploy/ uses (resources, components, namespace, labels,
+configMapGenerator, images) to the raw files, so that the RBAC, security and config tests
+still run; ``test_deploy_manifests.py`` checks that both renderings agree whenever kubectl is
+there.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+FLAVORS = {
+    "default": DEPLOY,
+    "cluster": DEPLOY / "overlays" / "cluster",
+    "namespaced": DEPLOY / "overlays" / "namespaced",
+}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+_KUSTOMIZE_VERSION = re.compile(r"v?(\d+)\.(\d+)")
+
+Doc = dict[str, Any]
+
+
+def kubectl_missing() -> str | None:
+    """Why ``kubectl kustomize`` cannot render deploy/ here, or None when it can."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        return "kubectl is not installed"
+    try:
+        out = subprocess.run(
+            [kubectl, "version", "--client", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+        version = json.loads(out).get("kustomizeVersion", "")
+    except (subprocess.SubprocessError, OSError, ValueError) as error:
+        return f"kubectl version failed: {error}"
+    match = _KUSTOMIZE_VERSION.match(version)
+    if match is None or int(match.group(1)) < 4:
+        return f"kubectl's kustomize ({version or 'unknown'}) is older than v4 (no components)"
+    return None
+
+
+def render(path: Path) -> list[Doc]:
+    """``kubectl kustomize path``, parsed."""
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def render_raw(root: Path) -> list[Doc]:
+    """The kustomize features deploy/ uses, applied to the raw files (no name hashes)."""
+    kustomization = yaml.safe_load((root / "kustomization.yaml").read_text())
+    docs: list[Doc] = []
+    for entry in [*kustomization.get("resources", []), *kustomization.get("components", [])]:
+        path = root / entry
+        if path.is_dir():
+            docs += render_raw(path)
+        else:
+            docs += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    for generator in kustomization.get("configMapGenerator", []):
+        data = {Path(name).name: (root / name).read_text() for name in generator["files"]}
+        metadata = {"name": generator["name"]}
+        docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
+    namespace = kustomization.get("namespace")
+    for doc in docs:
+        metadata = doc.setdefault("metadata", {})
+        if namespace:
+            if doc["kind"] == "Namespace":
+                metadata["name"] = namespace
+            elif doc["kind"] not in CLUSTER_SCOPED:
+                metadata["namespace"] = namespace
+            for subject in doc.get("subjects", []):
+                if subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = namespace
+        for label in kustomization.get("labels", []):
+            metadata.setdefault("labels", {}).update(label["pairs"])
+        for image in kustomization.get("images", []):
+            for container in _containers(doc):
+                if container["image"] == image["name"]:
+                    name = image.get("newName", image["name"])
+                    container["image"] = f"{name}:{image['newTag']}" if "newTag" in image else name
+    return docs
+
+
+def _containers(doc: Doc) -> Iterator[dict[str, Any]]:
+    spec = doc.get("spec", {}).get("template", {}).get("spec", {})
+    yield from spec.get("containers", [])
+    yield from spec.get("initContainers", [])
+
+
+def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
+    """The one document of ``kind`` (and ``name``, a generated name's prefix)."""
+    found = [
+        doc
+        for doc in docs
+        if doc["kind"] == kind and (name is None or doc["metadata"]["name"].startswith(name))
+    ]
+    assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
