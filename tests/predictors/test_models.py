@@ -168,3 +168,44 @@ def test_auto_reruns_the_contest_only_every_reselect_period() -> None:
     model.update(t[-1] + 86400.0, y[-1])  # more than the reselect period of data later
     model.refit()
     assert model.scores_ is not first_scores
+
+
+def test_live_observations_never_run_a_fit_and_say_when_one_is_due() -> None:
+    """A Kafka target starts with no history: its first fit must wait for the live loop's
+    ``refit`` (off the event loop), never run inside ``observe``."""
+    t, y = _cycle(days=3)
+    forecaster = SeriesForecaster(
+        "seasonal_ridge",
+        horizon_seconds=STEP,
+        quantile=0.9,
+        step_seconds=STEP,
+        window_seconds=14 * 86400,
+        retrain_interval_seconds=86400,
+    )
+    needed = forecaster.model.min_history_points(STEP)
+    for at, value in zip(t[: needed + 5], y[: needed + 5], strict=True):
+        forecaster.observe(float(at), float(value))
+    now = float(t[needed + 4])
+    assert not forecaster.model.ready_, "observe fitted the model"
+    assert forecaster.model.fit_pending
+    assert forecaster.refit_due(now), "a pending first fit is due at once, not in a day"
+    forecast = forecaster.forecast()
+    assert forecast is not None
+    assert forecast.model == "naive"  # meanwhile
+    forecaster.refit(now)
+    assert forecaster.model.ready_
+    assert not forecaster.model.fit_pending
+    assert not forecaster.refit_due(now)
+    forecast = forecaster.forecast()
+    assert forecast is not None
+    assert forecast.model == "seasonal_ridge"
+
+
+def test_update_fits_by_default_once_history_suffices() -> None:
+    t, y = _cycle(days=3)
+    model = make_predictor("seasonal_ridge", horizon_seconds=STEP, step_seconds=STEP)
+    model.fit(t[:1], y[:1])
+    needed = model.min_history_points(STEP)
+    for at, value in zip(t[1 : needed + 5], y[1 : needed + 5], strict=True):
+        model.update(float(at), float(value))
+    assert model.ready_  # replay and offline use keep fitting as soon as they can

@@ -3,6 +3,7 @@ core, and a strict Kubernetes API fake reached through kubernetes-asyncio."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +15,9 @@ from servers.kube_api import KubeApiServer
 
 from autoscaler.actuator import ScaleActuator
 from autoscaler.controller import TargetController
+from autoscaler.decision import KafkaLagObservation
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
+from predictors.forecaster import SeriesForecaster
 
 TOPIC = "orders"
 
@@ -134,3 +137,39 @@ async def test_broker_down_never_scales_down(
     assert outcome.decision is not None
     assert outcome.decision.desired_replicas == 6
     assert api.patches() == []
+
+
+class _SteadyRate:
+    """A source with no lag and a steady arrival rate (the poll itself is not under test)."""
+
+    async def poll(self, now: float) -> KafkaLagObservation:
+        return KafkaLagObservation(
+            observed_at=now, total_lag=0, partition_count=4, arrival_rate=10.0
+        )
+
+
+async def test_a_fit_waits_for_a_free_slot_without_holding_up_the_poll(
+    actuator: ScaleActuator,
+) -> None:
+    config = make_target(triggers=[{**KAFKA, "topics": [TOPIC]}], max_replicas=10)
+    forecaster = SeriesForecaster(
+        "naive",
+        horizon_seconds=30.0,
+        quantile=0.9,
+        step_seconds=10.0,
+        window_seconds=86400.0,
+        retrain_interval_seconds=5.0,
+    )
+    slots = asyncio.Semaphore(1)
+    controller = TargetController(
+        config, {"kafka_lag": _SteadyRate()}, {"kafka_lag": forecaster}, actuator, refits=slots
+    )
+    await controller.step(1000.0)
+    assert forecaster.last_fit_at == 1000.0  # the first point
+    async with slots:  # another target's fit holds the only slot
+        outcome = await controller.step(1010.0)
+    assert outcome.decision is not None, "the poll went on"
+    assert "kafka_lag" in outcome.forecasts, "with the model it had"
+    assert forecaster.last_fit_at == 1000.0, "the due refit waited"
+    await controller.step(1020.0)
+    assert forecaster.last_fit_at == 1020.0, "and ran at the next poll with a free slot"
