@@ -1,9 +1,12 @@
-"""The predictor benchmark still runs: a short slice of one real trace, two cheap models."""
+"""The benchmarks still run: the predictor benchmark on a short slice of one real trace with
+two cheap models; the service benchmark on a few targets for a few cycles."""
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # ``benchmarks`` is a folder of scripts, not an installed package
     sys.path.insert(0, str(ROOT))
 
+import structlog  # noqa: E402
+
 from benchmarks import predictors as bench  # noqa: E402
+from benchmarks import service as service_bench  # noqa: E402
 from benchmarks.traces import Trace, load_traces, traces_dir  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
+needs_traces = pytest.mark.skipif(
     not traces_dir().is_dir(), reason=f"no trace folder at {traces_dir()}"
 )
 
@@ -31,6 +37,7 @@ def nasa_slice() -> Trace:
     return Trace(nasa.name, nasa.timestamps[keep], nasa.values[keep], nasa.step_seconds)
 
 
+@needs_traces
 def test_the_benchmark_scores_every_model_at_every_lead(nasa_slice: Trace) -> None:
     rows = bench.run([nasa_slice], MODELS, bench.Setup(leads_seconds=LEADS, refit_days=1.0), jobs=1)
 
@@ -65,3 +72,35 @@ def test_the_horizon_rounds_up_to_whole_steps() -> None:
     assert bench.horizon_steps(300, 1800) == 1
     assert bench.horizon_steps(900, 1800) == 1
     assert bench.horizon_steps(301, 300) == 2
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """The service benchmark configures logging for the whole process; put it back."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("logging_restored")
+def test_the_service_benchmark_runs_and_prints_its_figures(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    met = service_bench.main(["--quick"])
+
+    out = capsys.readouterr().out
+    assert "20 targets, predictor.model auto (config default)" in out
+    assert "20 cycles of 20 polls" in out
+    for figure in ("CPU per cycle  median", "wall per cycle median", "after cycle    20:"):
+        assert figure in out, figure
+    assert "forecast + decide / decide alone (median CPU)" in out
+    verdicts = [line for line in out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert len(verdicts) == 3
+    assert met == all(line.startswith("PASS") for line in verdicts)
+    assert "load average at end" in out
