@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import os
 import time
@@ -620,6 +621,10 @@ async def run(
                 status=service.status,
             )
         await service.build(time.time())
+        # What was built lives as long as the process: out of the collector's sight, so
+        # its full collections stop walking hundreds of targets' state every few polls.
+        gc.collect()
+        gc.freeze()
         service.start()
         if config_path is not None:
             watcher = asyncio.create_task(

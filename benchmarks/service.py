@@ -401,6 +401,8 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     started = time.perf_counter()
     fleet = build_fleet(config, horizon, args.warm_days, shapes)
     build_wall = time.perf_counter() - started
+    gc.collect()
+    gc.freeze()  # as autoscaler run does once its targets are built
     chosen: dict[str, int] = {}
     for controller in fleet.controllers:
         for forecaster in controller.forecasters.values():
@@ -430,8 +432,8 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
         say(
             f"  the other targets start from a copy of one of the {fleet.shapes_fitted} fitted "
             f"shapes (deepcopy, {fleet.copy_wall:.1f} s); each then polls its own series; a "
-            "copy touches every page of its history buffers (2 x the window), which a "
-            "fresh fit only does after a window of polls: memory is at its steady state"
+            "copy touches every page of its history buffers, which a fresh fit only does "
+            "after a window of polls: memory is at its steady state"
         )
     say(f"  models in use: {', '.join(f'{k} {v}' for k, v in sorted(chosen.items()))}")
     say(
@@ -505,11 +507,10 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     for at, (now_mb, peak_mb, anon, files) in sorted(main.rss.items()):
         say(f"  after cycle {at:>5}: {now_mb:7.0f} ({anon:.0f} + {files:.0f}) / {peak_mb:7.0f}")
     buffers, buffer_mb = history_buffers(fleet.controllers)
-    capacity = round(target.predictor.history_window_seconds / target.poll_interval_seconds)
     say(
         f"  of which forecast histories: {buffers} buffers ({buffers / n:g} per target: the "
         f"model's, auto's winner's, the naive fallback's), {buffer_mb:.0f} MB allocated "
-        f"({buffer_mb / n:.2f} MB per target; each 2 x {capacity} slots of 8 + 1 bytes)"
+        f"({buffer_mb / n:.2f} MB per target)"
     )
     first = min(100, cycles)
     growth = (main.rss[cycles][0] - main.rss[first][0]) / main.rss[first][0]

@@ -115,6 +115,21 @@ class AutoForecaster(Predictor):
         # since, having absorbed it point by point. The next refit runs the contest again.
         self.chosen_, self.model_ = best[2], best[3]
         self._last: Prediction | None = None
+        # The winner's history is this window, point for point: keep one buffer, not two
+        # (the live service holds one per target; see ``update``).
+        self.history_ = self.model_.history_
+
+    def update(self, timestamp: float, value: float, *, allow_fit: bool = True) -> None:
+        """While the winner shares this model's buffer, the winner absorbs the point (its
+        buffer, errors and online state); otherwise as any model."""
+        model: Predictor | None = getattr(self, "model_", None)
+        history = getattr(self, "history_", None)
+        if model is None or not self.ready_ or history is None or history is not model.history_:
+            super().update(timestamp, value, allow_fit=allow_fit)
+            return
+        model.update(timestamp, value, allow_fit=allow_fit)
+        if not model.ready_:
+            self.ready_, self.note_ = False, f"{self.chosen_}: {model.note_}"
 
     def _backtest(
         self,

@@ -9,6 +9,7 @@ the event loop and replay inline.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,21 @@ from predictors.registry import make_predictor, model_parameters
 RESERVED_PARAMETERS = ("horizon_seconds", "quantile", "step_seconds", "window_seconds")
 """Set from the target's configuration (lead time, quantile, poll interval, history window),
 never from ``predictor.params``."""
+
+MIN_MODEL_STEP_SECONDS = 60.0
+"""The model's grid is never finer than a minute: polls closer together are averaged into
+one point. Fourteen days of 15-second points would cost 80,640 slots per series (GBs for
+hundreds of targets) and a 15-second rate is mostly noise at forecast horizons of minutes."""
+FALLBACK_WINDOW_SECONDS = 86400.0
+"""The naive fallback needs only recent history (its last value and its recent errors)."""
+
+
+def model_step_seconds(poll_interval_seconds: float) -> float:
+    """The model's grid step: the poll interval, or the smallest multiple of it that is at
+    least ``MIN_MODEL_STEP_SECONDS``."""
+    if poll_interval_seconds >= MIN_MODEL_STEP_SECONDS:
+        return poll_interval_seconds
+    return poll_interval_seconds * math.ceil(MIN_MODEL_STEP_SECONDS / poll_interval_seconds - 1e-9)
 
 
 @dataclass(frozen=True)
@@ -49,10 +65,12 @@ class SeriesForecaster:
         retrain_interval_seconds: float,
     ) -> None:
         accepted = model_parameters(model)
+        self.step_seconds = step_seconds
+        self.model_step_seconds = model_step_seconds(step_seconds)
         settings = {
             "horizon_seconds": horizon_seconds,
             "quantile": quantile,
-            "step_seconds": step_seconds,
+            "step_seconds": self.model_step_seconds,
             "window_seconds": window_seconds,
         }
         self.model_name = model
@@ -60,18 +78,30 @@ class SeriesForecaster:
             model, **(params or {}), **{k: v for k, v in settings.items() if k in accepted}
         )
         self.fallback = NaiveForecaster(
-            quantile=quantile, step_seconds=step_seconds, window_seconds=window_seconds
+            quantile=quantile,
+            step_seconds=step_seconds,
+            window_seconds=min(window_seconds, FALLBACK_WINDOW_SECONDS),
         )
         self.horizon_seconds = horizon_seconds
         self.retrain_interval_seconds = retrain_interval_seconds
         self.last_fit_at: float | None = None
+        # Polls not yet given to the model (fewer than a model step since its last point).
+        self._pending_sum = 0.0
+        self._pending_count = 0
+        # The model's forecast changes only when the model does: cached until then.
+        self._model_version = 0
+        self._cached: tuple[tuple[int, int], SeriesForecast | None] | None = None
 
     def warm_start(self, timestamps: ArrayLike, values: ArrayLike) -> None:
         """Fit on a history (e.g. from Prometheus at start-up) instead of waiting for one."""
         t = np.asarray(timestamps, dtype=np.float64)
-        self.model.fit(t, values)
-        self.fallback.fit(t, values)
+        v = np.asarray(values, dtype=np.float64)
+        self.model.fit(t, v)  # regrids to its own step (points in one slot are averaged)
+        recent = t >= t[-1] - FALLBACK_WINDOW_SECONDS if len(t) else slice(None)
+        self.fallback.fit(t[recent], v[recent])
         self.last_fit_at = float(t[-1]) if len(t) else None
+        self._pending_sum, self._pending_count = 0.0, 0
+        self._model_version += 1
 
     def observe(self, timestamp: float, value: float) -> None:
         """Absorb one new point. Always cheap: a model that now has history enough for its
@@ -79,8 +109,19 @@ class SeriesForecaster:
         if self.last_fit_at is None:
             self.warm_start([timestamp], [value])  # one point: no model fits on it
             return
-        self.model.update(timestamp, value, allow_fit=False)
         self.fallback.update(timestamp, value)
+        if math.isfinite(value):
+            self._pending_sum += value
+            self._pending_count += 1
+        history = getattr(self.model, "history_", None)
+        last = float("nan") if history is None else history.last_time
+        # A model step since the model's last point (half a poll of jitter allowed): give
+        # it the mean of the polls in between.
+        if not timestamp - last < self.model_step_seconds - self.step_seconds / 2:
+            mean = self._pending_sum / self._pending_count if self._pending_count else value
+            self.model.update(timestamp, mean, allow_fit=False)
+            self._pending_sum, self._pending_count = 0.0, 0
+            self._model_version += 1
 
     def refit_due(self, now: float) -> bool:
         """The retrain schedule is up, or the model waits for its first (or a retried) fit."""
@@ -94,6 +135,7 @@ class SeriesForecaster:
         """Learn again from the window (heavy: the live loop runs it in a thread)."""
         self.model.refit()
         self.last_fit_at = now
+        self._model_version += 1
 
     def forecast(self) -> SeriesForecast | None:
         """The model's forecast, the naive one when the model cannot, or None (no data)."""
@@ -101,6 +143,19 @@ class SeriesForecaster:
         if history is None or len(history) == 0:
             return None
         at = history.last_time + self.horizon_seconds
+        model_history = getattr(self.model, "history_", None)
+        steps = 0
+        if model_history is not None and len(model_history):
+            steps = round((at - model_history.last_time) / self.model_step_seconds)
+        key = (self._model_version, steps)
+        if self._cached is not None and self._cached[0] == key and self._cached[1] is not None:
+            return self._cached[1]
+        forecast = self._forecast(at)
+        if forecast is not None and forecast.model != "naive":
+            self._cached = (key, forecast)  # the naive fallback moves every poll: not cached
+        return forecast
+
+    def _forecast(self, at: float) -> SeriesForecast | None:
         prediction = self.model.predict([at])
         if prediction.available and prediction.upper is not None:
             return SeriesForecast(

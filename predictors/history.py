@@ -126,7 +126,9 @@ class SeriesBuffer:
     """A sliding window of grid values that grows one poll at a time in O(1) amortized.
 
     The live loop appends one point per poll, replay tens of thousands: the buffer keeps the
-    last ``capacity`` slots in an array twice that size and compacts only when it is full.
+    last ``capacity`` slots in an array a quarter larger and compacts only when it is full
+    (a copy of ``capacity`` slots every ``capacity / 4`` appends: 4 slot copies per append,
+    for a fraction of the memory of a doubled array; the service holds hundreds of these).
     """
 
     def __init__(self, step: float, capacity: int) -> None:
@@ -134,8 +136,9 @@ class SeriesBuffer:
             raise HistoryError("a buffer needs step > 0 and capacity >= 1")
         self.step = float(step)
         self.capacity = int(capacity)
-        self._values = np.empty(2 * self.capacity, dtype=np.float64)
-        self._observed = np.zeros(2 * self.capacity, dtype=np.bool_)
+        size = self.capacity + max(16, self.capacity // 4)
+        self._values = np.empty(size, dtype=np.float64)
+        self._observed = np.zeros(size, dtype=np.bool_)
         self._begin = 0
         self._end = 0
         self._last_time = float("nan")

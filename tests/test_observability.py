@@ -4,6 +4,7 @@ endpoints served by a real aiohttp server on loopback."""
 from __future__ import annotations
 
 import math
+import random
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -407,3 +408,20 @@ async def test_start_fails_cleanly_when_a_port_is_taken() -> None:
     # The health listener was closed: its port can be bound again.
     with socket.socket() as again:
         again.bind(("127.0.0.1", health_port))
+
+
+def test_accuracy_totals_stay_exact_over_a_sliding_window() -> None:
+    rng = random.Random(7)
+    accuracy = ForecastAccuracy(horizon_seconds=10, quantile=0.9, window=5, tolerance_seconds=1)
+    errors: list[tuple[float, float, bool]] = []
+    for k in range(23):
+        point, upper, actual = rng.uniform(0, 100), rng.uniform(0, 150), rng.uniform(0, 100)
+        upper = max(upper, point)
+        accuracy.record_forecast(10.0 * k, point, upper)
+        accuracy.record_actual(10.0 * k + 10, actual)
+        errors.append((abs(actual - point), pinball_loss(actual, upper, 0.9), actual <= upper))
+    last = errors[-5:]
+    assert accuracy.count == 5
+    assert accuracy.mae == pytest.approx(sum(e[0] for e in last) / 5, rel=1e-12)
+    assert accuracy.pinball == pytest.approx(sum(e[1] for e in last) / 5, rel=1e-12)
+    assert accuracy.coverage == sum(e[2] for e in last) / 5

@@ -122,6 +122,13 @@ class ForecastAccuracy:
         # Waiting forecasts, each with the closest actual seen so far.
         self._pending: deque[_Pending] = deque()
         self._scores: deque[_Score] = deque(maxlen=window)
+        # Running totals over ``_scores`` (exported every poll for every trigger: summing
+        # the window each time cost more than the forecast itself with hundreds of
+        # targets); recomputed exactly every ``window`` scores so rounding cannot drift.
+        self._sum_abs = 0.0
+        self._sum_pinball = 0.0
+        self._covered = 0
+        self._since_exact = 0
         # Bounds memory when actuals stop arriving (a source outage): forecasts pile up.
         self._max_pending = max(window, 16) * 4
 
@@ -172,13 +179,25 @@ class ForecastAccuracy:
 
     def _score(self, pending: _Pending, actual: float) -> None:
         quantile_forecast = pending.point if pending.upper is None else pending.upper
-        self._scores.append(
-            _Score(
-                abs_error=abs(actual - pending.point),
-                pinball=pinball_loss(actual, quantile_forecast, self.quantile),
-                covered=actual <= quantile_forecast,
-            )
+        score = _Score(
+            abs_error=abs(actual - pending.point),
+            pinball=pinball_loss(actual, quantile_forecast, self.quantile),
+            covered=actual <= quantile_forecast,
         )
+        if len(self._scores) == self.window:
+            gone = self._scores[0]
+            self._sum_abs -= gone.abs_error
+            self._sum_pinball -= gone.pinball
+            self._covered -= gone.covered
+        self._scores.append(score)
+        self._sum_abs += score.abs_error
+        self._sum_pinball += score.pinball
+        self._covered += score.covered
+        self._since_exact += 1
+        if self._since_exact >= self.window:
+            self._sum_abs = math.fsum(s.abs_error for s in self._scores)
+            self._sum_pinball = math.fsum(s.pinball for s in self._scores)
+            self._since_exact = 0
 
     # ------------------------------------------------------------------ output
 
@@ -195,19 +214,19 @@ class ForecastAccuracy:
     def mae(self) -> float | None:
         if not self._scores:
             return None
-        return math.fsum(s.abs_error for s in self._scores) / len(self._scores)
+        return max(0.0, self._sum_abs) / len(self._scores)
 
     @property
     def pinball(self) -> float | None:
         if not self._scores:
             return None
-        return math.fsum(s.pinball for s in self._scores) / len(self._scores)
+        return max(0.0, self._sum_pinball) / len(self._scores)
 
     @property
     def coverage(self) -> float | None:
         if not self._scores:
             return None
-        return sum(1 for s in self._scores if s.covered) / len(self._scores)
+        return self._covered / len(self._scores)
 
     def summary(self) -> dict[str, float | int | None]:
         """For ``/status``: the scores, None while nothing has been matched."""

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from predictors import make_predictor
-from predictors.forecaster import SeriesForecaster
+from predictors.forecaster import SeriesForecaster, model_step_seconds
 
 STEP = 900.0
 DAY = round(86400 / STEP)
@@ -209,3 +209,48 @@ def test_update_fits_by_default_once_history_suffices() -> None:
     for at, value in zip(t[1 : needed + 5], y[1 : needed + 5], strict=True):
         model.update(float(at), float(value))
     assert model.ready_  # replay and offline use keep fitting as soon as they can
+
+
+@pytest.mark.parametrize(
+    ("poll", "step"), [(15, 60), (20, 60), (25, 75), (45, 90), (60, 60), (300, 300)]
+)
+def test_model_step_is_a_multiple_of_the_poll_of_at_least_a_minute(
+    poll: float, step: float
+) -> None:
+    assert model_step_seconds(poll) == step
+
+
+def test_polls_faster_than_the_model_step_are_averaged_into_one_point() -> None:
+    forecaster = SeriesForecaster(
+        "seasonal_ridge",
+        horizon_seconds=90,
+        quantile=0.9,
+        step_seconds=15,
+        window_seconds=14 * 86400,
+        retrain_interval_seconds=86400,
+    )
+    assert forecaster.model.step_seconds == 60
+    assert forecaster.fallback.window_seconds == 86400, "the fallback keeps a day only"
+    forecaster.observe(0.0, 100.0)
+    for k, value in enumerate([1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 10.0], start=1):
+        forecaster.observe(15.0 * k, value)
+    history = forecaster.model.history_
+    assert history is not None
+    assert list(history.values) == [100.0, 3.0, 10.0]  # means of 4 polls each
+    assert history.last_time == 120.0
+    assert forecaster.fallback.history_ is not None
+    assert forecaster.fallback.history_.last_time == 120.0
+    assert len(forecaster.fallback.history_) == 9, "the fallback sees every poll"
+
+
+def test_auto_keeps_one_history_buffer_shared_with_its_winner() -> None:
+    t, y = _cycle(days=3)
+    model = make_predictor(
+        "auto", candidates=["naive", "seasonal_ridge"], horizon_seconds=STEP, step_seconds=STEP
+    ).fit(t[:-20], y[:-20])
+    assert model.history_ is model.model_.history_
+    for at, value in zip(t[-20:], y[-20:], strict=True):
+        model.update(float(at), float(value))
+    assert model.history_ is model.model_.history_
+    assert model.history_.last_time == t[-1]
+    assert len(model.history_) == len(t)  # each point appended once, not twice
