@@ -304,12 +304,14 @@ def rss_split_mb() -> tuple[float, float]:
 def history_buffers(controllers: Sequence[TargetController]) -> tuple[int, float]:
     """How many ``SeriesBuffer`` histories the forecasters hold, and their arrays' MB."""
     count, size = 0, 0
+    seen: set[int] = set()
     for controller in controllers:
         for forecaster in controller.forecasters.values():
             model = forecaster.model
             for holder in (forecaster.fallback, model, getattr(model, "model_", None)):
                 buffer = getattr(holder, "history_", None)
-                if buffer is not None:
+                if buffer is not None and id(buffer) not in seen:  # auto shares its winner's
+                    seen.add(id(buffer))
                     count += 1
                     size += buffer._values.nbytes + buffer._observed.nbytes
     return count, size / 2**20
@@ -509,7 +511,8 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     buffers, buffer_mb = history_buffers(fleet.controllers)
     say(
         f"  of which forecast histories: {buffers} buffers ({buffers / n:g} per target: the "
-        f"model's, auto's winner's, the naive fallback's), {buffer_mb:.0f} MB allocated "
+        f"model's (shared with auto's winner) and the naive fallback's), {buffer_mb:.0f} MB "
+        "allocated "
         f"({buffer_mb / n:.2f} MB per target)"
     )
     first = min(100, cycles)
