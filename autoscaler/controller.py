@@ -122,7 +122,6 @@ class TargetController:
         actuator: ScaleActuator,
         is_leader: Callable[[], bool] = lambda: True,
         *,
-        state: DecisionState | None = None,
         refits: asyncio.Semaphore | None = None,
     ) -> None:
         self.target = target
@@ -130,9 +129,9 @@ class TargetController:
         self.forecasters = dict(forecasters)
         self.actuator = actuator
         self.is_leader = is_leader
-        self.state = state if state is not None else DecisionState()
-        """Carried over a config reload, so stabilization and rate policies keep their
-        history."""
+        self.state = DecisionState()
+        """A config reload that keeps the workload carries it over to the new controller,
+        so stabilization and rate policies keep their history."""
         self.refits = refits
         """Shared by every target: how many model fits may run at once. A fit that finds
         no free slot waits for a later poll (the current model keeps forecasting), so

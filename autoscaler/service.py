@@ -51,9 +51,9 @@ from autoscaler.decision import Unavailable
 from autoscaler.leader import LeaderElector
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
-from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster, KafkaConfigError
+from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
 from autoscaler.sources.prometheus import PrometheusSource
-from autoscaler.supervisor import drain, supervise_target
+from autoscaler.supervisor import Step, TargetTasks
 from predictors.forecaster import SeriesForecaster
 
 _log = structlog.get_logger("autoscaler.service")
@@ -96,61 +96,6 @@ def _connection(trigger: Trigger) -> tuple[str, str]:
     return ("prometheus", trigger.server)
 
 
-def _trigger_of(target: TargetConfig, name: str) -> Trigger | None:
-    for trigger_name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        if trigger_name == name:
-            return trigger
-    return None
-
-
-@dataclass(frozen=True)
-class FailingSource:
-    """The source of a trigger whose connection could not be set up (e.g. its SASL
-    password file is missing): every poll is ``Unavailable`` with the reason, so the target
-    holds its replicas, the problem shows in ``/readyz`` and ``/status``, and the other
-    targets run."""
-
-    reason: str
-
-    async def poll(self, now: float) -> Unavailable:
-        return Unavailable(now, self.reason)
-
-
-class ReloadRejected(Exception):  # noqa: N818 - it is an outcome, not a failure of ours
-    """A new config that parses but cannot be applied (a connection cannot be set up)."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(problems))
-
-
-def _new_connections(
-    config: AutoscalerConfig, clusters: set[str], servers: set[str]
-) -> tuple[dict[str, KafkaCluster], dict[str, PrometheusSource], dict[tuple[str, str], str]]:
-    """Clients for the named clusters and servers, and why any could not be set up."""
-    built_clusters: dict[str, KafkaCluster] = {}
-    built_servers: dict[str, PrometheusSource] = {}
-    problems: dict[tuple[str, str], str] = {}
-    for name in sorted(clusters):
-        try:
-            built_clusters[name] = KafkaCluster(name, config.kafka_clusters[name])
-        except (KafkaConfigError, ValueError) as error:
-            problems[("kafka", name)] = f"kafka_clusters.{name}: {error}"
-    for name in sorted(servers):
-        try:
-            built_servers[name] = PrometheusSource(config.prometheus_servers[name], name)
-        except ValueError as error:
-            problems[("prometheus", name)] = f"prometheus_servers.{name}: {error}"
-    return built_clusters, built_servers, problems
-
-
-@dataclass
-class _Running:
-    controller: TargetController
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
 @dataclass
 class ReloadStatus:
     """The last reload attempt, for ``/status`` and the logs."""
@@ -189,11 +134,9 @@ class Service:
         self.clusters: dict[str, KafkaCluster] = {}
         self.servers: dict[str, PrometheusSource] = {}
         self.controllers: dict[str, TargetController] = {}
-        self.broken: dict[tuple[str, str], str] = {}
-        """Connections that could not be set up, and why."""
         self.reload = ReloadStatus()
         self.built = False
-        self._running: dict[str, _Running] = {}
+        self._tasks = TargetTasks(grace_seconds=grace_seconds)
         self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
         self._refits = asyncio.Semaphore(REFIT_CONCURRENCY)
 
@@ -201,11 +144,10 @@ class Service:
 
     async def build(self, now: float) -> None:
         """Sources, warm-started forecasters and one controller per target."""
-        self.clusters, self.servers, self.broken = _new_connections(
-            self.config, set(self.config.kafka_clusters), set(self.config.prometheus_servers)
-        )
-        for problem in self.broken.values():
-            _log.error("source_unusable", problem=problem, note="its targets hold their replicas")
+        self.clusters = {n: KafkaCluster(n, c) for n, c in self.config.kafka_clusters.items()}
+        self.servers = {
+            n: PrometheusSource(s, n) for n, s in self.config.prometheus_servers.items()
+        }
         built = await asyncio.gather(
             *(self._controller(target, now, previous=None) for target in self.config.targets)
         )
@@ -213,9 +155,6 @@ class Service:
         self.built = True
 
     def _source(self, trigger: Trigger) -> TriggerSource:
-        problem = self.broken.get(_connection(trigger))
-        if problem is not None:
-            return FailingSource(problem)
         if isinstance(trigger, KafkaLagTrigger):
             return ConsumerGroupLag(self.clusters[trigger.cluster], trigger)
         return PrometheusTriggerSource(self.servers[trigger.server], trigger)
@@ -231,27 +170,25 @@ class Service:
         depends on changed (``kept_connections``: clusters and servers not rebuilt)."""
         sources: dict[str, TriggerSource] = {}
         forecasters: dict[str, SeriesForecaster] = {}
+        old_triggers: dict[str, Trigger] = {}
+        old_sources: dict[str, TriggerSource] = {}
+        old_forecasters: dict[str, SeriesForecaster] = {}
+        if previous is not None:
+            old = previous.target
+            old_triggers = dict(zip(old.trigger_names, old.triggers, strict=True))
+            old_sources = previous.sources
+            if _forecaster_settings(old) == _forecaster_settings(target):
+                old_forecasters = previous.forecasters
         for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-            old_trigger = None if previous is None else _trigger_of(previous.target, name)
             same_series = (
-                previous is not None
-                and old_trigger == trigger
-                and _connection(trigger) in kept_connections
-                and name in previous.sources
+                old_triggers.get(name) == trigger and _connection(trigger) in kept_connections
             )
-            # The source keeps its previous offsets (rates need two polls).
-            sources[name] = (
-                previous.sources[name]
-                if same_series and previous is not None
-                else self._source(trigger)
-            )
-            if (
-                same_series
-                and previous is not None
-                and name in previous.forecasters
-                and _forecaster_settings(previous.target) == _forecaster_settings(target)
-            ):
-                forecasters[name] = previous.forecasters[name]
+            # The same series: the source keeps its offsets (rates need two polls) and the
+            # forecaster what it learnt.
+            old_source = old_sources.get(name) if same_series else None
+            sources[name] = old_source if old_source is not None else self._source(trigger)
+            if same_series and name in old_forecasters:
+                forecasters[name] = old_forecasters[name]
                 continue
             forecaster = _forecaster(target)
             if forecaster is None:
@@ -259,19 +196,12 @@ class Service:
             if isinstance(trigger, PrometheusTrigger):
                 await self._warm_start(forecaster, trigger, target, now)
             forecasters[name] = forecaster
-        state = None
-        if previous is not None and (
-            previous.target.namespace,
-            previous.target.scale_target_ref,
-        ) == (target.namespace, target.scale_target_ref):
-            state = previous.state  # stabilization and rate policies keep their history
         return TargetController(
             target,
             sources,
             forecasters,
             self.actuator,
             self.is_leader,
-            state=state,
             refits=self._refits,
         )
 
@@ -302,32 +232,17 @@ class Service:
     def start(self) -> None:
         """One supervised task per target not yet running."""
         for name, controller in self.controllers.items():
-            if name not in self._running:
+            if name not in self._tasks:
                 self._start(controller)
 
     def _start(self, controller: TargetController) -> None:
-        stop = asyncio.Event()
-        name = controller.target.name
-        task = asyncio.create_task(
-            supervise_target(
-                name, self._step(controller), controller.target.poll_interval_seconds, stop
-            ),
-            name=f"target:{name}",
-        )
-        self._running[name] = _Running(controller, stop, task)
-
-    async def _stop(self, names: list[str]) -> None:
-        """Stop the named targets' tasks: in-flight polls (and patches) finish, up to the
-        grace period; what is left is cancelled."""
-        running = [self._running.pop(name) for name in names if name in self._running]
-        for entry in running:
-            entry.stop.set()
-        await drain([entry.task for entry in running], self.grace_seconds)
+        target = controller.target
+        self._tasks.start(target.name, self._step(controller), target.poll_interval_seconds)
 
     async def stop(self) -> None:
-        await self._stop(list(self._running))
+        await self._tasks.stop()
 
-    def _step(self, controller: TargetController) -> Callable[[float], Any]:
+    def _step(self, controller: TargetController) -> Step:
         metrics = self.metrics
 
         async def step(now: float) -> None:
@@ -379,17 +294,6 @@ class Service:
             {("kafka", n) for n in set(new.kafka_clusters) - changed_clusters}
             | {("prometheus", n) for n in set(new.prometheus_servers) - changed_servers}
         )
-        # Set up the new connections first: one that cannot be set up rejects the reload
-        # before anything running is touched.
-        new_clusters, new_servers, problems = _new_connections(
-            new, changed_clusters, changed_servers
-        )
-        if problems:
-            for cluster in new_clusters.values():
-                await cluster.close()
-            for server in new_servers.values():
-                await server.aclose()
-            raise ReloadRejected(list(problems.values()))
         # Retired connections are closed once no running target uses them (at the end).
         retired_clusters = [
             self.clusters.pop(n) for n in list(self.clusters) if ("kafka", n) not in kept
@@ -397,9 +301,10 @@ class Service:
         retired_servers = [
             self.servers.pop(n) for n in list(self.servers) if ("prometheus", n) not in kept
         ]
-        self.clusters.update(new_clusters)
-        self.servers.update(new_servers)
-        self.broken = {k: v for k, v in self.broken.items() if k in kept}
+        self.clusters.update((n, KafkaCluster(n, new.kafka_clusters[n])) for n in changed_clusters)
+        self.servers.update(
+            (n, PrometheusSource(new.prometheus_servers[n], n)) for n in changed_servers
+        )
 
         changes: dict[str, list[str]] = {"added": [], "changed": [], "removed": []}
         if restart:
@@ -407,7 +312,7 @@ class Service:
         self.config = new
         new_names = {t.name for t in new.targets}
         removed = [n for n in self.controllers if n not in new_names]
-        await self._stop(removed)
+        await self._tasks.stop(removed)
         for name in removed:
             del self.controllers[name]
             self.metrics.forget(name)
@@ -421,9 +326,14 @@ class Service:
             # Build first (a warm start may take a while), while the old one keeps polling.
             controller = await self._controller(target, now, previous, kept)
             if previous is not None:
-                await self._stop([target.name])
-                controller.state = previous.state  # its polls during the build count
-                controller.last = previous.last
+                await self._tasks.stop([target.name])
+                if (previous.target.namespace, previous.target.scale_target_ref) == (
+                    target.namespace,
+                    target.scale_target_ref,
+                ):
+                    # The same workload: stabilization and rate policies keep their history
+                    # (taken after the stop: the old task's polls during the build count).
+                    controller.state, controller.last = previous.state, previous.last
                 changes["changed"].append(target.name)
             else:
                 changes["added"].append(target.name)
@@ -441,11 +351,8 @@ class Service:
         self.reload.last_attempt_at = now
         try:
             changes = await self.apply(load_config(path), now)
-        except (ConfigError, ReloadRejected) as error:
-            if isinstance(error, ConfigError):
-                summary, problems = error.summary(), [str(p) for p in error.problems]
-            else:
-                summary, problems = "the new config cannot be applied", error.problems
+        except ConfigError as error:
+            summary, problems = error.summary(), [str(p) for p in error.problems]
             self.reload.last_result = "rejected"
             self.reload.errors = [summary, *problems]
             self.metrics.config_reload(success=False)
@@ -651,8 +558,6 @@ async def run(
 
 
 __all__ = [
-    "FailingSource",
-    "ReloadRejected",
     "ReloadStatus",
     "Service",
     "file_digest",

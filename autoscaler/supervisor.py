@@ -4,9 +4,10 @@
   logged and the target is retried after a backoff (doubling up to ``max_backoff``); the
   other targets never notice. A poll that overruns its interval starts the next one at once.
 * Sleeps are waits on the stop event: a stop interrupts them immediately.
-* ``run_until_stopped`` turns SIGTERM/SIGINT into that stop event, lets in-flight polls
-  finish (a patch in flight completes) for up to ``grace_seconds``, then cancels what is
-  left, so the process exits within a few seconds.
+* ``TargetTasks`` runs one such loop per target; stopping lets in-flight polls finish (a
+  patch in flight completes) for up to ``grace_seconds``, then cancels what is left, so
+  the process exits within a few seconds. ``install_signal_handlers`` turns SIGTERM and
+  SIGINT into the service's stop event.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import asyncio
 import contextlib
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 
@@ -58,39 +59,44 @@ async def supervise_target(
                 await asyncio.wait_for(stop.wait(), timeout=wait)
 
 
-async def run_targets(
-    steps: Mapping[str, tuple[Step, float]],
-    stop: asyncio.Event,
-    *,
-    grace_seconds: float = 5.0,
-    initial_backoff: float = 1.0,
-) -> None:
-    """Run every target's loop until ``stop``; then wait ``grace_seconds`` for in-flight
-    polls and cancel the rest."""
-    tasks = [
-        asyncio.create_task(
-            supervise_target(name, step, interval, stop, initial_backoff=initial_backoff),
-            name=f"target:{name}",
-        )
-        for name, (step, interval) in steps.items()
-    ]
-    await stop.wait()
-    await drain(tasks, grace_seconds)
+class TargetTasks:
+    """One supervised loop per target, started and stopped one by one (a config reload
+    adds, changes and removes targets while the others keep polling)."""
 
+    def __init__(self, *, grace_seconds: float = 5.0, initial_backoff: float = 1.0) -> None:
+        self.grace_seconds = grace_seconds
+        self.initial_backoff = initial_backoff
+        self._running: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
 
-async def drain(tasks: list[asyncio.Task[None]], grace_seconds: float) -> None:
-    """Wait up to ``grace_seconds`` for ``tasks`` (already told to stop) to finish their
-    in-flight poll, then cancel what is left."""
-    if not tasks:
-        return
-    done, pending = await asyncio.wait(tasks, timeout=grace_seconds)
-    for task in pending:
-        _log.warning("target_cancelled_at_stop", task=task.get_name())
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("target_task_failed", task=task.get_name(), error=repr(task.exception()))
+    def __contains__(self, name: object) -> bool:
+        return name in self._running
+
+    def start(self, name: str, step: Step, interval: float) -> None:
+        """Poll ``step`` every ``interval`` seconds in a task of its own."""
+        if name in self._running:
+            raise ValueError(f"target {name!r} is already running")
+        stop = asyncio.Event()
+        loop = supervise_target(name, step, interval, stop, initial_backoff=self.initial_backoff)
+        self._running[name] = (stop, asyncio.create_task(loop, name=f"target:{name}"))
+
+    async def stop(self, names: Iterable[str] | None = None) -> None:
+        """Stop the named targets (all by default): in-flight polls (and patches) finish
+        for up to ``grace_seconds``; what is left is cancelled."""
+        chosen = list(self._running) if names is None else [n for n in names if n in self]
+        running = [self._running.pop(name) for name in chosen]
+        for stop, _ in running:
+            stop.set()
+        tasks = [task for _, task in running]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=self.grace_seconds)
+        for task in pending:
+            _log.warning("target_cancelled_at_stop", task=task.get_name())
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                _log.error("target_task_failed", task=task.get_name(), error=repr(task.exception()))
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:

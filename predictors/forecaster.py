@@ -90,7 +90,7 @@ class SeriesForecaster:
         self._pending_count = 0
         # The model's forecast changes only when the model does: cached until then.
         self._model_version = 0
-        self._cached: tuple[tuple[int, int], SeriesForecast | None] | None = None
+        self._cached: tuple[tuple[int, int], SeriesForecast] | None = None
 
     def warm_start(self, timestamps: ArrayLike, values: ArrayLike) -> None:
         """Fit on a history (e.g. from Prometheus at start-up) instead of waiting for one."""
@@ -148,7 +148,7 @@ class SeriesForecaster:
         if model_history is not None and len(model_history):
             steps = round((at - model_history.last_time) / self.model_step_seconds)
         key = (self._model_version, steps)
-        if self._cached is not None and self._cached[0] == key and self._cached[1] is not None:
+        if self._cached is not None and self._cached[0] == key:
             return self._cached[1]
         forecast = self._forecast(at)
         if forecast is not None and forecast.model != "naive":

@@ -926,3 +926,23 @@ def test_any_yaml_mapping_gets_lines(
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     problems = _problems_or_none(lambda: load_config(path))
     assert all(problem.line is not None for problem in problems or [])
+
+
+def test_a_token_file_beside_an_authorization_header_is_a_config_error(tmp_path: Path) -> None:
+    text = """\
+        prometheus_servers:
+          main:
+            url: http://prometheus:9090
+            bearer_token_file: /dev/null
+            headers: {authorization: Basic abc}
+        targets:
+          - name: orders
+            scale_target_ref: {name: orders}
+            triggers: [{type: prometheus, server: main, query: up, target_value: 1}]
+        """
+    (problem,) = _problems(_write(tmp_path, text))
+    assert problem.path == "prometheus_servers.main"
+    assert problem.message == (
+        "both bearer_token_file and an Authorization header are set: use one"
+    )
+    assert "Basic abc" not in str(problem)

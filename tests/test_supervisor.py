@@ -8,15 +8,17 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from autoscaler.supervisor import run_targets, supervise_target
+import pytest
+
+from autoscaler.supervisor import TargetTasks, supervise_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 async def test_a_failing_target_is_retried_and_the_others_go_on() -> None:
-    stop = asyncio.Event()
     healthy: list[float] = []
     failing: list[float] = []
 
@@ -27,12 +29,11 @@ async def test_a_failing_target_is_retried_and_the_others_go_on() -> None:
         failing.append(now)
         raise RuntimeError("boom")
 
-    runner = asyncio.create_task(
-        run_targets({"good": (good, 0.02), "bad": (bad, 0.02)}, stop, initial_backoff=0.05)
-    )
+    tasks = TargetTasks(initial_backoff=0.05)
+    tasks.start("good", good, 0.02)
+    tasks.start("bad", bad, 0.02)
     await asyncio.sleep(0.5)
-    stop.set()
-    await asyncio.wait_for(runner, 2)
+    await asyncio.wait_for(tasks.stop(), 2)
     assert len(healthy) >= 10  # polled on its interval throughout
     assert 2 <= len(failing) <= 5  # retried with a doubling backoff: 0.05, 0.1, 0.2...
     gaps = [b - a for a, b in itertools.pairwise(failing)]
@@ -56,7 +57,6 @@ async def test_stop_interrupts_the_wait_between_polls() -> None:
 
 
 async def test_a_poll_in_flight_finishes_and_a_hung_one_is_cancelled() -> None:
-    stop = asyncio.Event()
     finished: list[str] = []
 
     async def slow(now: float) -> None:
@@ -66,13 +66,12 @@ async def test_a_poll_in_flight_finishes_and_a_hung_one_is_cancelled() -> None:
     async def hung(now: float) -> None:
         await asyncio.sleep(3600)
 
-    runner = asyncio.create_task(
-        run_targets({"slow": (slow, 10.0), "hung": (hung, 10.0)}, stop, grace_seconds=0.5)
-    )
+    tasks = TargetTasks(grace_seconds=0.5)
+    tasks.start("slow", slow, 10.0)
+    tasks.start("hung", hung, 10.0)
     await asyncio.sleep(0.05)
     started = time.monotonic()
-    stop.set()
-    await asyncio.wait_for(runner, 3)
+    await asyncio.wait_for(tasks.stop(), 3)
     assert finished == ["slow"]
     assert time.monotonic() - started < 1.5
 
@@ -81,15 +80,18 @@ def test_sigterm_stops_the_process_cleanly() -> None:
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from autoscaler.supervisor import install_signal_handlers, run_targets
+        from autoscaler.supervisor import TargetTasks, install_signal_handlers
 
         async def main():
             stop = asyncio.Event()
             install_signal_handlers(stop)
             async def step(now):
                 pass
+            tasks = TargetTasks(grace_seconds=1)
+            tasks.start("t", step, 0.05)
             print("ready", flush=True)
-            await run_targets({"t": (step, 0.05)}, stop, grace_seconds=1)
+            await stop.wait()
+            await tasks.stop()
             print("stopped", flush=True)
 
         asyncio.run(main())
@@ -108,3 +110,29 @@ def test_sigterm_stops_the_process_cleanly() -> None:
     assert lines[-1] == "stopped"
     assert "SIGTERM" in lines[0]  # the stop is logged, with its cause
     assert time.monotonic() - started < 3
+
+
+async def test_targets_stop_one_by_one_and_a_name_runs_once() -> None:
+    polls: dict[str, int] = {"a": 0, "b": 0}
+
+    def counter(name: str) -> Callable[[float], Awaitable[None]]:
+        async def step(now: float) -> None:
+            polls[name] += 1
+
+        return step
+
+    tasks = TargetTasks()
+    tasks.start("a", counter("a"), 0.02)
+    tasks.start("b", counter("b"), 0.02)
+    with pytest.raises(ValueError, match="already running"):
+        tasks.start("a", counter("a"), 0.02)
+    await asyncio.sleep(0.1)
+    await tasks.stop(["a"])
+    assert "a" not in tasks
+    assert "b" in tasks
+    stopped_at = polls["a"]
+    await asyncio.sleep(0.1)
+    assert polls["a"] == stopped_at, "a stopped target polls no more"
+    assert polls["b"] > stopped_at, "the others go on"
+    await tasks.stop()
+    assert "b" not in tasks

@@ -262,6 +262,14 @@ class PrometheusServerConfig(Section):
             raise ValueError("must be an http:// or https:// URL")
         return url.rstrip("/")
 
+    @model_validator(mode="after")
+    def _one_authorization(self) -> PrometheusServerConfig:
+        if self.bearer_token_file is not None and any(
+            key.lower() == "authorization" for key in self.headers
+        ):
+            raise ValueError("both bearer_token_file and an Authorization header are set: use one")
+        return self
+
 
 # --------------------------------------------------------------------------- triggers
 

@@ -424,7 +424,7 @@ class ServiceMetrics:
         value of a Prometheus one. An ``Unavailable`` counts as a source error.
         """
         if isinstance(observation, Unavailable):
-            self.source_errors.labels(target, trigger).inc()
+            self.source_error(target, trigger)
             return
         actual: float | None
         if isinstance(observation, KafkaLagObservation):

@@ -146,9 +146,8 @@ class PrometheusSource:
         config: the server's settings (url, credentials, TLS, timeout, headers).
         name: the server's name in the configuration, for log lines.
 
-    Raises:
-        ValueError: both ``bearer_token_file`` and an ``Authorization`` header are set
-            (a configuration error, reported at start-up rather than at every poll).
+    A ``bearer_token_file`` beside an ``Authorization`` header is refused by the config
+    model, with the key's path, before any source is built.
     """
 
     def __init__(self, config: PrometheusServerConfig, name: str = "prometheus") -> None:
@@ -157,13 +156,6 @@ class PrometheusSource:
         self._url = config.url.rstrip("/")
         self._timeout = config.timeout_seconds
         self._headers = {key: value.get_secret_value() for key, value in config.headers.items()}
-        if config.bearer_token_file is not None and any(
-            key.lower() == "authorization" for key in self._headers
-        ):
-            raise ValueError(
-                f"prometheus server {name}: both bearer_token_file and an Authorization "
-                "header are set: use one"
-            )
         self._token = (
             None if config.bearer_token_file is None else _TokenFile(config.bearer_token_file)
         )

@@ -405,13 +405,3 @@ async def test_bearer_token_reread_when_rotated_and_secrets_never_logged(
     logged = repr(logs) + repr(source) + empty.reason
     assert "secret" not in logged
     assert "prometheus_bearer_token_reloaded" in [line["event"] for line in logs]
-
-
-def test_bearer_token_file_and_authorization_header_conflict() -> None:
-    config = _config(
-        "http://127.0.0.1:1",
-        bearer_token_file=Path("/dev/null"),
-        headers={"authorization": SecretStr("Basic abc")},
-    )
-    with pytest.raises(ValueError, match="both bearer_token_file and an Authorization"):
-        PrometheusSource(config)
