@@ -338,3 +338,30 @@ async def test_a_service_stops_promptly_while_the_config_watch_runs(
     assert running.task.done()
     with contextlib.suppress(asyncio.CancelledError):
         assert running.task.exception() is None
+
+
+async def test_a_target_moved_to_another_workload_starts_its_history_afresh(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer, tmp_path: Path
+) -> None:
+    await _burst(kafka)
+    path = tmp_path / "config.yaml"
+    document = _document(broker, dry_run=True, targets=[_target("orders", "orders")])
+    _write(path, document)
+    async with Running(path, api) as running:
+        await running.until(lambda: running.svc.controllers["orders"].last is not None, 5)
+        before = running.svc.controllers["orders"]
+        moved = _target("orders", "orders") | {"scale_target_ref": {"name": "payments"}}
+        _write(path, document | {"targets": [moved]})
+        await running.until(lambda: running.svc.controllers["orders"] is not before, 5)
+        after = running.svc.controllers["orders"]
+        assert after.target.scale_target_ref.name == "payments"
+        await running.until(lambda: after.last is not None, 5)
+        assert before.state.recommendations is not None
+        assert after.state.recommendations is not None
+        last_before = max(r.at for r in before.state.recommendations)
+        assert min(r.at for r in after.state.recommendations) > last_before, (
+            "no stabilization history of another workload"
+        )
+        assert after.forecasters["kafka_lag"] is before.forecasters["kafka_lag"], (
+            "the same series: what the forecaster learnt is kept"
+        )
