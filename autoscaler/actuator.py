@@ -60,31 +60,38 @@ _DEFAULT_COMPONENT = "predictive-autoscaler"
 
 
 class ActuatorError(Exception):
-    """A failed call to the API server. ``temporary``: worth retrying on a later poll."""
+    """A failed call to the API server. ``temporary``: worth retrying on a later poll;
+    ``kind``: a short, bounded label for metrics (never free text)."""
 
     temporary: bool = False
+    kind: str = "error"
 
 
 class TargetMissing(ActuatorError):  # noqa: N818 - names from the design
     """The workload (or its namespace) does not exist (404)."""
 
     temporary = True
+    kind = "not_found"
 
 
 class ApiUnavailable(ActuatorError):  # noqa: N818 - names from the design
     """The API server failed (5xx), timed out or could not be reached."""
 
     temporary = True
+    kind = "unavailable"
 
 
 class ScaleConflict(ActuatorError):  # noqa: N818 - names from the design
     """The scale kept changing under us (409) after every retry."""
 
     temporary = True
+    kind = "conflict"
 
 
 class PermissionDenied(ActuatorError):  # noqa: N818 - names from the design
     """RBAC forbids the request (403): the message names the verb and resource needed."""
+
+    kind = "forbidden"
 
     def __init__(self, verb: str, resource: str, namespace: str, detail: str = "") -> None:
         self.verb = verb
@@ -97,9 +104,13 @@ class PermissionDenied(ActuatorError):  # noqa: N818 - names from the design
 class ApiRejected(ActuatorError):  # noqa: N818 - names from the design
     """The API server refused the request as invalid (4xx other than 403/404/409)."""
 
+    kind = "rejected"
+
 
 class ConnectError(ActuatorError):
     """No usable credentials: no service account in the pod, or a bad kubeconfig."""
+
+    kind = "connect"
 
 
 # --------------------------------------------------------------------------- values

@@ -20,16 +20,7 @@ from typing import Protocol
 
 import structlog
 
-from autoscaler.actuator import (
-    ActuatorError,
-    ApiRejected,
-    ApiUnavailable,
-    ConnectError,
-    PermissionDenied,
-    ScaleActuator,
-    ScaleConflict,
-    TargetMissing,
-)
+from autoscaler.actuator import ActuatorError, ScaleActuator
 from autoscaler.config.model import PrometheusTrigger, TargetConfig
 from autoscaler.decision import (
     Decision,
@@ -78,27 +69,10 @@ class StepOutcome:
     observations: Mapping[str, Observation] = field(default_factory=dict)
     forecasts: Mapping[str, Forecast] = field(default_factory=dict)
     api_error: str | None = None
-    """The kind of API failure (``error_kind``) when reading or patching the scale failed."""
+    """The kind of API failure (``ActuatorError.kind``) when reading or patching the scale
+    failed."""
     at: float | None = None
     """The poll's time."""
-
-
-_ERROR_KINDS: tuple[tuple[type[ActuatorError], str], ...] = (
-    (TargetMissing, "not_found"),
-    (PermissionDenied, "forbidden"),
-    (ScaleConflict, "conflict"),
-    (ApiUnavailable, "unavailable"),
-    (ApiRejected, "rejected"),
-    (ConnectError, "connect"),
-)
-
-
-def error_kind(error: ActuatorError) -> str:
-    """A short, bounded label for an API failure (a metric label must not be free text)."""
-    for kind_class, kind in _ERROR_KINDS:
-        if isinstance(error, kind_class):
-            return kind
-    return "error"
 
 
 def load_series(observation: Observation) -> float | None:
@@ -170,7 +144,7 @@ class TargetController:
             scale = await self.actuator.read(target)
         except ActuatorError as error:
             _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
-            return outcome(None, False, str(error), error_kind(error))
+            return outcome(None, False, str(error), error.kind)
         inputs = TargetInputs(
             current_replicas=scale.spec_replicas,
             observations=observations,
@@ -197,7 +171,7 @@ class TargetController:
             )
         except ActuatorError as error:
             _log.warning("scale_failed", error=str(error), temporary=error.temporary)
-            return outcome(decision, False, str(error), error_kind(error))
+            return outcome(decision, False, str(error), error.kind)
         if result.outcome != "scaled":
             return outcome(decision, False, result.outcome)
         self.state = record_scale(target, self.state, scale.spec_replicas, desired, now)

@@ -162,6 +162,7 @@ async def test_missing_target(api: KubeApiServer, actuator: ScaleActuator) -> No
     with pytest.raises(TargetMissing) as info:
         await actuator.read(_target())
     assert info.value.temporary
+    assert info.value.kind == "not_found"
     with pytest.raises(TargetMissing):
         await actuator.scale(_target(), 2)
 
@@ -176,6 +177,7 @@ async def test_forbidden_names_verb_and_resource(
         "forbidden: need 'patch' on 'deployments/scale' in namespace 'shop' (RBAC)"
     )
     assert not info.value.temporary
+    assert info.value.kind == "forbidden"
     api.clear_failures()
     api.fail("GET", "/statefulsets/ledger/scale", 403)
     with pytest.raises(PermissionDenied, match="need 'get' on 'statefulsets/scale'"):
@@ -187,6 +189,7 @@ async def test_server_error_is_unavailable(api: KubeApiServer, actuator: ScaleAc
     with pytest.raises(ApiUnavailable) as info:
         await actuator.read(_target())
     assert info.value.temporary
+    assert info.value.kind == "unavailable"
     api.clear_failures()
     api.fail("PATCH", SCALE, 503)
     with pytest.raises(ApiUnavailable):
@@ -247,6 +250,7 @@ async def test_conflicts_exhausted(api: KubeApiServer, actuator: ScaleActuator) 
     with pytest.raises(ScaleConflict) as info:
         await actuator.scale(_target(), 6)
     assert info.value.temporary
+    assert info.value.kind == "conflict"
     assert len(api.patches()) == 4  # the first try and 3 retries
 
 
