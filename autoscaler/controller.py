@@ -35,6 +35,7 @@ from autoscaler.decision import (
     record_scale,
 )
 from autoscaler.decision_log import log_decision
+from autoscaler.memory import release_free_memory
 from autoscaler.sources.prometheus import PrometheusSource
 from predictors.forecaster import SeriesForecaster
 
@@ -73,6 +74,13 @@ class StepOutcome:
     failed."""
     at: float | None = None
     """The poll's time."""
+
+
+def _refit(forecaster: SeriesForecaster, now: float) -> None:
+    """Refit, then give the fit's freed temporaries back to the OS (a daily refit of every
+    target would otherwise keep the heap at its peak)."""
+    forecaster.refit(now)
+    release_free_memory()
 
 
 def load_series(observation: Observation) -> float | None:
@@ -205,10 +213,10 @@ class TargetController:
             if forecaster.refit_due(now):
                 # Heavy: off the event loop, so other targets keep their polls.
                 if self.refits is None:
-                    await asyncio.to_thread(forecaster.refit, now)
+                    await asyncio.to_thread(_refit, forecaster, now)
                 elif not self.refits.locked():
                     async with self.refits:
-                        await asyncio.to_thread(forecaster.refit, now)
+                        await asyncio.to_thread(_refit, forecaster, now)
             forecast = forecaster.forecast()
             if forecast is not None:
                 forecasts[name] = Forecast(

@@ -24,6 +24,7 @@ import gc
 import hashlib
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ from autoscaler.controller import (
 )
 from autoscaler.decision import Unavailable
 from autoscaler.leader import LeaderElector
+from autoscaler.memory import release_free_memory
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
@@ -69,10 +71,14 @@ minutes, nor hit Prometheus with hundreds of range queries at once."""
 _RESTART_SECTIONS = ("server", "kubernetes", "leader_election", "logging")
 
 
-def _forecaster(target: TargetConfig) -> SeriesForecaster | None:
+def _forecaster(target: TargetConfig, trigger: str) -> SeriesForecaster | None:
+    """The trigger's forecaster. Its phase (which poll completes a model point) comes from
+    the names, so targets started together spread their forecasting work over the polls,
+    and a restart keeps each series' phase."""
     predictor = target.predictor
     if predictor.model == "none":
         return None
+    phase = zlib.crc32(f"{target.name}/{trigger}".encode()) / 2**32
     return SeriesForecaster(
         predictor.model,
         dict(predictor.params),
@@ -81,6 +87,7 @@ def _forecaster(target: TargetConfig) -> SeriesForecaster | None:
         step_seconds=target.poll_interval_seconds,
         window_seconds=predictor.history_window_seconds,
         retrain_interval_seconds=predictor.retrain_interval_seconds,
+        phase=phase,
     )
 
 
@@ -190,7 +197,7 @@ class Service:
             if same_series and name in old_forecasters:
                 forecasters[name] = old_forecasters[name]
                 continue
-            forecaster = _forecaster(target)
+            forecaster = _forecaster(target, name)
             if forecaster is None:
                 continue
             if isinstance(trigger, PrometheusTrigger):
@@ -532,6 +539,7 @@ async def run(
         # its full collections stop walking hundreds of targets' state every few polls.
         gc.collect()
         gc.freeze()
+        release_free_memory()  # the warm-start fits' temporaries
         service.start()
         if config_path is not None:
             watcher = asyncio.create_task(

@@ -67,6 +67,7 @@ from autoscaler.config.model import AutoscalerConfig, TargetConfig  # noqa: E402
 from autoscaler.controller import TargetController  # noqa: E402
 from autoscaler.decision import KafkaLagObservation, Observation  # noqa: E402
 from autoscaler.logs import configure_logging  # noqa: E402
+from autoscaler.memory import release_free_memory  # noqa: E402
 from predictors.forecaster import SeriesForecaster  # noqa: E402
 
 DAY = 86400.0
@@ -247,7 +248,8 @@ def build_fleet(
     warm_cpu = warm_wall = 0.0
     rss_before = rss_mb()
     for k in range(kinds):
-        forecaster = service_module._forecaster(config.targets[k])
+        target = config.targets[k]
+        forecaster = service_module._forecaster(target, target.trigger_names[0])
         if forecaster is not None:
             cpu, wall = time.process_time(), time.perf_counter()
             forecaster.warm_start(history, arrival_rates(shape(k), history, seed=k))
@@ -405,6 +407,7 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     build_wall = time.perf_counter() - started
     gc.collect()
     gc.freeze()  # as autoscaler run does once its targets are built
+    release_free_memory()
     chosen: dict[str, int] = {}
     for controller in fleet.controllers:
         for forecaster in controller.forecasters.values():

@@ -27,8 +27,9 @@ MIN_MODEL_STEP_SECONDS = 60.0
 """The model's grid is never finer than a minute: polls closer together are averaged into
 one point. Fourteen days of 15-second points would cost 80,640 slots per series (GBs for
 hundreds of targets) and a 15-second rate is mostly noise at forecast horizons of minutes."""
-FALLBACK_WINDOW_SECONDS = 86400.0
-"""The naive fallback needs only recent history (its last value and its recent errors)."""
+FALLBACK_WINDOW_SECONDS = 6 * 3600.0
+"""The naive fallback needs only recent history: its last value and its recent errors at
+the lead time (hundreds of them in six hours of polls)."""
 
 
 def model_step_seconds(poll_interval_seconds: float) -> float:
@@ -63,10 +64,16 @@ class SeriesForecaster:
         step_seconds: float,
         window_seconds: float,
         retrain_interval_seconds: float,
+        phase: float = 0.0,
     ) -> None:
         accepted = model_parameters(model)
         self.step_seconds = step_seconds
         self.model_step_seconds = model_step_seconds(step_seconds)
+        self.polls_per_point = round(self.model_step_seconds / step_seconds)
+        self.phase_polls = int(phase * self.polls_per_point) % self.polls_per_point
+        """Which poll of a model step completes it. Targets started together would all
+        complete their model points (and pay for a fresh forecast) in the same poll; a
+        phase per series (the service derives it from the names) spreads that work."""
         settings = {
             "horizon_seconds": horizon_seconds,
             "quantile": quantile,
@@ -85,9 +92,14 @@ class SeriesForecaster:
         self.horizon_seconds = horizon_seconds
         self.retrain_interval_seconds = retrain_interval_seconds
         self.last_fit_at: float | None = None
-        # Polls not yet given to the model (fewer than a model step since its last point).
+        # Polls are numbered from ``_anchor``; poll k belongs to model point k // n, which
+        # is complete at poll n*b + n - 1 (n = polls_per_point). Polls of the point not yet
+        # complete are summed here.
+        self._anchor: float | None = None
         self._pending_sum = 0.0
         self._pending_count = 0
+        self._emitted: int | None = None
+        """The last model point given to the model."""
         # The model's forecast changes only when the model does: cached until then.
         self._model_version = 0
         self._cached: tuple[tuple[int, int], SeriesForecast] | None = None
@@ -96,32 +108,66 @@ class SeriesForecaster:
         """Fit on a history (e.g. from Prometheus at start-up) instead of waiting for one."""
         t = np.asarray(timestamps, dtype=np.float64)
         v = np.asarray(values, dtype=np.float64)
-        self.model.fit(t, v)  # regrids to its own step (points in one slot are averaged)
-        recent = t >= t[-1] - FALLBACK_WINDOW_SECONDS if len(t) else slice(None)
-        self.fallback.fit(t[recent], v[recent])
-        self.last_fit_at = float(t[-1]) if len(t) else None
-        self._pending_sum, self._pending_count = 0.0, 0
+        self._pending_sum, self._pending_count, self._emitted = 0.0, 0, None
         self._model_version += 1
+        if not len(t):
+            return
+        n = self.polls_per_point
+        self._anchor = float(t[-1]) - self.phase_polls * self.step_seconds
+        point = np.floor_divide(np.rint((t - self._anchor) / self.step_seconds), n)
+        # The newest model point is complete only if the last poll completes it.
+        complete = point < 0 if self.phase_polls < n - 1 else point <= 0
+        usable = np.isfinite(v)
+        pending = ~complete & usable
+        self._pending_sum = float(v[pending].sum())
+        self._pending_count = int(pending.sum())
+        points, slot = np.unique(point[complete & usable], return_inverse=True)
+        means = np.bincount(slot, weights=v[complete & usable]) / np.bincount(slot)
+        if len(points):
+            self.model.fit(self._point_time(points), means)
+            self._emitted = int(points[-1])
+        recent = t >= t[-1] - FALLBACK_WINDOW_SECONDS
+        self.fallback.fit(t[recent], v[recent])
+        self.last_fit_at = float(t[-1])
+
+    def _point_time(self, point: Any) -> Any:
+        """When model point ``point`` is complete: its last poll, on the poll grid."""
+        assert self._anchor is not None
+        n = self.polls_per_point
+        return self._anchor + (np.asarray(point) * n + n - 1) * self.step_seconds
 
     def observe(self, timestamp: float, value: float) -> None:
-        """Absorb one new point. Always cheap: a model that now has history enough for its
+        """Absorb one new poll. Always cheap: a model that now has history enough for its
         first fit waits for ``refit`` (``refit_due`` says so)."""
-        if self.last_fit_at is None:
+        if self.last_fit_at is None or self._anchor is None:
             self.warm_start([timestamp], [value])  # one point: no model fits on it
             return
         self.fallback.update(timestamp, value)
+        n = self.polls_per_point
+        k = round((timestamp - self._anchor) / self.step_seconds)
+        point = k // n
+        completes = k % n == n - 1
+        if self._emitted is not None and point <= self._emitted:
+            # A poll early enough to round into a point already given (jitter, or two polls
+            # close together): it counts towards the next point, which it cannot complete.
+            point, completes = self._emitted + 1, False
+        elif self._pending_count and point > self._pending_point():
+            self._emit(self._pending_point())  # its completing poll never came (a gap)
         if math.isfinite(value):
             self._pending_sum += value
             self._pending_count += 1
-        history = getattr(self.model, "history_", None)
-        last = float("nan") if history is None else history.last_time
-        # A model step since the model's last point (half a poll of jitter allowed): give
-        # it the mean of the polls in between.
-        if not timestamp - last < self.model_step_seconds - self.step_seconds / 2:
-            mean = self._pending_sum / self._pending_count if self._pending_count else value
-            self.model.update(timestamp, mean, allow_fit=False)
-            self._pending_sum, self._pending_count = 0.0, 0
+        if completes:
+            self._emit(point)
+
+    def _pending_point(self) -> int:
+        return 0 if self._emitted is None else self._emitted + 1
+
+    def _emit(self, point: int) -> None:
+        if self._pending_count:
+            mean = self._pending_sum / self._pending_count
+            self.model.update(float(self._point_time(point)), mean, allow_fit=False)
             self._model_version += 1
+        self._pending_sum, self._pending_count, self._emitted = 0.0, 0, point
 
     def refit_due(self, now: float) -> bool:
         """The retrain schedule is up, or the model waits for its first (or a retried) fit."""

@@ -126,8 +126,8 @@ class SeriesBuffer:
     """A sliding window of grid values that grows one poll at a time in O(1) amortized.
 
     The live loop appends one point per poll, replay tens of thousands: the buffer keeps the
-    last ``capacity`` slots in an array a quarter larger and compacts only when it is full
-    (a copy of ``capacity`` slots every ``capacity / 4`` appends: 4 slot copies per append,
+    last ``capacity`` slots in an array an eighth larger and compacts only when it is full
+    (a copy of ``capacity`` slots every ``capacity / 8`` appends: 8 slot copies per append,
     for a fraction of the memory of a doubled array; the service holds hundreds of these).
     """
 
@@ -136,7 +136,7 @@ class SeriesBuffer:
             raise HistoryError("a buffer needs step > 0 and capacity >= 1")
         self.step = float(step)
         self.capacity = int(capacity)
-        size = self.capacity + max(16, self.capacity // 4)
+        size = self.capacity + max(16, self.capacity // 8)
         self._values = np.empty(size, dtype=np.float64)
         self._observed = np.zeros(size, dtype=np.bool_)
         self._begin = 0

@@ -220,27 +220,85 @@ def test_model_step_is_a_multiple_of_the_poll_of_at_least_a_minute(
     assert model_step_seconds(poll) == step
 
 
-def test_polls_faster_than_the_model_step_are_averaged_into_one_point() -> None:
-    forecaster = SeriesForecaster(
+def _fast_polls(phase: float, step: float = 15.0) -> SeriesForecaster:
+    return SeriesForecaster(
         "seasonal_ridge",
         horizon_seconds=90,
         quantile=0.9,
-        step_seconds=15,
+        step_seconds=step,
         window_seconds=14 * 86400,
         retrain_interval_seconds=86400,
+        phase=phase,
     )
+
+
+@pytest.mark.parametrize(
+    ("phase", "times", "values"),
+    [
+        # the first poll opens a model point; every 4th poll completes one
+        pytest.param(0.0, [45.0, 105.0], [26.5, 9.0], id="phase-0"),
+        # the first poll completes a point (alone); the next points are 4 polls each
+        pytest.param(0.75, [0.0, 60.0, 120.0], [100.0, 3.0, 10.0], id="phase-3-of-4"),
+    ],
+)
+def test_polls_faster_than_the_model_step_are_averaged_into_one_point(
+    phase: float, times: list[float], values: list[float]
+) -> None:
+    forecaster = _fast_polls(phase)
     assert forecaster.model.step_seconds == 60
-    assert forecaster.fallback.window_seconds == 86400, "the fallback keeps a day only"
+    assert forecaster.fallback.window_seconds == 6 * 3600, "the fallback keeps six hours"
     forecaster.observe(0.0, 100.0)
     for k, value in enumerate([1.0, 2.0, 3.0, 6.0, 10.0, 10.0, 10.0, 10.0], start=1):
         forecaster.observe(15.0 * k, value)
     history = forecaster.model.history_
     assert history is not None
-    assert list(history.values) == [100.0, 3.0, 10.0]  # means of 4 polls each
-    assert history.last_time == 120.0
+    assert list(history.values) == values
+    assert list(history.timestamps) == times
     assert forecaster.fallback.history_ is not None
     assert forecaster.fallback.history_.last_time == 120.0
     assert len(forecaster.fallback.history_) == 9, "the fallback sees every poll"
+
+
+def test_a_warm_start_buckets_history_as_the_live_polls_will() -> None:
+    t = 15.0 * np.arange(16)
+    values = np.arange(16.0)
+    forecaster = _fast_polls(0.5)  # the last history poll is the 3rd (index 2) of its point
+    forecaster.warm_start(t, values)
+    history = forecaster.model.history_
+    assert history is not None
+    # complete points of 4 polls: ..., [5..8], [9..12]; polls 13, 14, 15 are pending
+    assert list(history.values)[-2:] == [6.5, 10.5]
+    assert history.last_time == 180.0
+    forecaster.observe(240.0, 16.0)  # completes the point of polls 13..16
+    assert history.values[-1] == 14.5
+    assert history.last_time == 240.0
+
+
+def test_series_with_different_phases_complete_their_points_in_different_polls() -> None:
+    completed: dict[float, list[int]] = {}
+    for phase in (0.0, 0.25, 0.5, 0.75):
+        forecaster = _fast_polls(phase)
+        forecaster.warm_start(15.0 * np.arange(40), np.ones(40))
+        polls = []
+        for k in range(40, 48):
+            before = forecaster.model.history_.last_time
+            forecaster.observe(15.0 * k, 1.0)
+            if forecaster.model.history_.last_time != before:
+                polls.append(k % 4)
+        completed[phase] = polls
+    assert sorted(completed[p][0] for p in completed) == [0, 1, 2, 3]
+    assert all(len(set(polls)) == 1 for polls in completed.values())
+
+
+def test_jittered_polls_never_drift_the_model_grid() -> None:
+    forecaster = _fast_polls(0.0, step=60.0)  # one poll per model point
+    forecaster.warm_start(60.0 * np.arange(5), np.ones(5))
+    for at in (300.0, 310.0, 360.0, 420.0):  # 310: a second poll within a step
+        forecaster.observe(at, 2.0)
+    history = forecaster.model.history_
+    assert history is not None
+    assert history.last_time == 420.0
+    assert list(history.timestamps[-3:]) == [300.0, 360.0, 420.0]
 
 
 def test_auto_keeps_one_history_buffer_shared_with_its_winner() -> None:
