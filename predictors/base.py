@@ -20,7 +20,6 @@ that horizon stands in (what a naive forecast would have got wrong): wide but ho
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,36 @@ RESIDUAL_WINDOW = 2016
 """Recent errors kept per horizon (a week of 5-minute steps)."""
 
 
+class ErrorWindow:
+    """The last ``size`` errors at one horizon, in an array allocated (and written) once.
+
+    A service holds one per target and horizon: a preallocated float64 array costs 8 bytes
+    an error, where a deque of Python floats costs 32, and filling it up over the days
+    after a start does not grow the process. Order does not matter to a quantile.
+    """
+
+    __slots__ = ("_next", "_values", "recorded")
+
+    def __init__(self, size: int = RESIDUAL_WINDOW) -> None:
+        self._values = np.full(size, np.nan)
+        self._next = 0
+        self.recorded = 0
+        """Errors recorded so far (the window forgets, this count does not)."""
+
+    def append(self, error: float) -> None:
+        self._values[self._next] = error
+        self._next = (self._next + 1) % len(self._values)
+        self.recorded += 1
+
+    def __len__(self) -> int:
+        return min(self.recorded, len(self._values))
+
+    @property
+    def values(self) -> FloatArray:
+        """The errors in the window, in no particular order (a view)."""
+        return self._values[: len(self)]
+
+
 @dataclass(frozen=True)
 class Prediction:
     """Forecasts for the requested timestamps, or why there are none."""
@@ -65,12 +94,10 @@ class Prediction:
 class _Calibration:
     """Recent forecast errors per horizon (in steps), for the upper quantile."""
 
-    errors: dict[int, deque[float]] = field(default_factory=dict)
+    errors: dict[int, ErrorWindow] = field(default_factory=dict)
     pending: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     """Forecast slot -> [(horizon in steps, point forecast)] awaiting the actual value."""
     prior: dict[int, float] = field(default_factory=dict)
-    recorded: dict[int, int] = field(default_factory=dict)
-    """Errors recorded so far per horizon (the deque forgets, this count does not)."""
     quantiles: dict[int, tuple[int, float]] = field(default_factory=dict)
     """Per horizon: (errors recorded when computed, the error quantile)."""
 
@@ -259,10 +286,10 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             if errors is None or len(errors) < MIN_RESIDUALS:
                 out[i] = self._prior_quantile(k)
                 continue
-            seen = calibration.recorded.get(k, 0)
+            seen = errors.recorded
             cached = calibration.quantiles.get(k)
             if cached is None or seen - cached[0] >= REQUANTILE_EVERY:
-                value = max(0.0, float(np.quantile(np.fromiter(errors, float), self.quantile)))
+                value = max(0.0, float(np.quantile(errors.values, self.quantile)))
                 cached = (seen, value)
                 calibration.quantiles[k] = cached
             out[i] = cached[1]
@@ -315,11 +342,12 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             if not observed[index]:
                 continue
             actual = float(values[index])
+            windows = self.calibration_.errors
             for k, point in forecasts:
-                errors = self.calibration_.errors.setdefault(k, deque(maxlen=RESIDUAL_WINDOW))
-                errors.append(actual - point)
-                recorded = self.calibration_.recorded
-                recorded[k] = recorded.get(k, 0) + 1
+                window = windows.get(k)
+                if window is None:
+                    window = windows[k] = ErrorWindow()
+                window.append(actual - point)
 
     def get_fitted_summary(self) -> dict[str, Any]:
         """What the model learned, for status pages and the auto model's report."""

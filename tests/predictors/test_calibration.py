@@ -1,0 +1,48 @@
+"""The calibrated upper quantile: learned from the model's own recent errors, forgetting
+old ones, in a window whose memory is paid once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from predictors.base import RESIDUAL_WINDOW, ErrorWindow
+from predictors.naive import NaiveForecaster
+
+
+def test_error_window_keeps_the_latest_errors_and_counts_all() -> None:
+    window = ErrorWindow(4)
+    assert len(window) == 0
+    assert len(window.values) == 0
+    for error in range(1, 7):
+        window.append(float(error))
+    assert window.recorded == 6
+    assert len(window) == 4
+    assert sorted(window.values.tolist()) == [3.0, 4.0, 5.0, 6.0]
+
+
+def _margins(noise: list[tuple[float, int]], seed: int = 0) -> list[float]:
+    """Upper minus point of a naive forecast one step ahead, after each stretch of noise."""
+    rng = np.random.default_rng(seed)
+    model = NaiveForecaster(quantile=0.9, step_seconds=60.0, window_seconds=86400.0 * 30)
+    t = np.arange(100) * 60.0
+    model.fit(t, 1000 + rng.normal(size=100))
+    now = float(t[-1])
+    margins = []
+    for sigma, steps in noise:
+        for _ in range(steps):
+            prediction = model.predict([now + 60.0])
+            assert prediction.upper is not None
+            now += 60.0
+            model.update(now, 1000.0 + sigma * rng.normal())
+        margins.append(float(prediction.upper[0] - prediction.point[0]))
+    return margins
+
+
+def test_upper_is_the_error_quantile_and_old_errors_are_forgotten() -> None:
+    # A naive forecast of i.i.d. noise errs by the difference of two draws: N(0, 2 sigma^2),
+    # whose 0.9 quantile is 1.2816 * sqrt(2) * sigma = 1.81 sigma.
+    quiet, loud = _margins([(1.0, 1000), (10.0, RESIDUAL_WINDOW + 300)])
+    assert 1.5 < quiet < 2.2
+    # Only errors of the loud stretch are left in the window (mixed with the quiet ones,
+    # the quantile would be about 15).
+    assert 16.5 < loud < 20.0
