@@ -232,6 +232,7 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         try:
             point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
             upper = self._upper(steps, point)
+            calibrated = upper is None
             if upper is None:
                 upper = point + self._error_quantile(steps)
         except Exception as error:  # no exception escapes a predictor
@@ -239,7 +240,8 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         if not np.all(np.isfinite(point)):
             return Prediction.unavailable(self.name, len(ts), "forecast is not finite")
         upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
-        self._remember(steps, point)
+        if calibrated:  # a model with an upper of its own needs no record of its errors
+            self._remember(steps, point)
         return Prediction(point=point, upper=upper, model=self.name, note=self.note_)
 
     # ----------------------------------------------------------------- internals

@@ -46,3 +46,29 @@ def test_upper_is_the_error_quantile_and_old_errors_are_forgotten() -> None:
     # Only errors of the loud stretch are left in the window (mixed with the quiet ones,
     # the quantile would be about 15).
     assert 16.5 < loud < 20.0
+
+
+def test_only_calibrated_models_keep_forecasts_waiting_for_their_errors() -> None:
+    # auto takes its winner's upper and quantile_gbm learns its own: neither uses errors of
+    # its own, so neither may pile up forecasts waiting for actuals (auto's update goes to
+    # its winner, so its own would never be matched: thousands per series, live).
+    from predictors.auto import AutoForecaster
+    from predictors.gbm import QuantileGBMForecaster
+
+    rng = np.random.default_rng(5)
+    t = np.arange(3 * 1440) * 60.0
+    v = 1000 * (1 + 0.5 * np.sin(2 * np.pi * t / 86400)) + 20 * rng.normal(size=len(t))
+    auto = AutoForecaster(candidates=["naive", "moving_average"], horizon_seconds=120.0)
+    gbm = QuantileGBMForecaster(horizon_seconds=120.0, max_iter=10)
+    for model in (auto, gbm):
+        model.fit(t[:-300], v[:-300])
+        assert model.ready_
+        for i in range(len(t) - 300, len(t)):
+            prediction = model.predict([t[i - 1] + 120.0])
+            assert prediction.available
+            model.update(float(t[i]), float(v[i]))
+        assert model.calibration_.pending == {}
+        assert model.calibration_.errors == {}
+    winner = auto.model_.calibration_  # the winner's upper is calibrated: it learns
+    assert len(winner.errors[2]) >= 290
+    assert sum(len(p) for p in winner.pending.values()) <= 2
