@@ -16,6 +16,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from autoscaler.decision.types import (
@@ -63,13 +64,6 @@ class _Pending:
     upper: float | None
     best: tuple[float, float] | None = None
     """(distance from ``due``, actual) of the closest actual seen so far."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Score:
-    abs_error: float
-    pinball: float
-    covered: bool
 
 
 class ForecastAccuracy:
@@ -121,8 +115,14 @@ class ForecastAccuracy:
         self.tolerance_seconds = float(tolerance)
         # Waiting forecasts, each with the closest actual seen so far.
         self._pending: deque[_Pending] = deque()
-        self._scores: deque[_Score] = deque(maxlen=window)
-        # Running totals over ``_scores`` (exported every poll for every trigger: summing
+        # The window of scores, in arrays allocated once (a service keeps one per trigger:
+        # a ring of floats costs a fraction of a deque of objects, and does not grow).
+        self._abs_errors = np.zeros(window)
+        self._pinballs = np.zeros(window)
+        self._hits = np.zeros(window, dtype=np.bool_)
+        self._count = 0
+        self._next = 0
+        # Running totals over the window (exported every poll for every trigger: summing
         # the window each time cost more than the forecast itself with hundreds of
         # targets); recomputed exactly every ``window`` scores so rounding cannot drift.
         self._sum_abs = 0.0
@@ -179,31 +179,32 @@ class ForecastAccuracy:
 
     def _score(self, pending: _Pending, actual: float) -> None:
         quantile_forecast = pending.point if pending.upper is None else pending.upper
-        score = _Score(
-            abs_error=abs(actual - pending.point),
-            pinball=pinball_loss(actual, quantile_forecast, self.quantile),
-            covered=actual <= quantile_forecast,
-        )
-        if len(self._scores) == self.window:
-            gone = self._scores[0]
-            self._sum_abs -= gone.abs_error
-            self._sum_pinball -= gone.pinball
-            self._covered -= gone.covered
-        self._scores.append(score)
-        self._sum_abs += score.abs_error
-        self._sum_pinball += score.pinball
-        self._covered += score.covered
+        abs_error = abs(actual - pending.point)
+        pinball = pinball_loss(actual, quantile_forecast, self.quantile)
+        covered = actual <= quantile_forecast
+        slot = self._next
+        if self._count == self.window:  # the oldest score leaves the window
+            self._sum_abs -= float(self._abs_errors[slot])
+            self._sum_pinball -= float(self._pinballs[slot])
+            self._covered -= bool(self._hits[slot])
+        else:
+            self._count += 1
+        self._abs_errors[slot], self._pinballs[slot], self._hits[slot] = abs_error, pinball, covered
+        self._next = (slot + 1) % self.window
+        self._sum_abs += abs_error
+        self._sum_pinball += pinball
+        self._covered += covered
         self._since_exact += 1
         if self._since_exact >= self.window:
-            self._sum_abs = math.fsum(s.abs_error for s in self._scores)
-            self._sum_pinball = math.fsum(s.pinball for s in self._scores)
+            self._sum_abs = math.fsum(self._abs_errors[: self._count].tolist())
+            self._sum_pinball = math.fsum(self._pinballs[: self._count].tolist())
             self._since_exact = 0
 
     # ------------------------------------------------------------------ output
 
     @property
     def count(self) -> int:
-        return len(self._scores)
+        return self._count
 
     @property
     def pending(self) -> int:
@@ -212,21 +213,21 @@ class ForecastAccuracy:
 
     @property
     def mae(self) -> float | None:
-        if not self._scores:
+        if not self._count:
             return None
-        return max(0.0, self._sum_abs) / len(self._scores)
+        return max(0.0, self._sum_abs) / self._count
 
     @property
     def pinball(self) -> float | None:
-        if not self._scores:
+        if not self._count:
             return None
-        return max(0.0, self._sum_pinball) / len(self._scores)
+        return max(0.0, self._sum_pinball) / self._count
 
     @property
     def coverage(self) -> float | None:
-        if not self._scores:
+        if not self._count:
             return None
-        return self._covered / len(self._scores)
+        return self._covered / self._count
 
     def summary(self) -> dict[str, float | int | None]:
         """For ``/status``: the scores, None while nothing has been matched."""
