@@ -188,7 +188,7 @@ class AutoForecaster(Predictor):
     def _absorb(self) -> None:
         history = self.history_
         assert history is not None
-        self.model_.update(history.last_time, float(history.values[-1]))
+        self.model_.update(history.last_time, history.last_value)
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
         history = self.history_

@@ -335,8 +335,10 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             if np.isfinite(previous_last_time)
             else newest
         )
-        values, observed = history.values, history.observed
-        for slot in range(max(oldest, newest - len(values) + 1), newest + 1):
+        first = max(oldest, newest - len(history) + 1)
+        values = history.tail(newest - first + 1)  # only the slots that just arrived
+        observed = history.observed[len(history) - len(values) :]
+        for slot in range(first, newest + 1):
             forecasts = pending.pop(slot, None)
             if not forecasts:
                 continue

@@ -82,11 +82,10 @@ def design(
     return np.column_stack(columns).astype(np.float64)
 
 
-def tail(values: FloatArray, step: float, horizon: int) -> FloatArray:
-    """The newest values, as many as the features of the newest origin read (a week and a
+def tail_length(step: float) -> int:
+    """How many of the newest values the features of the newest origin read (a week and a
     little): a prediction need not touch the whole window."""
-    need = round(WEEK / step) + recent_points(step) + max(RECENT_LAGS) + 2
-    return values[-need:]
+    return round(WEEK / step) + recent_points(step) + max(RECENT_LAGS) + 2
 
 
 def training_origins(observed: np.ndarray, step: float, horizon: int) -> np.ndarray:

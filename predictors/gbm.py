@@ -111,7 +111,7 @@ class QuantileGBMForecaster(Predictor):
     def _rows(self, horizon: int) -> tuple[FloatArray, FloatArray]:
         history = self.history_
         assert history is not None
-        tail = features.tail(history.values, history.step, horizon)
+        tail = history.tail(features.tail_length(history.step))
         origin = np.array([len(tail) - 1])
         x = features.design(tail, history.last_time, history.step, horizon, origin)
         return self._scaled(x)

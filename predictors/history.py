@@ -20,6 +20,8 @@ from numpy.typing import ArrayLike, NDArray
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 
+STORAGE = np.float32
+"""How a ``SeriesBuffer`` stores its values (see there)."""
 ABSURD_VALUE = 1e15
 """Larger than any real event rate or gauge: treated as a broken sample, not load."""
 
@@ -130,6 +132,12 @@ class SeriesBuffer:
     copy of ``capacity`` slots every ``capacity / 32`` appends: 32 slot copies, a few
     nanoseconds, per append, for 3 % more memory where a doubled array costs 100 %; the
     service holds hundreds of these).
+
+    Values are stored in float32 (``STORAGE``): fourteen days of minute points cost 83 KB
+    instead of 166 KB per series, and seven significant digits are far finer than the
+    noise of any rate or gauge. Every value read out is float64 (``values``, ``tail``,
+    ``last_value``), so sums over a window (the features' running means) never accumulate
+    in single precision.
     """
 
     def __init__(self, step: float, capacity: int) -> None:
@@ -138,7 +146,7 @@ class SeriesBuffer:
         self.step = float(step)
         self.capacity = int(capacity)
         size = self.capacity + max(16, self.capacity // 32)
-        self._values = np.empty(size, dtype=np.float64)
+        self._values = np.empty(size, dtype=STORAGE)
         self._observed = np.zeros(size, dtype=np.bool_)
         self._begin = 0
         self._end = 0
@@ -165,8 +173,19 @@ class SeriesBuffer:
 
     @property
     def values(self) -> FloatArray:
-        """The window, oldest first (a view: do not modify)."""
-        return self._values[self._begin : self._end]
+        """The window, oldest first, in float64 (a copy: a model that reads only the newest
+        points should ask for ``tail``)."""
+        return self._values[self._begin : self._end].astype(np.float64)
+
+    def tail(self, count: int) -> FloatArray:
+        """The newest ``count`` values (all of them if fewer), oldest first, in float64."""
+        start = max(self._begin, self._end - max(0, int(count)))
+        return self._values[start : self._end].astype(np.float64)
+
+    @property
+    def last_value(self) -> float:
+        """The newest value (NaN while empty)."""
+        return float(self._values[self._end - 1]) if self._end > self._begin else float("nan")
 
     @property
     def observed(self) -> BoolArray:
@@ -192,7 +211,7 @@ class SeriesBuffer:
         slots = round((timestamp - self._last_time) / self.step)
         if slots < 0:
             return False
-        last = self._values[self._end - 1]
+        last = float(self._values[self._end - 1])
         if slots == 0:
             if usable:  # a second point in the same slot: the newest wins
                 self._values[self._end - 1] = value

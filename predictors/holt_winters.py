@@ -307,9 +307,9 @@ class HoltWintersForecaster(Predictor):
             level, slope, seasonal, phase = self._before_last
             self.level_, self.slope_, self.phase_ = level, slope, phase
             self.season_[phase] = seasonal
-            self._step(float(history.values[-1]))
+            self._step(history.last_value)
         else:
-            for value in history.values[-new:].tolist():
+            for value in history.tail(new).tolist():
                 self._step(value)
         self.state_time_ = history.last_time
         self._check_state()

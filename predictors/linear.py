@@ -79,7 +79,7 @@ class LinearForecaster(Predictor):
         history = self.history_
         assert history is not None
         n = min(int(self.history_points), len(history))
-        values = history.values[-n:]
+        values = history.tail(n)
         observed = history.observed[-n:]
         x = np.arange(1 - n, 1, dtype=np.float64)
         if np.count_nonzero(observed) >= 2:

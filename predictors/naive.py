@@ -29,7 +29,7 @@ class NaiveForecaster(Predictor):
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
         assert self.history_ is not None
-        return np.full(len(steps_ahead), float(self.history_.values[-1]))
+        return np.full(len(steps_ahead), self.history_.last_value)
 
 
 class SeasonalNaiveForecaster(Predictor):
@@ -59,7 +59,7 @@ class SeasonalNaiveForecaster(Predictor):
         history = self.history_
         assert history is not None
         season = self.season_points(history.step)
-        values = history.values
+        values = history.tail(season)
         # k steps ahead is k - season steps from now (k - 2*season... for long horizons).
         back = season - ((steps_ahead - 1) % season) - 1
         forecast: FloatArray = values[len(values) - 1 - back].astype(np.float64)

@@ -85,7 +85,7 @@ class SeasonalRidgeForecaster(Predictor):
         out = np.empty(len(steps_ahead), dtype=np.float64)
         for horizon in np.unique(steps_ahead).tolist():
             weights, intercept = self._model_for(horizon)
-            tail = features.tail(history.values, history.step, horizon)
+            tail = history.tail(features.tail_length(history.step))
             x = features.design(
                 np.log1p(tail), history.last_time, history.step, horizon, np.array([len(tail) - 1])
             )

@@ -58,12 +58,12 @@ class MovingAverageForecaster(Predictor):
 
     def _absorb(self) -> None:
         assert self.history_ is not None
-        self.level_ += self.alpha_ * (float(self.history_.values[-1]) - self.level_)
+        self.level_ += self.alpha_ * (self.history_.last_value - self.level_)
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:
         assert self.history_ is not None
         if self.method == "mean":
-            value = float(np.mean(self.history_.values[-self._span_points() :]))
+            value = float(np.mean(self.history_.tail(self._span_points())))
         else:
             value = self.level_
         return np.full(len(steps_ahead), value)
