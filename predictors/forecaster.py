@@ -32,6 +32,22 @@ FALLBACK_WINDOW_SECONDS = 6 * 3600.0
 the lead time (hundreds of them in six hours of polls)."""
 
 
+FORECAST_DIGITS = 7
+"""Significant digits a forecast is given with: the models read history stored in float32
+(``predictors.history``), which holds about seven."""
+
+
+def _at_stored_precision(value: float) -> float:
+    """``value`` to ``FORECAST_DIGITS`` significant digits.
+
+    Digits past the seventh are float32 representation, not data: a steady 0.3 reads back
+    as 0.30000001192, and a forecast of it would size 0.3 / 0.1 as 3.0000001 replicas, a
+    fourth one at the ceiling. Rounded, a model that repeats what it saw forecasts exactly
+    the value observed (0.3), as with float64 history.
+    """
+    return float(f"{value:.{FORECAST_DIGITS}g}")
+
+
 def model_step_seconds(poll_interval_seconds: float) -> float:
     """The model's grid step: the poll interval, or the smallest multiple of it that is at
     least ``MIN_MODEL_STEP_SECONDS``."""
@@ -205,8 +221,8 @@ class SeriesForecaster:
         prediction = self.model.predict([at])
         if prediction.available and prediction.upper is not None:
             return SeriesForecast(
-                point=float(prediction.point[0]),
-                upper=float(prediction.upper[0]),
+                point=_at_stored_precision(float(prediction.point[0])),
+                upper=_at_stored_precision(float(prediction.upper[0])),
                 horizon_seconds=self.horizon_seconds,
                 model=prediction.model,
                 note=prediction.note,
@@ -215,8 +231,8 @@ class SeriesForecaster:
         if not naive.available or naive.upper is None:
             return None
         return SeriesForecast(
-            point=float(naive.point[0]),
-            upper=float(naive.upper[0]),
+            point=_at_stored_precision(float(naive.point[0])),
+            upper=_at_stored_precision(float(naive.upper[0])),
             horizon_seconds=self.horizon_seconds,
             model="naive",
             note=f"{self.model_name} cannot forecast ({prediction.note}): naive fallback",
