@@ -27,6 +27,8 @@ from numpy.typing import NDArray
 from predictors.history import FloatArray
 
 IntArray = NDArray[np.int32]
+IDENTITY_LINK_LOSSES = ("squared_error", "absolute_error", "quantile")
+"""Losses whose prediction is the raw sum of the trees (no inverse link to apply)."""
 
 
 class CompactTrees:
@@ -73,6 +75,9 @@ class CompactTrees:
         """Copy what prediction needs out of a fitted regressor (one output, numeric)."""
         if getattr(model, "n_trees_per_iteration_", 1) != 1:
             raise ValueError("only single-output regressors can be compacted")
+        if getattr(model, "loss", None) not in IDENTITY_LINK_LOSSES:
+            # poisson or gamma predict exp(raw): the raw sum alone would be wrong
+            raise ValueError(f"only losses predicted as the raw sum: {IDENTITY_LINK_LOSSES}")
         feature: list[int] = []
         threshold: list[float] = []
         missing_left: list[bool] = []
@@ -127,6 +132,8 @@ class CompactTrees:
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected rows of {self.n_features} features, got {x.shape}")
         rows = x.shape[0]
+        if rows == 0:
+            return np.empty(0, dtype=np.float64)
         node = np.tile(self.roots.astype(np.int64), (rows, 1))  # rows x trees
         row_of = np.repeat(np.arange(rows), len(self.roots)).reshape(rows, -1)
         walking = np.flatnonzero(node.ravel() >= 0)

@@ -85,3 +85,12 @@ def test_refuses_categorical_splits() -> None:
     model = _fitted(0.5, x, y, categorical_features=[0])
     with pytest.raises(ValueError, match="categorical"):
         CompactTrees.from_sklearn(model)
+
+
+def test_refuses_losses_with_a_link_and_answers_no_rows() -> None:
+    x, y = _data(8, 600, 0.0)
+    poisson = _fitted(0.5, x, np.abs(y), loss="poisson")
+    with pytest.raises(ValueError, match="raw sum"):
+        CompactTrees.from_sklearn(poisson)
+    compact = CompactTrees.from_sklearn(_fitted(0.5, x, y))
+    assert compact.predict(np.zeros((0, 12))).shape == (0,)
