@@ -45,32 +45,43 @@ RESIDUAL_WINDOW = 2016
 
 
 class ErrorWindow:
-    """The last ``size`` errors at one horizon, in an array allocated (and written) once.
+    """The last ``size`` errors at one horizon, in a float64 array.
 
-    A service holds one per target and horizon: a preallocated float64 array costs 8 bytes
-    an error, where a deque of Python floats costs 32, and filling it up over the days
-    after a start does not grow the process. Order does not matter to a quantile.
+    A service holds one per target and horizon: an array costs 8 bytes an error, where a
+    deque of Python floats costs 32. It starts small and doubles up to ``size`` (a horizon
+    seen only a few times, e.g. during an outage, costs half a kilobyte, not 16), then
+    overwrites its oldest error. Order does not matter to a quantile.
     """
 
-    __slots__ = ("_next", "_values", "recorded")
+    __slots__ = ("_next", "_values", "recorded", "size")
+
+    INITIAL = 64
 
     def __init__(self, size: int = RESIDUAL_WINDOW) -> None:
-        self._values = np.full(size, np.nan)
+        self.size = size
+        self._values = np.empty(min(self.INITIAL, size))
         self._next = 0
         self.recorded = 0
         """Errors recorded so far (the window forgets, this count does not)."""
 
     def append(self, error: float) -> None:
-        self._values[self._next] = error
-        self._next = (self._next + 1) % len(self._values)
+        if self.recorded < self.size:  # still filling: in order, growing as needed
+            if self.recorded == len(self._values):
+                grown = np.empty(min(self.size, 2 * len(self._values)))
+                grown[: self.recorded] = self._values
+                self._values = grown
+            self._values[self.recorded] = error
+        else:  # full: the oldest goes (index 0 first, as the window was filled in order)
+            self._values[self._next] = error
+            self._next = (self._next + 1) % self.size
         self.recorded += 1
 
     def __len__(self) -> int:
-        return min(self.recorded, len(self._values))
+        return min(self.recorded, self.size)
 
     @property
     def values(self) -> FloatArray:
-        """The errors in the window, in no particular order (a view)."""
+        """The errors in the window, in no particular order (a view: do not modify)."""
         return self._values[: len(self)]
 
 

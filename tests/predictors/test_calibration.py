@@ -20,6 +20,24 @@ def test_error_window_keeps_the_latest_errors_and_counts_all() -> None:
     assert sorted(window.values.tolist()) == [3.0, 4.0, 5.0, 6.0]
 
 
+def test_error_window_grows_to_its_size_then_keeps_the_latest() -> None:
+    from collections import deque
+
+    window = ErrorWindow(200)
+    reference: deque[float] = deque(maxlen=200)
+    rng = np.random.default_rng(2)
+    for step in range(1000):
+        error = float(rng.normal())
+        window.append(error)
+        reference.append(error)
+        if step in (0, 63, 64, 127, 199, 200, 201, 999):
+            assert sorted(window.values.tolist()) == sorted(reference)
+    assert len(window._values) == 200  # grew by doubling, capped at its size
+    small = ErrorWindow(200)
+    small.append(1.0)
+    assert len(small._values) == ErrorWindow.INITIAL  # a horizon seen once costs little
+
+
 def _margins(noise: list[tuple[float, int]], seed: int = 0) -> list[float]:
     """Upper minus point of a naive forecast one step ahead, after each stretch of noise."""
     rng = np.random.default_rng(seed)
