@@ -99,9 +99,10 @@ class QuantileGBMForecaster(Predictor):
         if len(origins) < MIN_TRAINING_ROWS:
             raise ValueError(f"too little history for a {horizon}-step model")
         origins = origins[-self.max_training_rows :]  # the most recent rows: bounded fit time
-        x = features.design(history.values, history.last_time, history.step, horizon, origins)
+        values = history.values  # a float64 copy of the window: read it once
+        x = features.design(values, history.last_time, history.step, horizon, origins)
         x, scale = self._scaled(x)
-        y = history.values[origins + horizon] / scale
+        y = values[origins + horizon] / scale
         with single_threaded():
             median = CompactTrees.from_sklearn(self._regressor(0.5).fit(x, y))
             upper = CompactTrees.from_sklearn(self._regressor(self.quantile).fit(x, y))
