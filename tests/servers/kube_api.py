@@ -51,6 +51,14 @@ _KINDS = {plural: kind for kind, plural in _PLURALS.items()}
 _PATCH_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
 _LEASES = ["apis", "coordination.k8s.io", "v1", "namespaces"]
 _MICRO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
+FAST_LEASE: dict[str, object] = {
+    "lease_namespace": "shop",
+    "lease_duration_seconds": 1.0,
+    "renew_deadline_seconds": 0.6,
+    "retry_period_seconds": 0.2,
+}
+"""Leader election settings short enough for a test to see a takeover within a second or
+two (the service tests run their instances against this fake)."""
 
 
 @dataclass

@@ -12,7 +12,7 @@ import kubernetes_asyncio.client as k8s
 import pytest
 from servers.kafka_broker import TansuBroker
 from servers.kafka_data import KafkaData
-from servers.kube_api import KubeApiServer
+from servers.kube_api import FAST_LEASE, KubeApiServer
 from servers.process import free_port
 
 from autoscaler import service
@@ -32,12 +32,7 @@ async def api() -> AsyncIterator[KubeApiServer]:
 def _config(broker: TansuBroker, dry_run: bool, election: bool = False) -> Any:
     leader_election: dict[str, Any] = {"enabled": election}
     if election:
-        leader_election |= {
-            "lease_namespace": "shop",
-            "lease_duration_seconds": 1.0,
-            "renew_deadline_seconds": 0.6,
-            "retry_period_seconds": 0.2,
-        }
+        leader_election |= FAST_LEASE
     return parse_config(
         {
             "poll_interval_seconds": 0.3,
