@@ -91,9 +91,9 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     import asyncio
 
-    from autoscaler import service
+    from autoscaler.live import service
+    from autoscaler.live.supervisor import install_signal_handlers
     from autoscaler.logs import configure_logging
-    from autoscaler.supervisor import install_signal_handlers
 
     configure_logging(config.logging.format, config.logging.level)
 

@@ -11,7 +11,7 @@ Protocol
   defaults elsewhere (poll interval 15 s, ``predictor.model`` auto unless ``--model``), not
   dry-run, so the patch path runs too.
 * The service's own pieces: a ``TargetController`` per target with its ``SeriesForecaster``
-  (``autoscaler.service._forecaster``), each poll run through ``autoscaler.service._step``
+  (``autoscaler.live.service._forecaster``), each poll run through ``autoscaler.live.service._step``
   (the controller plus the Prometheus metrics the service updates). Only the I/O is faked:
   a source answering ``KafkaLagObservation`` from a precomputed synthetic arrival rate
   (daily and weekly cycles, noise, bursts; a seed per target; the lag follows the replicas
@@ -60,14 +60,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autoscaler import service as service_module  # noqa: E402 - after the path set-up above
-from autoscaler.actuator import ScaleActuator, ScaleResult, ScaleState  # noqa: E402
 from autoscaler.config import parse_config  # noqa: E402
 from autoscaler.config.model import AutoscalerConfig, TargetConfig  # noqa: E402
-from autoscaler.controller import TargetController  # noqa: E402
 from autoscaler.decision import KafkaLagObservation, Observation  # noqa: E402
+from autoscaler.live import service as service_module  # noqa: E402 - after the path set-up above
+from autoscaler.live.actuator import ScaleActuator, ScaleResult, ScaleState  # noqa: E402
+from autoscaler.live.controller import TargetController  # noqa: E402
+from autoscaler.live.memory import release_free_memory  # noqa: E402
 from autoscaler.logs import configure_logging  # noqa: E402
-from autoscaler.memory import release_free_memory  # noqa: E402
 from predictors.forecaster import SeriesForecaster  # noqa: E402
 
 DAY = 86400.0

@@ -11,14 +11,14 @@ import pytest
 from kubernetes_asyncio import client as k8s
 from servers.kube_api import KubeApiServer
 
-from autoscaler.actuator import (
+from autoscaler.config.model import KubernetesConfig, TargetConfig
+from autoscaler.live.actuator import (
     ApiUnavailable,
     PermissionDenied,
     ScaleActuator,
     ScaleConflict,
     TargetMissing,
 )
-from autoscaler.config.model import KubernetesConfig, TargetConfig
 
 SCALE = "/apis/apps/v1/namespaces/shop/deployments/orders/scale"
 

@@ -55,9 +55,22 @@ CLIENT_LIBRARIES = IO_MODULES - {
     "time",
 }
 PURE_PACKAGES = ["autoscaler/decision", "predictors"]
+PURE_MODULES = ["autoscaler/replay/simulator.py", "autoscaler/replay/oracle.py"]
+"""Replay's physics and its oracle: pure like the decision layer they drive."""
+CLIENT_HOMES = {
+    "kubernetes_asyncio": "autoscaler/live",
+    "kubernetes": "autoscaler/live",
+    "aiokafka": "autoscaler/sources",
+    "kafka": "autoscaler/sources",
+    "prometheus_api_client": "autoscaler/sources",
+    "requests": "autoscaler/sources",
+    "urllib3": "autoscaler/sources",
+}
+"""Each client library is imported by one package only: the edge that owns that server."""
 
 
 def _imports(path: Path) -> set[str]:
+    """Every module ``path`` imports, at its top or inside a function."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -76,8 +89,10 @@ def _module_file(name: str) -> Path | None:
 
 
 def _import_closure(package: str) -> dict[Path, set[str]]:
-    """Every project file reachable from ``package`` by imports, with its imports."""
-    todo = sorted((ROOT / package).rglob("*.py"))
+    """Every project file reachable from ``package`` (a folder or one file) by imports,
+    with its imports."""
+    start = ROOT / package
+    todo = [start] if start.is_file() else sorted(start.rglob("*.py"))
     seen: dict[Path, set[str]] = {}
     while todo:
         path = todo.pop()
@@ -95,7 +110,7 @@ def _import_closure(package: str) -> dict[Path, set[str]]:
     return seen
 
 
-@pytest.mark.parametrize("package", PURE_PACKAGES)
+@pytest.mark.parametrize("package", [*PURE_PACKAGES, *PURE_MODULES])
 def test_pure_packages_import_no_io_module(package: str) -> None:
     offending = {
         str(path.relative_to(ROOT)): sorted(n for n in names if n.split(".")[0] in IO_MODULES)
@@ -116,6 +131,37 @@ def _modules_loaded_by(module: str) -> set[str]:
 def test_pure_packages_load_no_client_library(module: str) -> None:
     loaded = {name.split(".")[0] for name in _modules_loaded_by(module)}
     assert sorted(loaded & CLIENT_LIBRARIES) == []
+
+
+def test_predictors_never_import_autoscaler() -> None:
+    """Models know nothing of targets, triggers or decisions: they forecast a series."""
+    offending = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if n.startswith("autoscaler"))
+        for path in (ROOT / "predictors").rglob("*.py")
+    }
+    assert {k: v for k, v in offending.items() if v} == {}
+
+
+def _client_imports() -> dict[str, set[str]]:
+    """For each client library, the project files that import it."""
+    found: dict[str, set[str]] = {}
+    for path in [*(ROOT / "autoscaler").rglob("*.py"), *(ROOT / "predictors").rglob("*.py")]:
+        for name in _imports(path):
+            library = name.split(".")[0]
+            if library in CLIENT_HOMES:
+                found.setdefault(library, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_each_client_library_is_imported_in_one_package_only() -> None:
+    strays = {
+        library: sorted(f for f in files if not f.startswith(CLIENT_HOMES[library] + "/"))
+        for library, files in _client_imports().items()
+    }
+    assert {k: v for k, v in strays.items() if v} == {}
+    # Not vacuous: each home really is where its library is used.
+    found = _client_imports()
+    assert {"kubernetes_asyncio", "aiokafka", "requests", "prometheus_api_client"} <= set(found)
 
 
 def test_the_checks_can_fail(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from servers.kube_api import KubeApiServer
 from structlog.testing import capture_logs
 
 from autoscaler.config.model import LeaderElectionConfig
-from autoscaler.leader import LeaderElector, default_identity, lease_namespace
+from autoscaler.live.leader import LeaderElector, default_identity, lease_namespace
 
 NS = "ops"
 NAME = "autoscaler-lock"

@@ -138,7 +138,7 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     from helpers import make_target, step
 
     from autoscaler.decision import KafkaLagObservation, Unavailable
-    from autoscaler.decision_log import log_decision
+    from autoscaler.observability.decision_log import log_decision
 
     stream = io.StringIO()
     configure_logging("json", "info", stream)

@@ -6,7 +6,7 @@ import platform
 
 import pytest
 
-from autoscaler.memory import release_free_memory
+from autoscaler.live.memory import release_free_memory
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")

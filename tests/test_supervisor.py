@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.supervisor import TargetTasks, supervise_target
+from autoscaler.live.supervisor import TargetTasks, supervise_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_sigterm_stops_the_process_cleanly() -> None:
     script = textwrap.dedent(
         """
         import asyncio, sys
-        from autoscaler.supervisor import TargetTasks, install_signal_handlers
+        from autoscaler.live.supervisor import TargetTasks, install_signal_handlers
 
         async def main():
             stop = asyncio.Event()

@@ -103,7 +103,7 @@ def _load_trace(args: argparse.Namespace) -> Trace:
     if args.prometheus_url or args.query:
         if not (args.prometheus_url and args.query):
             raise TraceError("--prometheus-url and --query go together")
-        from autoscaler.replay import prometheus
+        from autoscaler.sources import prometheus_history as prometheus
 
         now = prometheus.parse_time("now")
         return prometheus.fetch_range(

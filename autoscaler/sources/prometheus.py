@@ -74,7 +74,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from autoscaler.config.model import PrometheusServerConfig, PrometheusTrigger
 from autoscaler.decision.types import MetricObservation, Unavailable
-from autoscaler.prometheus_http import (
+from autoscaler.sources.prometheus_http import (
     MAX_POINTS_PER_QUERY,
     chunks_ms,
     connection_problem,

@@ -27,9 +27,9 @@ from deploy_helpers import ROOT, Doc, find
 from kubernetes_asyncio import client as k8s
 from servers.kube_api import KubeApiServer
 
-from autoscaler.actuator import ScaleActuator
 from autoscaler.config.model import LeaderElectionConfig, TargetConfig
-from autoscaler.leader import LeaderElector
+from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.leader import LeaderElector
 
 Call = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 

@@ -13,9 +13,9 @@ from helpers import KAFKA, make_target
 from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 
-from autoscaler.actuator import ScaleActuator
-from autoscaler.controller import TargetController
 from autoscaler.decision import KafkaLagObservation
+from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.controller import TargetController
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
 from predictors.forecaster import SeriesForecaster
 

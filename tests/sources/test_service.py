@@ -15,9 +15,9 @@ from servers.kafka_data import KafkaData
 from servers.kube_api import FAST_LEASE, KubeApiServer
 from servers.process import free_port
 
-from autoscaler import service
-from autoscaler.actuator import ScaleActuator
 from autoscaler.config import parse_config
+from autoscaler.live import service
+from autoscaler.live.actuator import ScaleActuator
 
 TOPIC = "orders"
 

@@ -22,10 +22,10 @@ from servers.kafka_broker import TansuBroker
 from servers.kafka_data import KafkaData
 from servers.kube_api import FAST_LEASE, KubeApiServer
 
-from autoscaler import leader, service
-from autoscaler.actuator import ScaleActuator
 from autoscaler.config import parse_config
 from autoscaler.config.model import AutoscalerConfig
+from autoscaler.live import leader, service
+from autoscaler.live.actuator import ScaleActuator
 
 POLL = 0.25
 PARTITIONS = 4

@@ -20,9 +20,9 @@ from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 from servers.process import free_port
 
-from autoscaler import service
-from autoscaler.actuator import ScaleActuator
 from autoscaler.config import load_config
+from autoscaler.live import service
+from autoscaler.live.actuator import ScaleActuator
 
 TOPIC = "orders"
 

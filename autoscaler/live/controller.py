@@ -20,7 +20,6 @@ from typing import Protocol
 
 import structlog
 
-from autoscaler.actuator import ActuatorError, ScaleActuator
 from autoscaler.config.model import PrometheusTrigger, TargetConfig
 from autoscaler.decision import (
     Decision,
@@ -34,12 +33,13 @@ from autoscaler.decision import (
     decide,
     record_scale,
 )
-from autoscaler.decision_log import log_decision
-from autoscaler.memory import release_free_memory
+from autoscaler.live.actuator import ActuatorError, ScaleActuator
+from autoscaler.live.memory import release_free_memory
+from autoscaler.observability.decision_log import log_decision
 from autoscaler.sources.prometheus import PrometheusSource
 from predictors.forecaster import SeriesForecaster
 
-_log = structlog.get_logger("autoscaler.controller")
+_log = structlog.get_logger("autoscaler.live.controller")
 
 
 class TriggerSource(Protocol):

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 import structlog
 
-from autoscaler.actuator import ScaleActuator
 from autoscaler.config import ConfigError, load_config
 from autoscaler.config.model import (
     AutoscalerConfig,
@@ -42,23 +41,24 @@ from autoscaler.config.model import (
     TargetConfig,
     Trigger,
 )
-from autoscaler.controller import (
+from autoscaler.decision import Unavailable
+from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.controller import (
     PrometheusTriggerSource,
     StepOutcome,
     TargetController,
     TriggerSource,
 )
-from autoscaler.decision import Unavailable
-from autoscaler.leader import LeaderElector
-from autoscaler.memory import release_free_memory
+from autoscaler.live.leader import LeaderElector
+from autoscaler.live.memory import release_free_memory
+from autoscaler.live.supervisor import Step, TargetTasks
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
 from autoscaler.sources.prometheus import PrometheusSource
-from autoscaler.supervisor import Step, TargetTasks
 from predictors.forecaster import SeriesForecaster
 
-_log = structlog.get_logger("autoscaler.service")
+_log = structlog.get_logger("autoscaler.live.service")
 
 WARM_START_SECONDS = 14 * 86400.0
 CONFIG_CHECK_SECONDS = 5.0

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 
-_log = structlog.get_logger("autoscaler.supervisor")
+_log = structlog.get_logger("autoscaler.live.supervisor")
 
 Step = Callable[[float], Awaitable[object]]
 """One poll of one target, given the time (Unix seconds: forecasts need the time of day;

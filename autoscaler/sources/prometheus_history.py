@@ -35,7 +35,8 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
-from autoscaler.prometheus_http import (
+from autoscaler.replay.trace import Trace, TraceError, from_points, parse_timestamp
+from autoscaler.sources.prometheus_http import (
     MAX_POINTS_PER_QUERY,
     chunks_ms,
     connection_problem,
@@ -47,7 +48,6 @@ from autoscaler.prometheus_http import (
     shown_series,
     to_ms,
 )
-from autoscaler.replay.trace import Trace, TraceError, from_points, parse_timestamp
 
 __all__ = [
     "MAX_POINTS_PER_QUERY",
