@@ -11,7 +11,7 @@ Protocol
   defaults elsewhere (poll interval 15 s, ``predictor.model`` auto unless ``--model``), not
   dry-run, so the patch path runs too.
 * The service's own pieces: a ``TargetController`` per target with its ``SeriesForecaster``
-  (``autoscaler.live.service._forecaster``), each poll run through ``autoscaler.live.service._step``
+  (``autoscaler.decision.forecaster_for``), each poll run through ``autoscaler.live.service._step``
   (the controller plus the Prometheus metrics the service updates). Only the I/O is faked:
   a source answering ``KafkaLagObservation`` from a precomputed synthetic arrival rate
   (daily and weekly cycles, noise, bursts; a seed per target; the lag follows the replicas
@@ -62,7 +62,7 @@ if str(ROOT) not in sys.path:
 
 from autoscaler.config import parse_config  # noqa: E402
 from autoscaler.config.model import AutoscalerConfig, TargetConfig  # noqa: E402
-from autoscaler.decision import KafkaLagObservation, Observation  # noqa: E402
+from autoscaler.decision import KafkaLagObservation, Observation, forecaster_for  # noqa: E402
 from autoscaler.live import service as service_module  # noqa: E402 - after the path set-up above
 from autoscaler.live.actuator import ScaleActuator, ScaleResult, ScaleState  # noqa: E402
 from autoscaler.live.controller import TargetController  # noqa: E402
@@ -249,7 +249,7 @@ def build_fleet(
     rss_before = rss_mb()
     for k in range(kinds):
         target = config.targets[k]
-        forecaster = service_module._forecaster(target, target.trigger_names[0])
+        forecaster = forecaster_for(target, target.trigger_names[0])
         if forecaster is not None:
             cpu, wall = time.process_time(), time.perf_counter()
             forecaster.warm_start(history, arrival_rates(shape(k), history, seed=k))

@@ -186,12 +186,12 @@ class SeriesForecaster:
         self._pending_sum, self._pending_count, self._emitted = 0.0, 0, point
 
     def refit_due(self, now: float) -> bool:
-        """The retrain schedule is up, or the model waits for its first (or a retried) fit."""
-        return (
-            self.last_fit_at is None
-            or now - self.last_fit_at >= self.retrain_interval_seconds
-            or self.model.fit_pending
-        )
+        """The retrain schedule is up, or the model waits for its first (or a retried) fit.
+        Never before the first value: there is nothing to fit yet (``observe`` starts the
+        history)."""
+        if self.last_fit_at is None:
+            return False
+        return now - self.last_fit_at >= self.retrain_interval_seconds or self.model.fit_pending
 
     def refit(self, now: float) -> None:
         """Learn again from the window (heavy: the live loop runs it in a thread)."""

@@ -58,6 +58,7 @@ def step(
     now: float = 1000.0,
     forecasts: Mapping[str, Forecast] | None = None,
     ready: int | None = None,
+    learned: Mapping[str, float] | None = None,
 ) -> tuple[Decision, DecisionState]:
     """One poll: decide, and record the scale as an actuator that succeeded would."""
     inputs = TargetInputs(
@@ -65,6 +66,7 @@ def step(
         observations=observations,
         forecasts=forecasts or {},
         ready_replicas=ready,
+        learned_throughput=learned or {},
     )
     decision, new_state = decide(target, inputs, state or DecisionState(), now)
     new_state = record_scale(target, new_state, current, decision.desired_replicas, now)

@@ -119,16 +119,6 @@ def metric(value: float, at: float = NOW) -> MetricObservation:
             id="capacity-within-tolerance",
         ),
         pytest.param(
-            {},
-            4,
-            lag(0, arrival_rate=450.0, per_replica_throughput=100.0),
-            None,
-            None,
-            5,
-            Rule.CAPACITY,
-            id="capacity-with-learned-throughput",
-        ),
-        pytest.param(
             {"per_replica_throughput": 100.0},
             10,
             lag(60_000, arrival_rate=500.0),
@@ -180,6 +170,36 @@ def test_kafka_sizing(
     )
     (rec,) = decision.triggers
     assert (rec.replicas, rec.rule) == (expected, rule), rec.detail
+
+
+@pytest.mark.parametrize(
+    ("trigger", "learned", "expected", "rule"),
+    [
+        pytest.param({}, 100.0, 5, Rule.CAPACITY, id="learned-throughput-sizes-for-capacity"),
+        pytest.param(
+            {"per_replica_throughput": 50.0}, 100.0, 14, Rule.CAPACITY, id="configured-wins"
+        ),
+        pytest.param({}, None, 0, Rule.KAFKA_LAG, id="nothing-learned-keda-rule"),
+        pytest.param({}, -1.0, 0, Rule.KAFKA_LAG, id="nonsense-learned-value-ignored"),
+    ],
+)
+def test_kafka_sizing_with_learned_throughput(
+    trigger: dict[str, Any], learned: float | None, expected: int, rule: Rule
+) -> None:
+    target = make_target(
+        triggers=[{**KAFKA, **trigger}], behavior=UNBOUNDED, min_replicas=0, idle_replicas=None
+    )
+    observation = lag(0, arrival_rate=450.0)
+    decision, _ = step(
+        target,
+        4,
+        {"kafka_lag": observation},
+        learned={} if learned is None else {"kafka_lag": learned},
+    )
+    (rec,) = decision.triggers
+    assert (rec.replicas, rec.rule) == (expected, rule), rec.detail
+    if rule is Rule.CAPACITY:
+        assert ("configured" if trigger else "learned") in rec.detail
 
 
 @pytest.mark.parametrize(

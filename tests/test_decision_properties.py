@@ -90,7 +90,7 @@ def kafka_observations(at: float) -> st.SearchStrategy[Observation]:
             persistent_lag=st.integers(0, 1000),
             arrival_rate=st.none() | st.floats(0, 10**5) | st.just(math.nan),
             processing_rate=st.none() | st.floats(0, 10**5),
-            per_replica_throughput=st.none() | st.floats(-1, 1000),
+            members=st.none() | st.integers(0, 100),
         ),
     )
 
@@ -117,7 +117,9 @@ forecasts = st.none() | st.builds(
 @st.composite
 def poll_inputs(draw: st.DrawFn, at: float) -> dict[str, Any]:
     kafka_forecast = draw(forecasts)
+    learned = draw(st.none() | st.floats(-1, 1000) | st.just(math.nan))
     return {
+        "learned": {} if learned is None else {"kafka_lag": learned},
         "observations": {
             "kafka_lag": draw(kafka_observations(at)),
             "prometheus": draw(metric_observations(at)),
@@ -136,7 +138,13 @@ def test_result_always_within_limits(
         now = 1000.0 + POLL * poll
         inputs = data.draw(poll_inputs(now))
         decision, state = step(
-            target, current, inputs["observations"], state, now, inputs["forecasts"]
+            target,
+            current,
+            inputs["observations"],
+            state,
+            now,
+            inputs["forecasts"],
+            learned=inputs["learned"],
         )
         desired = decision.desired_replicas
         idle = target.idle_replica_count
@@ -224,7 +232,15 @@ def test_missing_data_never_scales_down(target: TargetConfig, data: st.DataObjec
             observations["prometheus"] = data.draw(
                 st.sampled_from([Unavailable(now, "down"), MetricObservation(now - 10**4, 1.0)])
             )
-        decision, state = step(target, current, observations, state, now, inputs["forecasts"])
+        decision, state = step(
+            target,
+            current,
+            observations,
+            state,
+            now,
+            inputs["forecasts"],
+            learned=inputs["learned"],
+        )
         capped = any(b.rule == "PartitionCap" for b in decision.bounds)
         assert decision.desired_replicas >= current or capped, decision
         current = decision.desired_replicas

@@ -296,6 +296,10 @@ class KafkaLagTrigger(Section):
     """A partition whose committed offset has not moved for this many polls, with lag, is stuck."""
     per_replica_throughput: float | None = Field(None, gt=0)
     """Messages/s one replica processes. None: learned online from the processing rate."""
+    learn_throughput: bool = True
+    """Without ``per_replica_throughput``, size for capacity with the throughput learned
+    from the processing rate once consumers have saturated. False keeps KEDA's lag formula
+    (the estimate is still learned, and reported)."""
 
     @field_validator("name")
     @classmethod

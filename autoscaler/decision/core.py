@@ -77,8 +77,9 @@ def decide(
         if isinstance(trigger, KafkaLagTrigger):
             if not isinstance(observation, KafkaLagObservation):
                 raise TypeError(f"trigger {name} is kafka_lag but got {type(observation)}")
+            learned = _positive(inputs.learned_throughput.get(name))
             rec = size_kafka_lag(
-                name, trigger, observation, forecast, current, ready, target, tolerances
+                name, trigger, observation, forecast, current, ready, target, tolerances, learned
             )
             caps.append(partition_cap(trigger, observation) if rec.replicas is not None else None)
         else:
@@ -197,19 +198,9 @@ def _checked(observation: Observation | None, now: float, stale_after: float) ->
         return Unavailable(observation.observed_at, "negative lag or partition count")
     arrival = _finite_non_negative(observation.arrival_rate)
     processing = _finite_non_negative(observation.processing_rate)
-    throughput = _positive(observation.per_replica_throughput)
-    if (
-        arrival == observation.arrival_rate
-        and processing == observation.processing_rate
-        and throughput == observation.per_replica_throughput
-    ):
+    if arrival == observation.arrival_rate and processing == observation.processing_rate:
         return observation  # the common case: nothing to repair, nothing to copy
-    return dataclasses.replace(
-        observation,
-        arrival_rate=arrival,
-        processing_rate=processing,
-        per_replica_throughput=throughput,
-    )
+    return dataclasses.replace(observation, arrival_rate=arrival, processing_rate=processing)
 
 
 def _checked_forecast(forecast: Forecast | None) -> Forecast | None:

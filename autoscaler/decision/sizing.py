@@ -51,8 +51,10 @@ def size_kafka_lag(
     ready_replicas: int,
     target: TargetConfig,
     tolerances: Tolerances,
+    learned_throughput: float | None = None,
 ) -> TriggerRecommendation:
-    """Size a consumer group from its lag, arrival rate and (optional) forecast."""
+    """Size a consumer group from its lag, arrival rate and (optional) forecast; capacity
+    sizing takes the configured per-replica throughput, else the learned one."""
     lag = observation.total_lag
     if trigger.exclude_persistent_lag:
         lag = max(0, lag - observation.persistent_lag)
@@ -67,7 +69,7 @@ def size_kafka_lag(
             and _expected_arrivals_exceed(forecast.point, forecast.horizon_seconds, threshold)
         )
     )
-    throughput = trigger.per_replica_throughput or observation.per_replica_throughput
+    throughput = trigger.per_replica_throughput or learned_throughput
     rate_now = observation.arrival_rate
     if rate_now is None and forecast is not None:
         rate_now = forecast.point
@@ -83,7 +85,7 @@ def size_kafka_lag(
         detail = (
             f"({rate_ahead:.4g} msg/s ahead + {backlog_at_ready:.0f} backlog at ready "
             f"/ {target.slo.max_lag_seconds:g}s SLO) / {throughput:.4g} msg/s per replica "
-            f"= {needed:.3f}"
+            f"({'configured' if trigger.per_replica_throughput else 'learned'}) = {needed:.3f}"
         )
         if current_replicas and tolerances.is_within(usage_ratio):
             replicas, rule = current_replicas, Rule.WITHIN_TOLERANCE

@@ -71,8 +71,9 @@ class KafkaLagObservation:
     """Messages/s produced to the topics since the previous poll (end-offset growth)."""
     processing_rate: float | None = None
     """Messages/s consumed by the group since the previous poll (committed-offset growth)."""
-    per_replica_throughput: float | None = None
-    """Messages/s one replica processes, learned online while consumers are saturated."""
+    members: int | None = None
+    """Consumers in the group now (None: the source cannot tell; the ready replicas stand
+    in). The throughput estimator divides the processing rate among them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,9 @@ class TargetInputs:
     """By trigger name; absent when the target has no predictor or it cannot forecast yet."""
     ready_replicas: int | None = None
     """Replicas consuming now (capacity); defaults to ``current_replicas``."""
+    learned_throughput: Mapping[str, float] = field(default_factory=dict)
+    """Per-replica throughput learned so far, by Kafka trigger name (``throughput``); used
+    where the trigger configures none."""
 
 
 # --------------------------------------------------------------------------- state

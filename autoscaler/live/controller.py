@@ -1,5 +1,5 @@
-"""One target's poll: observe, forecast, decide, actuate (the imperative shell around the
-pure decision core).
+"""One target's poll: gather observations, read the scale, run the poll step, actuate (the
+imperative shell around the pure ``autoscaler.decision.poll_step``).
 
 A ``TargetController`` is owned by its target's supervised task and called once per poll.
 It never lets a source or the API crash the poll: sources answer ``Unavailable``; an API
@@ -23,21 +23,21 @@ import structlog
 from autoscaler.config.model import PrometheusTrigger, TargetConfig
 from autoscaler.decision import (
     Decision,
-    DecisionState,
     Forecast,
-    KafkaLagObservation,
-    MetricObservation,
+    Forecaster,
     Observation,
-    TargetInputs,
+    PollInputs,
+    PollResult,
+    PollState,
     Unavailable,
-    decide,
-    record_scale,
+    poll_step,
+    refits_due,
+    scaled,
 )
-from autoscaler.live.actuator import ActuatorError, ScaleActuator
+from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.memory import release_free_memory
 from autoscaler.observability.decision_log import log_decision
 from autoscaler.sources.prometheus import PrometheusSource
-from predictors.forecaster import SeriesForecaster
 
 _log = structlog.get_logger("autoscaler.live.controller")
 
@@ -76,31 +76,14 @@ class StepOutcome:
     """The poll's time."""
 
 
-def _refit(forecaster: SeriesForecaster, now: float) -> None:
-    """Refit, then give the fit's freed temporaries back to the OS (a daily refit of every
-    target would otherwise keep the heap at its peak)."""
-    forecaster.refit(now)
-    release_free_memory()
-
-
-def load_series(observation: Observation) -> float | None:
-    """The value a trigger's forecaster learns from: the arrival rate of a consumer group,
-    or the metric itself."""
-    if isinstance(observation, KafkaLagObservation):
-        return observation.arrival_rate
-    if isinstance(observation, MetricObservation):
-        return observation.value
-    return None
-
-
 class TargetController:
-    """Observe, forecast, decide and actuate one target, poll after poll."""
+    """Observe, run the poll step and actuate one target, poll after poll."""
 
     def __init__(
         self,
         target: TargetConfig,
         sources: Mapping[str, TriggerSource],
-        forecasters: Mapping[str, SeriesForecaster],
+        forecasters: Mapping[str, Forecaster],
         actuator: ScaleActuator,
         is_leader: Callable[[], bool] = lambda: True,
         *,
@@ -111,14 +94,16 @@ class TargetController:
         self.forecasters = dict(forecasters)
         self.actuator = actuator
         self.is_leader = is_leader
-        self.state = DecisionState()
+        self.state = PollState()
         """A config reload that keeps the workload carries it over to the new controller,
-        so stabilization and rate policies keep their history."""
+        so stabilization, rate policies and the learned throughput keep their history."""
         self.refits = refits
         """Shared by every target: how many model fits may run at once. A fit that finds
         no free slot waits for a later poll (the current model keeps forecasting), so
         hundreds of targets due at once neither starve the CPU nor stall their polls."""
         self.last: StepOutcome | None = None
+        self.last_result: PollResult | None = None
+        """The poll step's last answer (with the learned throughput), for reports."""
 
     async def step(self, now: float) -> StepOutcome:
         """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
@@ -130,13 +115,26 @@ class TargetController:
     async def _step(self, now: float) -> StepOutcome:
         target = self.target
         names = list(target.trigger_names)
-        # Sources are polled even when the scale cannot be read: forecasters keep learning
-        # and accuracy keeps being scored through an API outage.
-        polled = await asyncio.gather(
-            *(self._poll(name, now) for name in names), return_exceptions=False
-        )
+        polled = await asyncio.gather(*(self._poll(name, now) for name in names))
         observations: dict[str, Observation] = dict(zip(names, polled, strict=True))
-        forecasts = await self._forecasts(observations, now)
+        scale: ScaleState | None = None
+        unreadable: ActuatorError | None = None
+        try:
+            scale = await self.actuator.read(target)
+        except ActuatorError as error:
+            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
+            unreadable = error
+        # The step runs even when the scale cannot be read: forecasters and the throughput
+        # estimate keep learning, and accuracy keeps being scored, through an API outage.
+        inputs = PollInputs(
+            at=now,
+            observations=observations,
+            current_replicas=None if scale is None else scale.spec_replicas,
+            ready_replicas=None if scale is None else scale.status_replicas,
+        )
+        result = await self._poll_step(inputs)
+        self.state = result.state
+        self.last_result = result
 
         def outcome(
             decision: Decision | None,
@@ -145,21 +143,13 @@ class TargetController:
             api_error: str | None = None,
         ) -> StepOutcome:
             return StepOutcome(
-                decision, patched, held_because, observations, forecasts, api_error, now
+                decision, patched, held_because, observations, result.forecasts, api_error, now
             )
 
-        try:
-            scale = await self.actuator.read(target)
-        except ActuatorError as error:
-            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
-            return outcome(None, False, str(error), error.kind)
-        inputs = TargetInputs(
-            current_replicas=scale.spec_replicas,
-            observations=observations,
-            forecasts=forecasts,
-            ready_replicas=scale.status_replicas,
-        )
-        decision, self.state = decide(target, inputs, self.state, now)
+        if scale is None or result.decision is None:
+            assert unreadable is not None
+            return outcome(None, False, str(unreadable), unreadable.kind)
+        decision = result.decision
         log_decision(target.name, decision, dry_run=target.dry_run, leader=self.is_leader())
 
         desired = decision.desired_replicas
@@ -174,22 +164,43 @@ class TargetController:
         if not self.is_leader():
             return outcome(decision, False, "not the leader")
         try:
-            result = await self.actuator.scale(
+            patched = await self.actuator.scale(
                 target, desired, expected_current=scale.spec_replicas
             )
         except ActuatorError as error:
             _log.warning("scale_failed", error=str(error), temporary=error.temporary)
             return outcome(decision, False, str(error), error.kind)
-        if result.outcome != "scaled":
-            return outcome(decision, False, result.outcome)
-        self.state = record_scale(target, self.state, scale.spec_replicas, desired, now)
-        bound = decision.reason
+        if patched.outcome != "scaled":
+            return outcome(decision, False, patched.outcome)
+        self.state = scaled(target, self.state, scale.spec_replicas, desired, now)
         await self.actuator.event(
             target,
             reason="Rescaled" if not scale.paused else "PausedReplicas",
-            message=f"{scale.spec_replicas} -> {desired} replicas: {bound}",
+            message=f"{scale.spec_replicas} -> {desired} replicas: {decision.reason}",
         )
         return outcome(decision, True)
+
+    async def _poll_step(self, inputs: PollInputs) -> PollResult:
+        """The pure step; in a worker thread when it refits (heavy), so other targets keep
+        their polls, under the shared fit slots. With every slot busy the refit waits for a
+        later poll and the current models forecast."""
+        if not refits_due(self.forecasters, inputs.at):
+            return poll_step(self.target, inputs, self.forecasters, self.state)
+        if self.refits is not None and self.refits.locked():
+            return poll_step(self.target, inputs, self.forecasters, self.state, refit=False)
+        if self.refits is None:
+            result = await asyncio.to_thread(
+                poll_step, self.target, inputs, self.forecasters, self.state
+            )
+        else:
+            async with self.refits:
+                result = await asyncio.to_thread(
+                    poll_step, self.target, inputs, self.forecasters, self.state
+                )
+        # Give the fit's freed temporaries back to the OS (a daily refit of every target
+        # would otherwise keep the heap at its peak).
+        release_free_memory()
+        return result
 
     async def _poll(self, name: str, now: float) -> Observation:
         source = self.sources.get(name)
@@ -200,30 +211,3 @@ class TargetController:
         except Exception as error:  # a source must not raise; if one does, it is data loss
             _log.error("source_raised", trigger=name, error=repr(error))
             return Unavailable(now, f"source error: {error!r}")
-
-    async def _forecasts(
-        self, observations: Mapping[str, Observation], now: float
-    ) -> dict[str, Forecast]:
-        forecasts: dict[str, Forecast] = {}
-        for name, forecaster in self.forecasters.items():
-            observation = observations.get(name)
-            value = None if observation is None else load_series(observation)
-            if value is not None:
-                forecaster.observe(now, value)
-            if forecaster.refit_due(now):
-                # Heavy: off the event loop, so other targets keep their polls.
-                if self.refits is None:
-                    await asyncio.to_thread(_refit, forecaster, now)
-                elif not self.refits.locked():
-                    async with self.refits:
-                        await asyncio.to_thread(_refit, forecaster, now)
-            forecast = forecaster.forecast()
-            if forecast is not None:
-                forecasts[name] = Forecast(
-                    horizon_seconds=forecast.horizon_seconds,
-                    point=forecast.point,
-                    upper=forecast.upper,
-                    model=forecast.model,
-                    note=forecast.note,
-                )
-        return forecasts

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import os
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +41,14 @@ from autoscaler.config.model import (
     TargetConfig,
     Trigger,
 )
-from autoscaler.decision import Unavailable
+from autoscaler.decision import (
+    Forecaster,
+    PollState,
+    ThroughputEstimate,
+    Unavailable,
+    forecaster_for,
+    forecaster_settings,
+)
 from autoscaler.live.actuator import ScaleActuator
 from autoscaler.live.controller import (
     PrometheusTriggerSource,
@@ -71,31 +78,6 @@ minutes, nor hit Prometheus with hundreds of range queries at once."""
 _RESTART_SECTIONS = ("server", "kubernetes", "leader_election", "logging")
 
 
-def _forecaster(target: TargetConfig, trigger: str) -> SeriesForecaster | None:
-    """The trigger's forecaster. Its phase (which poll completes a model point) comes from
-    the names, so targets started together spread their forecasting work over the polls,
-    and a restart keeps each series' phase."""
-    predictor = target.predictor
-    if predictor.model == "none":
-        return None
-    phase = zlib.crc32(f"{target.name}/{trigger}".encode()) / 2**32
-    return SeriesForecaster(
-        predictor.model,
-        dict(predictor.params),
-        horizon_seconds=target.lead_time_seconds,
-        quantile=predictor.quantile,
-        step_seconds=target.poll_interval_seconds,
-        window_seconds=predictor.history_window_seconds,
-        retrain_interval_seconds=predictor.retrain_interval_seconds,
-        phase=phase,
-    )
-
-
-def _forecaster_settings(target: TargetConfig) -> tuple[object, ...]:
-    """What a forecaster is built from: equal settings mean it can be kept over a reload."""
-    return (target.predictor, target.lead_time_seconds, target.poll_interval_seconds)
-
-
 def _connection(trigger: Trigger) -> tuple[str, str]:
     """The shared connection a trigger polls through: a Kafka cluster or Prometheus server."""
     if isinstance(trigger, KafkaLagTrigger):
@@ -114,6 +96,37 @@ class ReloadStatus:
     last_result: str = "initial"
     errors: list[str] = field(default_factory=list)
     restart_required: list[str] = field(default_factory=list)
+
+
+def _carried_state(previous: TargetController, target: TargetConfig) -> PollState:
+    """The poll state a rebuilt controller of the same workload starts from: the decision
+    history, and the throughput learned for each trigger that did not change."""
+    old = dict(zip(previous.target.trigger_names, previous.target.triggers, strict=True))
+    new = dict(zip(target.trigger_names, target.triggers, strict=True))
+    throughput = {
+        name: estimate
+        for name, estimate in previous.state.throughput.items()
+        if name in new and old.get(name) == new[name]
+    }
+    return dataclasses.replace(previous.state, throughput=throughput)
+
+
+def _throughput_status(controller: TargetController) -> dict[str, Any]:
+    """Per Kafka trigger: the per-replica throughput sizing uses, and where it comes from."""
+    status: dict[str, Any] = {}
+    for name, trigger in zip(
+        controller.target.trigger_names, controller.target.triggers, strict=True
+    ):
+        if not isinstance(trigger, KafkaLagTrigger):
+            continue
+        estimate = controller.state.throughput.get(name, ThroughputEstimate())
+        status[name] = {
+            "configured": trigger.per_replica_throughput,
+            "learned": estimate.per_replica,
+            "learned_samples": estimate.samples,
+            "used": trigger.per_replica_throughput or estimate.per_replica,
+        }
+    return status
 
 
 class Service:
@@ -176,15 +189,15 @@ class Service:
         """A controller for ``target``, reusing what ``previous`` had where nothing it
         depends on changed (``kept_connections``: clusters and servers not rebuilt)."""
         sources: dict[str, TriggerSource] = {}
-        forecasters: dict[str, SeriesForecaster] = {}
+        forecasters: dict[str, Forecaster] = {}
         old_triggers: dict[str, Trigger] = {}
         old_sources: dict[str, TriggerSource] = {}
-        old_forecasters: dict[str, SeriesForecaster] = {}
+        old_forecasters: dict[str, Forecaster] = {}
         if previous is not None:
             old = previous.target
             old_triggers = dict(zip(old.trigger_names, old.triggers, strict=True))
             old_sources = previous.sources
-            if _forecaster_settings(old) == _forecaster_settings(target):
+            if forecaster_settings(old) == forecaster_settings(target):
                 old_forecasters = previous.forecasters
         for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
             same_series = (
@@ -197,7 +210,7 @@ class Service:
             if same_series and name in old_forecasters:
                 forecasters[name] = old_forecasters[name]
                 continue
-            forecaster = _forecaster(target, name)
+            forecaster = forecaster_for(target, name)
             if forecaster is None:
                 continue
             if isinstance(trigger, PrometheusTrigger):
@@ -339,8 +352,10 @@ class Service:
                     target.scale_target_ref,
                 ):
                     # The same workload: stabilization and rate policies keep their history
-                    # (taken after the stop: the old task's polls during the build count).
-                    controller.state, controller.last = previous.state, previous.last
+                    # (taken after the stop: the old task's polls during the build count),
+                    # and each unchanged trigger its learned throughput.
+                    controller.state = _carried_state(previous, target)
+                    controller.last = previous.last
                 changes["changed"].append(target.name)
             else:
                 changes["added"].append(target.name)
@@ -400,7 +415,7 @@ class Service:
         for name, controller in self.controllers.items():
             budget = controller.target.fallback.failure_threshold
             last = controller.last
-            for trigger, failures in controller.state.failures.items():
+            for trigger, failures in controller.state.decision.failures.items():
                 if failures >= budget:
                     reason = ""
                     if last is not None and isinstance(last.observations.get(trigger), Unavailable):
@@ -439,7 +454,8 @@ class Service:
                 "patched": None if last is None else last.patched,
                 "held_because": None if last is None else last.held_because,
                 "api_error": None if last is None else last.api_error,
-                "failed_polls_in_a_row": dict(controller.state.failures),
+                "failed_polls_in_a_row": dict(controller.state.decision.failures),
+                "throughput": _throughput_status(controller),
                 "forecast_accuracy": {
                     trigger: tracker.summary()
                     for trigger in target.trigger_names

@@ -72,7 +72,20 @@ def add_parser(commands: Any) -> None:
         help=f"comma-separated runs besides reactive and oracle (default: all: "
         f"{','.join(ALL_PREDICTORS)}; 'none' is our decision without a forecast)",
     )
-    target.add_argument("--per-replica-throughput", type=float, metavar="MSG_S")
+    target.add_argument(
+        "--per-replica-throughput",
+        type=float,
+        metavar="MSG_S",
+        help="the simulated consumers' true capacity (default: the target's "
+        "per_replica_throughput)",
+    )
+    target.add_argument(
+        "--assume-throughput",
+        metavar="MSG_S|learn",
+        help="what the autoscaler is told instead of the target's per_replica_throughput: "
+        "a number (e.g. a wrong one, to see what the mistake costs) or 'learn' (learn it "
+        "from the processing rate, as live)",
+    )
     target.add_argument("--startup-seconds", type=float, metavar="S")
     target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
     target.add_argument("--poll-interval", type=float, metavar="S")
@@ -128,7 +141,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """The ``replay`` sub-command; returns the exit code."""
     # Imported here, not at the top: the other sub-commands need not load scikit-learn.
     from autoscaler.replay.engine import ReplaySettings, default_runs, replay
-    from autoscaler.replay.runs import kafka_trigger
+    from autoscaler.replay.runs import kafka_trigger, with_trigger
 
     out = stdout or sys.stdout
     default_run = not (args.history or args.prometheus_url or args.predictors or args.span_days)
@@ -153,8 +166,11 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         if throughput is None:
             raise TraceError(
                 f"target {target.name} has no per_replica_throughput: pass "
-                "--per-replica-throughput (messages/s one replica processes)"
+                "--per-replica-throughput (messages/s the simulated replicas really process; "
+                "the target still learns it, as live)"
             )
+        if args.assume_throughput is not None:
+            target = with_trigger(target, per_replica_throughput=_assumed(args.assume_throughput))
         if args.partitions is not None and args.partitions < 1:
             raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
         predictors = _predictors(args.predictors, default_run)
@@ -189,15 +205,30 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         print(file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from autoscaler.replay.report import comparison_table, write_report
+    from autoscaler.replay.report import comparison_table, knowledge_line, write_report
 
     summary = result.summary()
     print(_headline(summary, trace, result.scale, settings), file=out)
+    print(knowledge_line(summary), file=out)
     print(comparison_table(summary), file=out)
     if args.output:
         written = write_report(result, Path(args.output))
         print(f"wrote {len(written)} files to {args.output}", file=out)
     return EXIT_OK
+
+
+def _assumed(text: str) -> float | None:
+    """``--assume-throughput``: a positive number, or ``learn`` (None: learned as live)."""
+    if text.strip().lower() == "learn":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise TraceError(
+            f"--assume-throughput must be a number of messages/s or 'learn', not {text!r}"
+        ) from None
+    _positive("--assume-throughput", value)
+    return value
 
 
 def _predictors(text: str | None, default_run: bool) -> list[str]:
@@ -206,7 +237,7 @@ def _predictors(text: str | None, default_run: bool) -> list[str]:
     from predictors import MODELS
 
     names = [name.strip() for name in text.split(",") if name.strip()]
-    known = {*MODELS, "none", "reactive", "oracle"}
+    known = {*MODELS, "none", "reactive", "oracle", "oracle-behavior"}
     unknown = [name for name in names if name not in known]
     if unknown:
         raise TraceError(

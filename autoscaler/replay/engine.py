@@ -12,17 +12,26 @@ from typing import Any
 import numpy as np
 
 from autoscaler.config.model import TargetConfig
+from autoscaler.replay.oracle import OracleSchedule, oracle_schedule
 from autoscaler.replay.runs import (
-    NO_FORECAST,
     ORACLE,
+    ORACLE_BEHAVIOR,
     REACTIVE,
-    OracleSource,
-    PredictorSource,
+    frontier_thresholds,
     kafka_trigger,
+    keda_run,
+    keda_threshold,
+    run_forecasters,
     run_target,
 )
-from autoscaler.replay.simulator import Consumer, FloatArray, Timeline, simulate
-from autoscaler.replay.summary import summarize, work_lower_bound_hours
+from autoscaler.replay.simulator import (
+    Consumer,
+    FloatArray,
+    Timeline,
+    simulate,
+    simulate_schedule,
+)
+from autoscaler.replay.summary import frontier_standing, summarize, work_lower_bound_hours
 from autoscaler.replay.trace import Trace, TraceError
 
 DAY = 86400.0
@@ -44,6 +53,8 @@ class ReplaySettings:
     service warms up from Prometheus), not scored."""
     span_seconds: float | None = None
     """Replay at most this much after the warm-up (None: the rest of the trace)."""
+    frontier: bool = True
+    """Also replay the KEDA frontier (reactive over a sweep of lag thresholds)."""
 
 
 @dataclass
@@ -56,6 +67,11 @@ class ReplayResult:
     warnings: list[str] = field(default_factory=list)
     timelines: dict[str, Timeline] = field(default_factory=dict)
     results: list[dict[str, Any]] = field(default_factory=list)
+    frontier: list[dict[str, Any]] = field(default_factory=list)
+    """The KEDA frontier: one entry per lag threshold, scored like a run."""
+    oracle: OracleSchedule | None = None
+    throughput: dict[str, Any] = field(default_factory=dict)
+    """What the target is told about the per-replica throughput, and the truth."""
 
     def summary(self) -> dict[str, Any]:
         """``summary.json``: the keys reports and bars depend on, plus ``lead_seconds`` and
@@ -78,7 +94,15 @@ class ReplayResult:
             "work_lower_bound_replica_hours": work_lower_bound_hours(
                 any_timeline.arrival_rate, step, self.settings.per_replica_throughput
             ),
+            "oracle_lower_bound_replica_hours": None
+            if self.oracle is None
+            else self.oracle.lower_bound_replica_hours,
+            "unavoidable_violation_minutes": None
+            if self.oracle is None
+            else self.oracle.unavoidable_violation_steps * step / 60.0,
+            "throughput": self.throughput,
             "results": self.results,
+            "keda_frontier": self.frontier,
         }
 
 
@@ -136,6 +160,9 @@ def replay(
         partitions=settings.partitions,
         initial_replicas=min(initial, run_config.max_replicas),
     )
+    _, _, trigger = kafka_trigger(run_config)
+    true_throughput = settings.per_replica_throughput
+    configured = trigger.per_replica_throughput
     result = ReplayResult(
         trace=trace.name,
         settings=settings,
@@ -143,6 +170,20 @@ def replay(
         scale=scale,
         lead_seconds=run_config.lead_time_seconds,
         warnings=warnings,
+        throughput={
+            "true": true_throughput,
+            "configured": configured,
+            "known_as": "configured" if configured is not None else "learned",
+        },
+    )
+    warnings.extend(_baseline_warnings(trigger.lag_threshold, true_throughput, slo, consumer))
+    frontier_runs = (
+        [
+            keda_run(t)
+            for t in frontier_thresholds(true_throughput, consumer.commit_interval_seconds)
+        ]
+        if settings.frontier
+        else []
     )
     job = _Job(
         target=target,
@@ -155,26 +196,68 @@ def replay(
         consumer=consumer,
         settings=settings,
     )
-    outcomes: dict[str, tuple[Timeline, dict[str, Any]]] = {}
-    if jobs <= 1 or len(runs) <= 1:
-        for index, run in enumerate(runs):
+    everything = [*runs, *(r for r in frontier_runs if r not in runs)]
+    outcomes: dict[str, tuple[Timeline, dict[str, Any], OracleSchedule | None]] = {}
+    if jobs <= 1 or len(everything) <= 1:
+        for index, run in enumerate(everything):
             if progress is not None:
-                progress(run, index, len(runs))
+                progress(run, index, len(everything))
             outcomes[run] = _run_one(job, run)
     else:
         # Runs are independent: spread them over processes (the GIL would serialize
-        # threads). The slowest run bounds the wall time instead of the sum of all.
+        # threads). The slowest run bounds the wall time instead of the sum of all. The
+        # slow ones (models, the oracle) go first, so that the quick frontier runs fill in.
+        slow_first = sorted(
+            everything, key=lambda r: keda_threshold(r) is not None or r == REACTIVE
+        )
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(_run_one, job, run): run for run in runs}
+            pending = {pool.submit(_run_one, job, run): run for run in slow_first}
             for done, future in enumerate(as_completed(pending)):
                 if progress is not None:
-                    progress(pending[future], done, len(runs))
+                    progress(pending[future], done, len(everything))
                 outcomes[pending[future]] = future.result()
     for run in runs:  # results in the order asked for, however they finished
-        timeline, summary = outcomes[run]
+        timeline, summary, schedule = outcomes[run]
         result.timelines[run] = timeline
         result.results.append(summary)
+        if schedule is not None:
+            result.oracle = schedule
+    for run in frontier_runs:
+        result.frontier.append({"lag_threshold": keda_threshold(run), **outcomes[run][1]})
+    if result.frontier:
+        reactive = [
+            {"lag_threshold": trigger.lag_threshold, **r}
+            for r in result.results
+            if r["predictor"] == REACTIVE
+        ]
+        for summary in result.results:
+            if summary["predictor"] not in (REACTIVE, ORACLE, ORACLE_BEHAVIOR):
+                summary["keda_frontier"] = frontier_standing(summary, result.frontier + reactive)
     return result
+
+
+def _baseline_warnings(
+    lag_threshold: int, throughput: float, slo_seconds: float, consumer: Consumer
+) -> list[str]:
+    """One line when the target's own KEDA threshold cannot keep up with the throughput."""
+    drain = lag_threshold / throughput
+    if drain <= slo_seconds:
+        return []
+    fair = frontier_thresholds(throughput, consumer.commit_interval_seconds)
+    return [
+        f"reactive: lag_threshold {lag_threshold} is {_duration(drain)} of one replica's work "
+        f"at {throughput:g} msg/s, over the {slo_seconds:g}s SLO: KEDA with it lets each "
+        f"replica hold more lag than it drains within the SLO; compare with the KEDA "
+        f"frontier (lag thresholds {fair[0]}..{fair[-1]})"
+    ]
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @dataclass(frozen=True)
@@ -192,35 +275,87 @@ class _Job:
     settings: ReplaySettings
 
 
-def _run_one(job: _Job, run: str) -> tuple[Timeline, dict[str, Any]]:
+def _run_one(job: _Job, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
     """Simulate and score one run."""
     settings = job.settings
     step = settings.poll_interval_seconds
-    config = run_target(job.run_config, run, settings.per_replica_throughput)
+    true_throughput = settings.per_replica_throughput
+    config = run_target(job.run_config, run, true_throughput)
     started = time.perf_counter()
-    source: Any = None
+    schedule: OracleSchedule | None = None
     if run == ORACLE:
-        source = OracleSource.build(job.rates, step, config.lead_time_seconds)
-    elif run not in (REACTIVE, NO_FORECAST):
-        params = dict(job.target.predictor.params) if run == job.target.predictor.model else {}
-        source = PredictorSource.build(
-            config, run, params, step, job.warmup_times, job.warmup_rates
+        consumer = job.consumer
+        max_ready = config.max_replicas
+        if consumer.partitions is not None:
+            max_ready = min(max_ready, consumer.partitions)
+        schedule = oracle_schedule(
+            job.rates,
+            step,
+            per_replica_throughput=true_throughput,
+            startup_seconds=consumer.startup_seconds,
+            slo_seconds=config.slo.max_lag_seconds,
+            max_ready=max_ready,
+            initial_replicas=consumer.initial_replicas,
         )
-    timeline = simulate(config, job.trigger_name, job.times, job.rates, step, job.consumer, source)
+        timeline = simulate_schedule(job.times, job.rates, step, consumer, schedule.desired)
+    else:
+        forecasters = run_forecasters(
+            config,
+            run,
+            trigger_name=job.trigger_name,
+            times=job.times,
+            rates=job.rates,
+            step_seconds=step,
+            warmup_times=job.warmup_times,
+            warmup_rates=job.warmup_rates,
+        )
+        timeline = simulate(
+            config, job.trigger_name, job.times, job.rates, step, job.consumer, forecasters
+        )
     elapsed = time.perf_counter() - started
     summary = summarize(
         run,
         timeline,
         step,
-        settings.per_replica_throughput,
+        true_throughput,
         job.run_config.slo.max_lag_seconds,
         config.lead_time_seconds,
         elapsed,
     )
-    return timeline, summary
+    summary.update(_knowledge(config, run, timeline, step))
+    return timeline, summary, schedule
+
+
+def _knowledge(
+    config: TargetConfig, run: str, timeline: Timeline, step_seconds: float
+) -> dict[str, Any]:
+    """What a run knew of the per-replica throughput: configured, learned (and when), or
+    nothing (KEDA's formula needs none; the oracle knows the truth)."""
+    _, _, trigger = kafka_trigger(config)
+    learned = timeline.learned_throughput
+    known = learned is not None and bool(np.isfinite(learned).any())
+    first = int(np.argmax(np.isfinite(learned))) if learned is not None and known else None
+    if run in (ORACLE, ORACLE_BEHAVIOR):
+        source = "true"
+    elif trigger.per_replica_throughput is not None:
+        source = "configured"
+    elif run == REACTIVE or keda_threshold(run) is not None:
+        source = "unused"
+    else:
+        source = "learned" if known else "not learned"
+    return {
+        "throughput_source": source,
+        "throughput_used": trigger.per_replica_throughput,
+        "throughput_learned_final": float(learned[np.isfinite(learned)][-1])
+        if learned is not None and known
+        else None,
+        "throughput_learned_after_hours": None
+        if first is None
+        else (first + 1) * step_seconds / 3600.0,
+    }
 
 
 def default_runs(predictors: Sequence[str]) -> list[str]:
-    """``reactive``, then the predictors asked for, then ``oracle``."""
-    middle = [p for p in predictors if p not in (REACTIVE, ORACLE)]
-    return [REACTIVE, *middle, ORACLE]
+    """``reactive``, then the predictors asked for, then ``oracle-behavior`` and ``oracle``."""
+    middle = [p for p in predictors if p not in (REACTIVE, ORACLE, ORACLE_BEHAVIOR)]
+    return [REACTIVE, *middle, ORACLE_BEHAVIOR, ORACLE]

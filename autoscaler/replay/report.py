@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from autoscaler.replay.engine import ReplayResult
+from autoscaler.replay.runs import REFERENCE_RUNS
 from autoscaler.replay.simulator import Timeline
 from autoscaler.replay.svg import (
     Chart,
@@ -52,8 +53,6 @@ CSV_COLUMNS = (
     "replicas",
 )
 REACTIVE = "reactive"
-REFERENCE_RUNS = frozenset({"oracle"})
-"""Runs shown but never marked best: perfect foresight would win every column."""
 LAG_CLIP_SLO_MULTIPLE = 10.0
 """The lag plots stop at this many times the SLO: beyond it, the SLO line would be lost."""
 
@@ -155,7 +154,93 @@ def comparison_table(summary: dict[str, Any]) -> str:
         for row in rows
     ]
     changes = changes_vs_reactive(results)
-    return "\n".join(lines + ([""] if changes else []) + changes)
+    return "\n".join(lines + ([""] if changes else []) + changes + frontier_lines(summary))
+
+
+def frontier_lines(summary: dict[str, Any]) -> list[str]:
+    """The KEDA frontier as a small table, then where each run stands against it."""
+    frontier: list[dict[str, Any]] = summary.get("keda_frontier") or []
+    if not frontier:
+        return []
+    lines = [
+        "",
+        "KEDA frontier: reactive at other lag thresholds (lag per replica; "
+        f"{_in_flight(summary):g} is one saturated replica's in-flight lag)",
+    ]
+    rows = [["lag_threshold", "rep-h", "SLO min", "SLO %", "events"]] + [
+        [
+            str(p["lag_threshold"]),
+            f"{p['replica_hours']:,.1f}",
+            f"{p['slo_violation_minutes']:,.1f}",
+            f"{p['slo_violation_pct']:.2f}",
+            f"{p['scale_events']:,d}",
+        ]
+        for p in frontier
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    for run in summary["results"]:
+        standing = run.get("keda_frontier")
+        if standing is not None:
+            lines.append(f"{run['predictor']} vs the KEDA frontier: {standing_text(standing)}")
+    return lines
+
+
+def standing_text(standing: dict[str, Any]) -> str:
+    best = standing["best_keda_costing_as_much"]
+    if best is None:
+        verdict = "costs more than every lag threshold"
+    else:
+        figures = (
+            f"{best['lag_threshold']}: {best['slo_violation_minutes']:,.1f} min "
+            f"at {best['replica_hours']:,.1f} rep-h"
+        )
+        verdict = (
+            f"no lag threshold costing as much or more does as well (the best of them, {figures})"
+            if standing["beats_frontier"]
+            else f"lag threshold {figures} does as well for at least the cost"
+        )
+    dominated = standing["dominated_by"]
+    if dominated:
+        verdict += f"; dominated by lag threshold {', '.join(map(str, dominated))}"
+    return verdict
+
+
+def _in_flight(summary: dict[str, Any]) -> float:
+    frontier = summary["keda_frontier"]
+    return float(sorted(p["lag_threshold"] for p in frontier)[len(frontier) // 2])
+
+
+def knowledge_line(summary: dict[str, Any]) -> str:
+    """What the replayed target knew of the per-replica throughput, against the truth."""
+    info = summary.get("throughput") or {}
+    true = info.get("true")
+    configured = info.get("configured")
+    if configured is not None:
+        told = f"configured {configured:g} msg/s"
+        if true is not None and configured != true:
+            told += f" ({100.0 * (configured - true) / true:+.0f}% off the truth)"
+        return (
+            f"per-replica throughput: true {true:g} msg/s (simulated); the target uses the {told}"
+        )
+    learned = [
+        f"{r['predictor']} {r['throughput_learned_final']:.4g} after "
+        f"{r['throughput_learned_after_hours']:.1f} h"
+        for r in summary["results"]
+        if r.get("throughput_source") == "learned" and r.get("throughput_learned_final")
+    ]
+    not_learned = [
+        r["predictor"] for r in summary["results"] if r.get("throughput_source") == "not learned"
+    ]
+    text = (
+        f"per-replica throughput: true {true:g} msg/s (simulated); the target configures none "
+        "and learns it as live (KEDA's lag formula until then)"
+    )
+    if learned:
+        text += f": learned {'; '.join(learned)}"
+    if not_learned:
+        text += f"; never saturated, so never learned: {', '.join(not_learned)}"
+    return text
 
 
 def changes_vs_reactive(results: Sequence[dict[str, Any]]) -> list[str]:

@@ -1,19 +1,28 @@
-"""The runs a replay compares, each through the same simulator and decision core.
+"""The runs a replay compares, each through the same simulator and poll step.
 
-* ``reactive``: what users run today: KEDA's Kafka formula (``ceil(lag / lag_threshold)``),
-  no forecast, the HPA's default behavior.
-* ``none``: our decision core without a forecast (capacity sizing from the measured rate):
+* ``reactive``: what users run today: KEDA's Kafka formula (``ceil(lag / lag_threshold)``)
+  with the target's own ``lag_threshold``, no forecast, the HPA's default behavior.
+* ``keda@<threshold>``: the same at other lag thresholds: the *KEDA frontier*, so that a
+  run can be compared with the best KEDA at equal replica-hours.
+* ``none``: our poll step without a forecast (capacity sizing from the measured rate):
   separates what the forecast adds from what capacity sizing adds.
 * one run per predictor: the target's own settings, sized on that model's forecast.
-* ``oracle``: sized on the true future arrival rate over the lead time: what perfect
-  foresight would cost, as a reference.
+* ``oracle``: the cheapest schedule that meets the SLO with perfect foresight under the
+  physics alone (``oracle``): a floor for every other run's cost.
+* ``oracle-behavior``: our poll step with a perfect forecast (the true highest arrival rate
+  over the lead time) and the true throughput, under the target's behavior, dwell time and
+  minimum step: what perfect forecasting would buy with these settings.
+
+Physics and knowledge are separate. The simulated consumers process the replay's true
+throughput; what each run *knows* is what the target's config says: a configured
+``per_replica_throughput`` is used as configured (right or wrong), and a target without one
+learns it as the live service does. Only the two oracles know the truth.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -24,13 +33,20 @@ from autoscaler.config.model import (
     PredictorConfig,
     TargetConfig,
 )
-from autoscaler.decision import Forecast
+from autoscaler.decision import Forecaster, forecasters_for
 from autoscaler.replay.simulator import FloatArray
-from predictors.forecaster import SeriesForecaster
+from predictors.forecaster import SeriesForecast
 
 REACTIVE = "reactive"
 NO_FORECAST = "none"
 ORACLE = "oracle"
+ORACLE_BEHAVIOR = "oracle-behavior"
+KEDA_PREFIX = "keda@"
+REFERENCE_RUNS = frozenset({ORACLE, ORACLE_BEHAVIOR})
+"""Runs that know the future: shown, never ranked."""
+FRONTIER_MULTIPLES = tuple(2 ** (k / 2) for k in range(-4, 5))
+"""The KEDA frontier's lag thresholds, as multiples of the in-flight lag of one saturated
+replica: 0.25x to 4x in steps of sqrt(2)."""
 
 
 def kafka_trigger(target: TargetConfig) -> tuple[int, str, KafkaLagTrigger]:
@@ -45,93 +61,110 @@ def kafka_trigger(target: TargetConfig) -> tuple[int, str, KafkaLagTrigger]:
     )
 
 
-def run_target(target: TargetConfig, run: str, throughput: float) -> TargetConfig:
-    """The target as configured for ``run``: only what the run is about differs."""
+def with_trigger(target: TargetConfig, **update: object) -> TargetConfig:
+    """``target`` with its simulated trigger's settings updated."""
     index, _, trigger = kafka_trigger(target)
     triggers = list(target.triggers)
-    if run == REACTIVE:
-        triggers[index] = trigger.model_copy(update={"per_replica_throughput": None})
-        return target.model_copy(
+    triggers[index] = trigger.model_copy(update=update)
+    return target.model_copy(update={"triggers": tuple(triggers)})
+
+
+def keda_run(threshold: int) -> str:
+    return f"{KEDA_PREFIX}{threshold}"
+
+
+def keda_threshold(run: str) -> int | None:
+    """The lag threshold of a frontier run, None for any other run."""
+    return int(run[len(KEDA_PREFIX) :]) if run.startswith(KEDA_PREFIX) else None
+
+
+def frontier_thresholds(true_throughput: float, commit_interval_seconds: float) -> list[int]:
+    """The frontier's lag thresholds around one saturated replica's in-flight lag (the
+    messages it processes in half a commit interval)."""
+    base = true_throughput * commit_interval_seconds / 2
+    return sorted({max(1, round(base * multiple)) for multiple in FRONTIER_MULTIPLES})
+
+
+def run_target(target: TargetConfig, run: str, true_throughput: float) -> TargetConfig:
+    """The target as configured for ``run``: only what the run is about differs."""
+    threshold = keda_threshold(run)
+    if run == REACTIVE or threshold is not None:
+        update: dict[str, object] = {"per_replica_throughput": None, "learn_throughput": False}
+        if threshold is not None:
+            update["lag_threshold"] = threshold
+        return with_trigger(target, **update).model_copy(
             update={
-                "triggers": tuple(triggers),
                 "predictor": PredictorConfig(model="none"),
                 "behavior": BehaviorConfig(),
                 "actuation": ActuationConfig(),
             }
         )
-    triggers[index] = trigger.model_copy(update={"per_replica_throughput": throughput})
-    model = run if run not in (NO_FORECAST, ORACLE) else "none"
+    if run == ORACLE_BEHAVIOR:
+        target = with_trigger(target, per_replica_throughput=true_throughput)
+    model = run if run not in (NO_FORECAST, ORACLE, ORACLE_BEHAVIOR) else "none"
     predictor = target.predictor.model_copy(update={"model": model})
     if model != target.predictor.model:
         predictor = predictor.model_copy(update={"params": {}})
-    return target.model_copy(update={"triggers": tuple(triggers), "predictor": predictor})
+    return target.model_copy(update={"predictor": predictor})
+
+
+def run_forecasters(
+    config: TargetConfig,
+    run: str,
+    *,
+    trigger_name: str,
+    times: FloatArray,
+    rates: FloatArray,
+    step_seconds: float,
+    warmup_times: FloatArray,
+    warmup_rates: FloatArray,
+) -> dict[str, Forecaster]:
+    """The forecasters of a run: the target's own (built as the live service builds them,
+    warmed up on the history before the replayed span), or perfect foresight."""
+    if run == ORACLE_BEHAVIOR:
+        return {
+            trigger_name: PerfectForesight.build(
+                times + step_seconds, rates, step_seconds, config.lead_time_seconds
+            )
+        }
+    forecasters = forecasters_for(config)
+    forecaster = forecasters.get(trigger_name)
+    if forecaster is not None and len(warmup_times):
+        forecaster.warm_start(warmup_times, warmup_rates)
+    return dict(forecasters)
 
 
 @dataclass
-class PredictorSource:
-    """Feeds each measured arrival rate to a model (the past only) and asks for a forecast
-    a lead time ahead; refits on the target's retrain schedule, inline."""
+class PerfectForesight:
+    """The true highest arrival rate over the lead time, as a forecaster of the poll step
+    (it knows the future: a reference, never a run to rank)."""
 
-    forecaster: SeriesForecaster
+    poll_times: FloatArray
+    future_max: FloatArray
     lead_seconds: float
-    quantile: float
+    _index: int = -1
 
     @classmethod
     def build(
-        cls,
-        target: TargetConfig,
-        model: str,
-        params: dict[str, Any],
-        step_seconds: float,
-        warmup_times: FloatArray,
-        warmup_rates: FloatArray,
-    ) -> PredictorSource:
-        predictor = target.predictor
-        forecaster = SeriesForecaster(
-            model,
-            params,
-            horizon_seconds=target.lead_time_seconds,
-            quantile=predictor.quantile,
-            step_seconds=step_seconds,
-            window_seconds=predictor.history_window_seconds,
-            retrain_interval_seconds=predictor.retrain_interval_seconds,
-        )
-        if len(warmup_times):
-            forecaster.warm_start(warmup_times, warmup_rates)
-        return cls(forecaster, target.lead_time_seconds, predictor.quantile)
-
-    def __call__(self, step: int, now: float, arrival_rate: float) -> Forecast | None:
-        forecaster = self.forecaster
-        forecaster.observe(now, arrival_rate)
-        if forecaster.refit_due(now):
-            forecaster.refit(now)
-        forecast = forecaster.forecast()
-        if forecast is None:
-            return None
-        return Forecast(
-            horizon_seconds=forecast.horizon_seconds,
-            point=forecast.point,
-            upper=forecast.upper,
-            model=forecast.model,
-            note=forecast.note,
-        )
-
-
-@dataclass
-class OracleSource:
-    """The true highest arrival rate over the lead time: perfect foresight."""
-
-    future_max: FloatArray
-    lead_seconds: float
-
-    @classmethod
-    def build(cls, rates: FloatArray, step_seconds: float, lead_seconds: float) -> OracleSource:
+        cls, poll_times: FloatArray, rates: FloatArray, step_seconds: float, lead_seconds: float
+    ) -> PerfectForesight:
         lead_steps = max(1, math.ceil(lead_seconds / step_seconds))
         n = len(rates)
         padded = np.concatenate([rates, np.full(lead_steps, rates[-1] if n else 0.0)])
         windows = np.lib.stride_tricks.sliding_window_view(padded[1:], lead_steps)[:n]
-        return cls(windows.max(axis=1).astype(np.float64), lead_seconds)
+        return cls(poll_times, windows.max(axis=1).astype(np.float64), lead_seconds)
 
-    def __call__(self, step: int, now: float, arrival_rate: float) -> Forecast | None:
-        value = float(self.future_max[step])
-        return Forecast(self.lead_seconds, point=value, upper=value, model=ORACLE)
+    def observe(self, timestamp: float, value: float) -> None:
+        self._index = int(np.searchsorted(self.poll_times, timestamp - 1e-6))
+
+    def refit_due(self, now: float) -> bool:
+        return False
+
+    def refit(self, now: float) -> None:
+        """Nothing to learn."""
+
+    def forecast(self) -> SeriesForecast | None:
+        if not 0 <= self._index < len(self.future_max):
+            return None
+        value = float(self.future_max[self._index])
+        return SeriesForecast(value, value, self.lead_seconds, ORACLE_BEHAVIOR)

@@ -1,24 +1,36 @@
-"""A Kafka consumer group simulated poll by poll, scaled by the live decision code.
+"""A Kafka consumer group simulated poll by poll, scaled by the live poll step.
 
-Each step is one poll interval. The trace gives the topic's arrival rate; every *ready*
-replica processes ``per_replica_throughput`` messages/s (replicas beyond the partition count
-process nothing); the backlog carries over. A replica requested at ``t`` is ready at
-``t + startup_seconds``; a removed one stops at once (not-yet-ready ones first, as a
-Deployment removes unready pods first).
+The physics (``ConsumerGroup``), stated once:
 
-At the end of each step the decision core gets exactly what the live loop would see then:
-the lag (including messages processed but not yet committed), the arrival and processing
-rates measured over the last poll, the current and
-ready replicas, and (for predictive runs) a forecast made from the past only. The forecast
-source sees the arrival rate only after it happened: never the future (except the oracle,
-which exists to show what perfect foresight would cost).
+* Each step is one poll interval. The trace gives the topic's arrival rate; every *ready*
+  replica processes ``per_replica_throughput`` messages/s (replicas beyond the partition
+  count process nothing); the backlog carries over.
+* A replica requested at ``t`` is billed from ``t`` and ready at ``t + startup_seconds``; a
+  removed one stops at once (not-yet-ready ones first, as a Deployment removes unready pods
+  first).
+* Offsets, as a broker reports them: the log end offset grows by what arrived; consumers
+  commit what they processed every ``commit_interval_seconds`` (Kafka's
+  ``auto.commit.interval.ms``), each on its own schedule, so at a poll the committed offset
+  trails what was processed by half an interval of processing on average. Both are whole
+  numbers.
+
+At the end of each step the poll step (``autoscaler.decision.poll_step``) gets exactly what
+the live source would report then: the lag (end minus committed offset, so including the
+processed but not yet committed messages), the arrival and processing rates from the offsets'
+growth since the previous poll, the group's members, and the current and ready replicas. The
+forecasters see the arrival rate only after it happened (replay's perfect-foresight
+reference aside), and the throughput estimator learns from the committed offsets as it does
+live, with its warm-up and its mistakes. The SLO is scored on the real backlog.
+
+``simulate_schedule`` runs the same physics under a replica schedule given in advance (the
+oracle's).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,24 +38,24 @@ from numpy.typing import NDArray
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.decision import (
-    DecisionState,
-    Forecast,
+    Forecaster,
     KafkaLagObservation,
-    TargetInputs,
-    decide,
-    record_scale,
+    PollInputs,
+    PollState,
+    poll_step,
+    scaled,
 )
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-ForecastSource = Callable[[int, float, float], Forecast | None]
-"""(step index, time now, arrival rate just measured) -> a forecast, or None."""
+UNCAPPED_PARTITIONS = 1 << 30
+"""The partition count reported when the simulation has no partition cap."""
 
 
 @dataclass(frozen=True)
 class Consumer:
-    """What is simulated about the consumers (not configured on a live target)."""
+    """What is simulated about the consumers (the truth, whatever the target is told)."""
 
     per_replica_throughput: float
     startup_seconds: float
@@ -63,7 +75,7 @@ class Timeline:
     timestamps: FloatArray
     arrival_rate: FloatArray
     forecast: FloatArray
-    """The forecast made at this poll, for ``lead`` seconds later (NaN: none)."""
+    """The forecast (point) made at this poll, for ``lead`` seconds later (NaN: none)."""
     desired_replicas: IntArray
     """Replicas requested at this poll (what the decision set)."""
     replicas: IntArray
@@ -75,6 +87,146 @@ class Timeline:
     """Time to drain the lag at the consuming capacity: lag / (consumers x throughput), the
     consumers being the ready replicas capped at the partition count."""
     scale_events: int
+    processed: FloatArray | None = None
+    """Messages processed during the step."""
+    forecast_upper: FloatArray | None = None
+    """The forecast's upper quantile made at this poll (NaN: none)."""
+    learned_throughput: FloatArray | None = None
+    """The per-replica throughput the estimator had learned at this poll (NaN: not yet)."""
+
+
+class ConsumerGroup:
+    """The physics of one consumer group, step by step (see the module docstring)."""
+
+    def __init__(self, consumer: Consumer, step_seconds: float, start: float) -> None:
+        self.consumer = consumer
+        self.step_seconds = step_seconds
+        self.throughput = consumer.per_replica_throughput
+        self.current = consumer.initial_replicas
+        """Replicas running (billed): ``spec.replicas``."""
+        self.ready = consumer.initial_replicas
+        self._starting: deque[float] = deque()  # ready times of starting replicas, oldest first
+        self.lag = 0.0
+        """The real backlog: messages arrived and not processed."""
+        self._arrived = 0.0
+        self._processed_at: deque[tuple[float, float]] = deque([(start, 0.0)])
+        """(time, messages processed by then) at the ends of the recent steps."""
+        self._previous_offsets: tuple[int, int] | None = (0, 0)
+        self.processed_in_step = 0.0
+
+    @property
+    def consuming(self) -> int:
+        partitions = self.consumer.partitions
+        return self.ready if partitions is None else min(self.ready, partitions)
+
+    def advance(self, start: float, rate: float) -> None:
+        """One step from ``start``: replicas due become ready, then arrive and process."""
+        while self._starting and self._starting[0] <= start:
+            self._starting.popleft()
+            self.ready += 1
+        step = self.step_seconds
+        arrived = rate * step
+        processed = min(self.lag + arrived, self.consuming * self.throughput * step)
+        self.lag += arrived - processed
+        self._arrived += arrived
+        self.processed_in_step = processed
+        self._processed_at.append((start + step, self._processed_at[-1][1] + processed))
+        keep = self.consumer.commit_interval_seconds / 2 + step
+        while len(self._processed_at) > 2 and self._processed_at[1][0] <= start + step - keep:
+            self._processed_at.popleft()
+
+    @property
+    def lag_seconds(self) -> float:
+        if self.lag <= 0.0:
+            return 0.0
+        if self.consuming == 0:
+            return math.inf
+        return self.lag / (self.consuming * self.throughput)
+
+    def _committed(self, now: float) -> float:
+        """Messages committed by ``now``: processed by half a commit interval earlier
+        (processing is uniform within a step)."""
+        at = now - self.consumer.commit_interval_seconds / 2
+        points = self._processed_at
+        if at >= points[-1][0]:
+            return points[-1][1]
+        for index in range(len(points) - 1, 0, -1):  # newest first: usually the last step
+            t0, p0 = points[index - 1]
+            if at >= t0:
+                t1, p1 = points[index]
+                return p0 + (p1 - p0) * (at - t0) / (t1 - t0)
+        return points[0][1]
+
+    def observe(self, now: float) -> KafkaLagObservation:
+        """What the live Kafka source would report at the poll at ``now``."""
+        end = math.floor(self._arrived + 1e-9)
+        committed = min(end, math.floor(self._committed(now) + 1e-9))
+        arrival_rate = processing_rate = None
+        if self._previous_offsets is not None:
+            previous_end, previous_committed = self._previous_offsets
+            arrival_rate = (end - previous_end) / self.step_seconds
+            processing_rate = (committed - previous_committed) / self.step_seconds
+        self._previous_offsets = (end, committed)
+        partitions = self.consumer.partitions
+        return KafkaLagObservation(
+            observed_at=now,
+            total_lag=end - committed,
+            partition_count=partitions if partitions is not None else UNCAPPED_PARTITIONS,
+            arrival_rate=arrival_rate,
+            processing_rate=processing_rate,
+            members=self.ready,
+        )
+
+    def scale(self, desired: int, now: float) -> None:
+        """Set ``spec.replicas`` at ``now``."""
+        if desired > self.current:
+            self._starting.extend([now + self.consumer.startup_seconds] * (desired - self.current))
+        elif desired < self.current:
+            remove = self.current - desired
+            while remove and self._starting:  # unready replicas go first
+                self._starting.pop()
+                remove -= 1
+            self.ready -= remove
+        self.current = desired
+
+
+class _Recorder:
+    """The per-step columns of a ``Timeline``."""
+
+    def __init__(self, n: int) -> None:
+        self.forecast = np.full(n, np.nan)
+        self.forecast_upper = np.full(n, np.nan)
+        self.learned = np.full(n, np.nan)
+        self.desired = np.empty(n, dtype=np.int64)
+        self.replicas = np.empty(n, dtype=np.int64)
+        self.ready = np.empty(n, dtype=np.int64)
+        self.lag = np.empty(n, dtype=np.float64)
+        self.lag_seconds = np.empty(n, dtype=np.float64)
+        self.processed = np.empty(n, dtype=np.float64)
+        self.scale_events = 0
+
+    def physics(self, k: int, group: ConsumerGroup) -> None:
+        self.replicas[k] = group.current
+        self.ready[k] = group.ready
+        self.lag[k] = group.lag
+        self.lag_seconds[k] = group.lag_seconds
+        self.processed[k] = group.processed_in_step
+
+    def timeline(self, times: FloatArray, rates: FloatArray, step_seconds: float) -> Timeline:
+        return Timeline(
+            timestamps=np.asarray(times, dtype=np.float64) + step_seconds,
+            arrival_rate=np.asarray(rates, dtype=np.float64),
+            forecast=self.forecast,
+            desired_replicas=self.desired,
+            replicas=self.replicas,
+            ready_replicas=self.ready,
+            lag_messages=self.lag,
+            lag_seconds=self.lag_seconds,
+            scale_events=self.scale_events,
+            processed=self.processed,
+            forecast_upper=self.forecast_upper,
+            learned_throughput=self.learned,
+        )
 
 
 def simulate(
@@ -84,90 +236,61 @@ def simulate(
     rates: FloatArray,
     step_seconds: float,
     consumer: Consumer,
-    forecast_source: ForecastSource | None = None,
+    forecasters: Mapping[str, Forecaster] | None = None,
 ) -> Timeline:
-    """Run the decision core over ``rates`` (messages/s during each step from ``times``)."""
+    """Run the poll step over ``rates`` (messages/s during each step from ``times``)."""
+    forecasters = forecasters or {}
     n = len(times)
-    throughput = consumer.per_replica_throughput
-    # Replicas beyond the partition count get no partition: they consume nothing, whether
-    # or not allow_idle_consumers lets the decision request them.
-    consuming_cap = consumer.partitions
-    partition_count = consumer.partitions if consumer.partitions is not None else 1 << 30
-
-    forecasts = np.full(n, np.nan)
-    desired_out = np.empty(n, dtype=np.int64)
-    replicas_out = np.empty(n, dtype=np.int64)
-    ready_out = np.empty(n, dtype=np.int64)
-    lag_out = np.empty(n, dtype=np.float64)
-    lag_seconds_out = np.empty(n, dtype=np.float64)
-
-    current = consumer.initial_replicas
-    ready = current
-    starting: deque[float] = deque()  # ready times of starting replicas, oldest first
-    lag = 0.0
-    state = DecisionState()
-    scale_events = 0
+    out = _Recorder(n)
+    group = ConsumerGroup(consumer, step_seconds, float(times[0]) if n else 0.0)
+    state = PollState()
     for k in range(n):
-        start = float(times[k])
-        while starting and starting[0] <= start:
-            starting.popleft()
-            ready += 1
-        consuming = ready if consuming_cap is None else min(ready, consuming_cap)
-        arrived = float(rates[k]) * step_seconds
-        processed = min(lag + arrived, consuming * throughput * step_seconds)
-        lag += arrived - processed
-        replicas_out[k] = current
-        ready_out[k] = ready
-        lag_out[k] = lag
-        if lag <= 0.0:
-            lag_seconds_out[k] = 0.0
-        elif consuming == 0:
-            lag_seconds_out[k] = math.inf
-        else:
-            lag_seconds_out[k] = lag / (consuming * throughput)
-
-        now = start + step_seconds
-        arrival_rate = arrived / step_seconds
-        uncommitted = processed / step_seconds * consumer.commit_interval_seconds / 2
-        observation = KafkaLagObservation(
-            observed_at=now,
-            total_lag=round(lag + uncommitted),
-            partition_count=partition_count,
-            arrival_rate=arrival_rate,
-            processing_rate=processed / step_seconds,
+        group.advance(float(times[k]), float(rates[k]))
+        out.physics(k, group)
+        now = float(times[k]) + step_seconds
+        inputs = PollInputs(
+            at=now,
+            observations={trigger_name: group.observe(now)},
+            current_replicas=group.current,
+            ready_replicas=group.ready,
         )
-        forecast = None if forecast_source is None else forecast_source(k, now, arrival_rate)
+        result = poll_step(target, inputs, forecasters, state)
+        state = result.state
+        forecast = result.forecasts.get(trigger_name)
         if forecast is not None:
-            forecasts[k] = forecast.point
-        inputs = TargetInputs(
-            current_replicas=current,
-            observations={trigger_name: observation},
-            forecasts={} if forecast is None else {trigger_name: forecast},
-            ready_replicas=ready,
-        )
-        decision, state = decide(target, inputs, state, now)
-        desired = decision.desired_replicas
-        desired_out[k] = desired
-        if desired != current:
-            if desired > current:
-                starting.extend([now + consumer.startup_seconds] * (desired - current))
-            else:
-                remove = current - desired
-                while remove and starting:  # unready replicas go first
-                    starting.pop()
-                    remove -= 1
-                ready -= remove
-            state = record_scale(target, state, current, desired, now)
-            current = desired
-            scale_events += 1
-    return Timeline(
-        timestamps=np.asarray(times, dtype=np.float64) + step_seconds,
-        arrival_rate=np.asarray(rates, dtype=np.float64),
-        forecast=forecasts,
-        desired_replicas=desired_out,
-        replicas=replicas_out,
-        ready_replicas=ready_out,
-        lag_messages=lag_out,
-        lag_seconds=lag_seconds_out,
-        scale_events=scale_events,
-    )
+            out.forecast[k] = forecast.point
+            out.forecast_upper[k] = forecast.point if forecast.upper is None else forecast.upper
+        learned = result.learned_throughput.get(trigger_name)
+        if learned is not None:
+            out.learned[k] = learned
+        assert result.decision is not None  # the simulated scale is always readable
+        desired = result.decision.desired_replicas
+        out.desired[k] = desired
+        if desired != group.current:
+            state = scaled(target, state, group.current, desired, now)
+            group.scale(desired, now)
+            out.scale_events += 1
+    return out.timeline(times, rates, step_seconds)
+
+
+def simulate_schedule(
+    times: FloatArray,
+    rates: FloatArray,
+    step_seconds: float,
+    consumer: Consumer,
+    desired: IntArray,
+) -> Timeline:
+    """The same physics under ``desired[k]``, the replicas set at the poll ending step ``k``."""
+    n = len(times)
+    out = _Recorder(n)
+    group = ConsumerGroup(consumer, step_seconds, float(times[0]) if n else 0.0)
+    for k in range(n):
+        group.advance(float(times[k]), float(rates[k]))
+        out.physics(k, group)
+        now = float(times[k]) + step_seconds
+        want = int(desired[k])
+        out.desired[k] = want
+        if want != group.current:
+            group.scale(want, now)
+            out.scale_events += 1
+    return out.timeline(times, rates, step_seconds)

@@ -1,8 +1,10 @@
 """Scores of a run, computed only from its timeline (so the CSV files reproduce them).
 
 * cost: replica-hours of the replicas running (ready or starting) at each step, and the
-  efficiency against the work lower bound (total arrivals / throughput / 3600 h: no
-  schedule can cost less);
+  efficiency: the work the run actually processed, in replica-hours (processed messages /
+  throughput / 3600), over what it paid. A run that leaves a backlog did less work, so it
+  cannot look more efficient than the work it did allows;
+* work: messages arrived, processed, and the backlog left at the end;
 * service: the steps whose lag would take longer than the SLO to drain at the ready
   capacity (lag / (ready x throughput) > SLO), and percentiles of that drain time;
 * forecast error: MAE of the forecasts against the arrival rate that then came, and MASE
@@ -76,7 +78,10 @@ def summarize(
 ) -> dict[str, Any]:
     """One entry of ``summary.json``'s ``results``."""
     replica_hours = float(np.sum(timeline.replicas) * step_seconds / 3600.0)
-    lower = work_lower_bound_hours(timeline.arrival_rate, step_seconds, throughput)
+    arrived = float(np.sum(timeline.arrival_rate) * step_seconds)
+    processed = arrived if timeline.processed is None else float(np.sum(timeline.processed))
+    backlog = float(timeline.lag_messages[-1]) if len(timeline.lag_messages) else 0.0
+    work_done_hours = processed / throughput / 3600.0
     violations = int(np.count_nonzero(timeline.lag_seconds > slo_seconds))
     steps = len(timeline.lag_seconds)
     lag = timeline.lag_seconds
@@ -84,7 +89,7 @@ def summarize(
     return {
         "predictor": name,
         "replica_hours": replica_hours,
-        "efficiency": lower / replica_hours if replica_hours > 0 else 0.0,
+        "efficiency": work_done_hours / replica_hours if replica_hours > 0 else 0.0,
         "slo_violation_pct": 100.0 * violations / steps if steps else 0.0,
         "slo_violation_minutes": violations * step_seconds / 60.0,
         "lag_seconds_p50": _finite_or_none(float(np.percentile(lag, 50))) if steps else 0.0,
@@ -94,4 +99,45 @@ def summarize(
         "forecast_mae": mae,
         "forecast_mase": mase,
         "runtime_seconds": runtime_seconds,
+        "messages_arrived": arrived,
+        "messages_processed": processed,
+        "backlog_end_messages": backlog,
+    }
+
+
+def frontier_standing(run: dict[str, Any], frontier: list[dict[str, Any]]) -> dict[str, Any]:
+    """Where ``run`` stands against the KEDA frontier (reactive over lag thresholds).
+
+    ``beats_frontier``: every KEDA threshold that costs at least as many replica-hours
+    violates the SLO for more minutes than the run, or as many at a higher cost (so a run
+    with no violation beats a threshold with none that costs more); and at least one
+    threshold costs that much (a run dearer than every threshold proves nothing).
+    ``best_keda_costing_as_much``: the best of those thresholds. ``dominated_by``:
+    thresholds that cost no more and violate no longer.
+    """
+    hours, minutes = run["replica_hours"], run["slo_violation_minutes"]
+    dearer = [p for p in frontier if p["replica_hours"] >= hours]
+    best = min(dearer, key=lambda p: (p["slo_violation_minutes"], p["replica_hours"]), default=None)
+    dominated_by = [
+        p["lag_threshold"]
+        for p in frontier
+        if p["replica_hours"] <= hours
+        and p["slo_violation_minutes"] <= minutes
+        and (p["replica_hours"], p["slo_violation_minutes"]) != (hours, minutes)
+    ]
+
+    def beaten_by(point: dict[str, Any]) -> bool:
+        violations = point["slo_violation_minutes"]
+        return violations < minutes or (violations == minutes and point["replica_hours"] == hours)
+
+    return {
+        "beats_frontier": best is not None and not any(beaten_by(p) for p in dearer),
+        "best_keda_costing_as_much": None
+        if best is None
+        else {
+            "lag_threshold": best["lag_threshold"],
+            "replica_hours": best["replica_hours"],
+            "slo_violation_minutes": best["slo_violation_minutes"],
+        },
+        "dominated_by": sorted(dominated_by),
     }

@@ -10,8 +10,9 @@ of group members, then turns them into a ``KafkaLagObservation``:
   growth per second) compare with the previous poll, on the clock value passed in;
 * a partition with lag whose committed offset has not moved for ``persistent_lag_polls``
   polls is stuck: its lag is reported as ``persistent_lag``;
-* while consumers are saturated (lag present and not shrinking) the processing rate per
-  busy member feeds an EWMA: the learned per-replica throughput.
+* the group's member count goes with them: the poll step's throughput estimator
+  (``autoscaler.decision.throughput``) divides the processing rate among the members.
+  Learning is not done here, so that replay learns exactly as the live service does.
 
 Every failure becomes an ``Unavailable`` with its reason, logged once per change of state.
 """
@@ -105,7 +106,6 @@ class ConsumerGroupLag:
     Args:
         cluster: the shared connections to the trigger's cluster.
         trigger: the trigger's settings.
-        throughput_smoothing: EWMA weight of a new per-replica throughput sample (0 < a <= 1).
         name: how logs name this source (default ``cluster/group``).
     """
 
@@ -114,28 +114,17 @@ class ConsumerGroupLag:
         cluster: KafkaCluster,
         trigger: KafkaLagTrigger,
         *,
-        throughput_smoothing: float = 0.3,
         name: str | None = None,
     ) -> None:
-        if not 0 < throughput_smoothing <= 1:
-            raise ValueError("throughput_smoothing must be in (0, 1]")
         self.cluster = cluster
         self.trigger = trigger
         self.name = name or f"{cluster.name}/{trigger.consumer_group}"
-        self._alpha = throughput_smoothing
         self._previous_at: float | None = None
         self._previous: dict[Partition, tuple[int, int | None]] = {}
-        self._previous_total_lag: int | None = None
         self._unmoved: dict[Partition, int] = {}
-        self._throughput: float | None = None
         self._unavailable_state: str | None = None
         self.last: GroupLag | None = None
         """Details of the last successful poll."""
-
-    @property
-    def learned_throughput(self) -> float | None:
-        """Messages/s one replica processes, as learned so far (None: not yet)."""
-        return self._throughput
 
     async def poll(self, now: float) -> KafkaLagObservation | Unavailable:
         """One measurement. Never raises (cancellation aside)."""
@@ -256,11 +245,9 @@ class ConsumerGroupLag:
         if elapsed is not None and elapsed > 0:
             arrival_rate = arrived / elapsed
             processing_rate = processed / elapsed
-        self._learn(total_lag, processing_rate, description.members, len(rows))
 
         self._previous_at = now
         self._previous = {tp: (end.get(tp, 0), committed.get(tp)) for tp in partitions}
-        self._previous_total_lag = total_lag
         self._unmoved = unmoved
         self.last = GroupLag(now, tuple(rows), description.members, description.state)
         return KafkaLagObservation(
@@ -271,31 +258,8 @@ class ConsumerGroupLag:
             persistent_lag=sum(row.lag for row in rows if row.stuck),
             arrival_rate=arrival_rate,
             processing_rate=processing_rate,
-            per_replica_throughput=self._throughput,
+            members=description.members,
         )
-
-    def _learn(
-        self, total_lag: int, processing_rate: float | None, members: int, partitions: int
-    ) -> None:
-        """Saturated consumers (lag present and not shrinking) process as fast as they can:
-        their rate per busy member is a sample of one replica's capacity."""
-        previous = self._previous_total_lag
-        if (
-            processing_rate is None
-            or processing_rate <= 0
-            or previous is None
-            or total_lag <= 0
-            or total_lag < previous
-        ):
-            return
-        busy = min(members, partitions)  # members beyond the partition count sit idle
-        if busy <= 0:
-            return
-        sample = processing_rate / busy
-        if self._throughput is None:
-            self._throughput = sample
-        else:
-            self._throughput += self._alpha * (sample - self._throughput)
 
 
 async def _no_offsets() -> dict[Partition, int]:

@@ -42,11 +42,14 @@ def test_replay_csv_with_output(
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    for run in ("reactive", "none", "naive", "oracle"):
+    runs = ["reactive", "none", "naive", "oracle-behavior", "oracle"]
+    for run in runs:
         assert run in out
         assert (out_dir / f"timeseries-{run}.csv").is_file()
     summary = json.loads((out_dir / "summary.json").read_text())
-    assert [r["predictor"] for r in summary["results"]] == ["reactive", "none", "naive", "oracle"]
+    assert [r["predictor"] for r in summary["results"]] == runs
+    assert "KEDA frontier" in out
+    assert len(summary["keda_frontier"]) >= 5
     assert summary["steps"] == 1440
     assert summary["step_seconds"] == 60.0
     assert (out_dir / "report.html").is_file()

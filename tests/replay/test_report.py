@@ -274,7 +274,7 @@ def test_the_terminal_table_has_a_row_per_run_and_the_changes(summary: dict[str,
     assert [row.split()[0] for row in rows] == RUNS
     assert len({len(row) for row in rows}) == 1  # right-aligned: every row as wide
     assert lines[1 + len(RUNS)] == ""
-    changes = lines[2 + len(RUNS) :]
+    changes = lines[2 + len(RUNS) : 1 + 2 * len(RUNS)]
     assert [line.split(":")[0] for line in changes] == RUNS[1:]
     assert rows[0].split()[7] == "inf"  # reactive's lag max: no replica to drain it
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from helpers import KAFKA, make_target
 
-from autoscaler.decision import Forecast
-from autoscaler.replay.runs import OracleSource
-from autoscaler.replay.simulator import Consumer, simulate
+from autoscaler.replay.runs import PerfectForesight
+from autoscaler.replay.simulator import Consumer, ConsumerGroup, simulate
+from predictors.forecaster import SeriesForecast
 
 STEP = 60.0
 FAST_UP = {
@@ -109,26 +109,75 @@ def test_lag_seconds_is_lag_over_ready_capacity() -> None:
     np.testing.assert_allclose(timeline.lag_seconds, expected)  # type: ignore[attr-defined]
 
 
-def test_oracle_sees_the_highest_rate_over_the_lead() -> None:
+def test_perfect_foresight_sees_the_highest_rate_over_the_lead() -> None:
     rates = np.array([1.0, 2.0, 9.0, 3.0, 4.0])
-    oracle = OracleSource.build(rates, step_seconds=60.0, lead_seconds=120.0)
+    polls = 60.0 * np.arange(1, 6)
+    oracle = PerfectForesight.build(polls, rates, step_seconds=60.0, lead_seconds=120.0)
     assert oracle.future_max.tolist() == [9.0, 9.0, 4.0, 4.0, 4.0]
-    forecast = oracle(0, 60.0, 1.0)
-    assert isinstance(forecast, Forecast)
+    oracle.observe(60.0, 1.0)
+    forecast = oracle.forecast()
+    assert isinstance(forecast, SeriesForecast)
     assert forecast.point == forecast.upper == 9.0
+    oracle.observe(180.0, 9.0)
+    assert oracle.forecast().point == 4.0  # type: ignore[union-attr]
 
 
-def test_forecast_source_sees_only_the_past() -> None:
-    seen: list[tuple[float, float]] = []
+class _Recording:
+    """A forecaster that only records what it is shown."""
 
-    def source(step: int, now: float, rate: float) -> Forecast | None:
-        seen.append((now, rate))
+    def __init__(self) -> None:
+        self.seen: list[tuple[float, float]] = []
+
+    def observe(self, timestamp: float, value: float) -> None:
+        self.seen.append((timestamp, value))
+
+    def refit_due(self, now: float) -> bool:
+        return False
+
+    def refit(self, now: float) -> None:
+        raise AssertionError("never due")
+
+    def forecast(self) -> SeriesForecast | None:
         return None
 
+
+def test_forecasters_see_only_the_past() -> None:
     config = make_target(triggers=[{**KAFKA, "per_replica_throughput": 100.0}])
-    rates = np.arange(5, dtype=float)
+    rates = np.arange(5, dtype=float) * 60.0
+    recording = _Recording()
+    consumer = Consumer(100.0, 60.0, None)
     simulate(
-        config, "kafka_lag", STEP * np.arange(5), rates, STEP, Consumer(100.0, 60.0, None), source
+        config, "kafka_lag", STEP * np.arange(5), rates, STEP, consumer, {"kafka_lag": recording}
     )
-    # At the poll ending step k the source gets the rate of step k, never a later one.
-    assert seen == [(STEP * (k + 1), float(k)) for k in range(5)]
+    # At the poll ending step k the forecaster gets the rate of step k, never a later one
+    # (measured, as live, from the growth of the end offsets).
+    assert recording.seen == [(STEP * (k + 1), float(k) * 60.0) for k in range(5)]
+
+
+def test_offsets_are_what_the_live_source_would_see() -> None:
+    """End offsets grow by the arrivals; committed offsets trail the processing by half a
+    commit interval; the lag observed is their difference (the real backlog plus what is
+    processed but not yet committed), in whole messages."""
+    consumer = Consumer(100.0, 60.0, 8, initial_replicas=2, commit_interval_seconds=10.0)
+    group = ConsumerGroup(consumer, STEP, start=0.0)
+    group.advance(0.0, 150.0)  # 9,000 arrive; 2 replicas process all of it
+    first = group.observe(60.0)
+    assert first.arrival_rate == 150.0
+    # 9,000 processed over the step, committed up to 5 s before the poll: 8,250.
+    assert first.processing_rate == 8250.0 / STEP
+    assert first.total_lag == 750
+    assert (first.members, first.partition_count) == (2, 8)
+    group.advance(60.0, 300.0)  # 18,000 arrive, 12,000 processed: a backlog of 6,000
+    second = group.observe(120.0)
+    assert group.lag == 6000.0
+    assert second.total_lag == 6000 + 1000  # 5 s of the 200 msg/s processed is in flight
+    assert second.processing_rate == (20000 - 8250) / STEP
+
+
+def test_work_is_accounted() -> None:
+    rng = np.random.default_rng(5)
+    rates = rng.uniform(0, 900, 300)
+    _, timeline = _run(rates)
+    processed = timeline.processed  # type: ignore[attr-defined]
+    assert processed is not None
+    assert np.isclose(rates.sum() * STEP, processed.sum() + timeline.lag_messages[-1])  # type: ignore[attr-defined]

@@ -65,7 +65,7 @@ async def test_lag_scales_the_deployment_and_explains_why(
     assert [p.json() for p in api.patches()] == [{"spec": {"replicas": 4}}]
     (event,) = api.events
     assert "1 -> 4 replicas" in event["message"]
-    assert controller.state.scale_up_events  # recorded only after the patch succeeded
+    assert controller.state.decision.scale_up_events  # recorded only after the patch succeeded
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ async def test_api_failure_is_reported_and_not_recorded(
     outcome = await controller.step(1000.0)
     assert not outcome.patched
     assert outcome.held_because is not None
-    assert controller.state.scale_up_events == ()
+    assert controller.state.decision.scale_up_events == ()
 
 
 async def test_missing_target_is_reported_without_a_decision(

@@ -151,7 +151,7 @@ async def test_switching_dry_run_off_on_disk_starts_acting_and_keeps_what_was_le
         assert api.patches() == []
         before = running.svc.controllers["orders"]
         forecaster = before.forecasters["kafka_lag"]
-        learnt = before.state
+        learnt = before.state.decision
 
         _write(path, document | {"dry_run": False})
         workload = api.workload("Deployment", "shop", "orders")
@@ -161,9 +161,9 @@ async def test_switching_dry_run_off_on_disk_starts_acting_and_keeps_what_was_le
         assert after is not before, "the changed target runs with its new settings"
         assert after.target.dry_run is False
         assert after.forecasters["kafka_lag"] is forecaster, "no relearning for a dry_run switch"
-        assert after.state.recommendations is not None
+        assert after.state.decision.recommendations is not None
         assert learnt.recommendations is not None
-        assert after.state.recommendations[: len(learnt.recommendations)] == (
+        assert after.state.decision.recommendations[: len(learnt.recommendations)] == (
             learnt.recommendations
         ), "stabilization keeps its history over the reload"
         assert running.svc.reload.last_result == "applied"
@@ -314,7 +314,7 @@ async def test_readiness_fails_past_the_failure_budget_and_other_targets_run(
         orders = api.workload("Deployment", "shop", "orders")
         await running.until(lambda: orders.replicas == 4, 5)
         payments = running.svc.controllers["payments"]
-        await running.until(lambda: payments.state.failures.get("kafka_lag", 0) >= 2, 5)
+        await running.until(lambda: payments.state.decision.failures.get("kafka_lag", 0) >= 2, 5)
         status, body = await running.get("/readyz")
         detail = json.loads(body)["detail"]
         assert status == 503
@@ -356,10 +356,10 @@ async def test_a_target_moved_to_another_workload_starts_its_history_afresh(
         after = running.svc.controllers["orders"]
         assert after.target.scale_target_ref.name == "payments"
         await running.until(lambda: after.last is not None, 5)
-        assert before.state.recommendations is not None
-        assert after.state.recommendations is not None
-        last_before = max(r.at for r in before.state.recommendations)
-        assert min(r.at for r in after.state.recommendations) > last_before, (
+        assert before.state.decision.recommendations is not None
+        assert after.state.decision.recommendations is not None
+        last_before = max(r.at for r in before.state.decision.recommendations)
+        assert min(r.at for r in after.state.decision.recommendations) > last_before, (
             "no stabilization history of another workload"
         )
         assert after.forecasters["kafka_lag"] is before.forecasters["kafka_lag"], (

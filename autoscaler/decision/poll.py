@@ -1,0 +1,179 @@
+"""The poll step: the only path from what one poll observed to a decision.
+
+``poll_step(target, inputs, forecasters, state)`` runs, for one target at one poll:
+
+1. the refits that are due (the retrain schedule, or a model waiting for its first fit),
+   *before* the poll's value is absorbed, so the caller knows before the step whether it
+   is heavy (the live controller then runs the step in a worker thread);
+2. each forecaster absorbs its trigger's load (a consumer group's arrival rate, or the
+   metric) and forecasts one lead time ahead;
+3. each Kafka trigger's throughput estimate learns from the poll (``throughput``);
+4. ``decide`` sizes, combines and bounds the replica count, with the forecasts and the
+   learned throughput.
+
+The live controller (``autoscaler.live.controller``) and replay's simulator
+(``autoscaler.replay.simulator``) both call it and nothing else of that chain: each keeps
+only its edge (gathering observations and patching the scale, or the physics). After the
+caller really changed the replica count it calls ``scaled`` (the HPA records a scale event
+only after a successful rescale).
+
+No I/O, no clock reads, no globals: the time is ``inputs.at``. The state is a value, except
+the forecasters, which the step feeds in place: a model's history is far too large to copy
+every poll, and the step is the only code that feeds them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from autoscaler.config.model import KafkaLagTrigger, TargetConfig
+from autoscaler.decision.core import decide, record_scale
+from autoscaler.decision.forecasters import Forecaster, load_series
+from autoscaler.decision.throughput import ThroughputEstimate, learn_throughput
+from autoscaler.decision.types import (
+    Decision,
+    DecisionState,
+    Forecast,
+    KafkaLagObservation,
+    Observation,
+    TargetInputs,
+)
+
+__all__ = ["PollInputs", "PollResult", "PollState", "poll_step", "refits_due", "scaled"]
+
+
+@dataclass(frozen=True, slots=True)
+class PollInputs:
+    """What one poll observed of one target."""
+
+    at: float
+    """The poll's time (the caller's clock)."""
+    observations: Mapping[str, Observation]
+    """By trigger name; a trigger without an entry counts as unavailable."""
+    current_replicas: int | None
+    """``spec.replicas``; None when the scale could not be read: the forecasters and the
+    throughput estimate still learn, but no decision is made."""
+    ready_replicas: int | None = None
+    """Replicas consuming now (``status.replicas``); defaults to ``current_replicas``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """What the step remembers between polls of one target (besides the forecasters)."""
+
+    decision: DecisionState = field(default_factory=DecisionState)
+    throughput: Mapping[str, ThroughputEstimate] = field(default_factory=dict)
+    """By Kafka trigger name."""
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """The step's answer: the decision (None without a scale), what it rested on, and the
+    state for the next poll."""
+
+    decision: Decision | None
+    forecasts: Mapping[str, Forecast]
+    """By trigger name: the forecasts the decision used."""
+    learned_throughput: Mapping[str, float]
+    """By Kafka trigger name: the per-replica throughput learned so far (used for sizing
+    only where the trigger configures none and ``learn_throughput`` is on)."""
+    state: PollState
+    refitted: tuple[str, ...] = ()
+    """Triggers whose model was refitted in this step."""
+
+
+def refits_due(forecasters: Mapping[str, Forecaster], now: float) -> bool:
+    """Whether a step at ``now`` would refit a model (heavy: worth a worker thread)."""
+    return any(forecaster.refit_due(now) for forecaster in forecasters.values())
+
+
+def poll_step(
+    target: TargetConfig,
+    inputs: PollInputs,
+    forecasters: Mapping[str, Forecaster],
+    state: PollState,
+    *,
+    refit: bool = True,
+) -> PollResult:
+    """One poll of ``target``. ``refit=False`` postpones due refits to a later poll (the
+    live service does so while every fit slot is busy; the current models forecast)."""
+    now = inputs.at
+    refitted = tuple(
+        name for name, forecaster in forecasters.items() if refit and forecaster.refit_due(now)
+    )
+    for name in refitted:
+        forecasters[name].refit(now)
+    forecasts = _forecasts(inputs, forecasters)
+    throughput = _learned(target, inputs, state.throughput)
+    learned = {name: e.per_replica for name, e in throughput.items() if e.per_replica is not None}
+    usable = {
+        name: learned[name]
+        for name, trigger in zip(target.trigger_names, target.triggers, strict=True)
+        if name in learned and isinstance(trigger, KafkaLagTrigger) and trigger.learn_throughput
+    }
+    decision: Decision | None = None
+    decision_state = state.decision
+    if inputs.current_replicas is not None:
+        decision, decision_state = decide(
+            target,
+            TargetInputs(
+                current_replicas=inputs.current_replicas,
+                observations=inputs.observations,
+                forecasts=forecasts,
+                ready_replicas=inputs.ready_replicas,
+                learned_throughput=usable,
+            ),
+            state.decision,
+            now,
+        )
+    return PollResult(
+        decision=decision,
+        forecasts=forecasts,
+        learned_throughput=learned,
+        state=PollState(decision_state, throughput),
+        refitted=refitted,
+    )
+
+
+def scaled(
+    target: TargetConfig, state: PollState, old_replicas: int, new_replicas: int, now: float
+) -> PollState:
+    """The state after the replica count really changed from ``old`` to ``new`` at ``now``
+    (the rate policies and the dwell time count real changes only)."""
+    decision = record_scale(target, state.decision, old_replicas, new_replicas, now)
+    return dataclasses.replace(state, decision=decision)
+
+
+def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dict[str, Forecast]:
+    forecasts: dict[str, Forecast] = {}
+    for name, forecaster in forecasters.items():
+        value = load_series(inputs.observations.get(name))
+        if value is not None:
+            forecaster.observe(inputs.at, value)
+        forecast = forecaster.forecast()
+        if forecast is not None:
+            forecasts[name] = Forecast(
+                horizon_seconds=forecast.horizon_seconds,
+                point=forecast.point,
+                upper=forecast.upper,
+                model=forecast.model,
+                note=forecast.note,
+            )
+    return forecasts
+
+
+def _learned(
+    target: TargetConfig, inputs: PollInputs, estimates: Mapping[str, ThroughputEstimate]
+) -> Mapping[str, ThroughputEstimate]:
+    """Each Kafka trigger's estimate after this poll (unchanged where it saw nothing)."""
+    updated = dict(estimates)
+    ready = inputs.ready_replicas if inputs.ready_replicas is not None else inputs.current_replicas
+    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+        observation = inputs.observations.get(name)
+        if isinstance(trigger, KafkaLagTrigger) and isinstance(observation, KafkaLagObservation):
+            updated[name] = learn_throughput(
+                updated.get(name, ThroughputEstimate()), observation, ready
+            )
+    return updated

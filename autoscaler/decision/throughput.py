@@ -1,0 +1,79 @@
+"""Per-replica throughput, learned from what a poll sees (pure: a value in, a value out).
+
+Capacity sizing needs messages/s per replica. When the trigger does not configure it, it is
+measured, as Flink's autoscaler measures its true processing rate: while the consumers are
+*saturated* (a real backlog that is not shrinking) they process as fast as they can, so the
+processing rate (growth of the committed offsets) per busy consumer is a sample of one
+replica's capacity. Samples are smoothed with an EWMA.
+
+Saturation needs more than "lag present": consumers commit periodically (Kafka's
+``auto.commit.interval.ms``, 5 s by default), so a group that keeps up still shows the
+messages processed since its last commit as lag, and that lag grows whenever the arrival
+rate rises. Sampling then would learn the *load* per replica, not its capacity: sizing on
+it asks for more replicas, each then busier by less, and the estimate falls further. A
+sample is therefore taken only while the backlog holds more than
+``SATURATED_BACKLOG_SECONDS`` of the group's processing, far above any in-flight lag.
+
+The estimator is part of the poll step (``autoscaler.decision.poll``), so replay learns
+exactly as the live service does: its warm-up, and its mistakes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autoscaler.decision.types import KafkaLagObservation
+
+SMOOTHING = 0.3
+"""EWMA weight of a new sample."""
+SATURATED_BACKLOG_SECONDS = 10.0
+"""A backlog worth more than this many seconds of the group's current processing counts as
+saturation (twice the largest in-flight lag of the default 5 s commit interval)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputEstimate:
+    """What the estimator knows about one consumer group after a poll."""
+
+    per_replica: float | None = None
+    """Messages/s one replica processes, as learned so far (None: not yet)."""
+    samples: int = 0
+    """Saturated polls seen: how much the estimate rests on."""
+    previous_lag: int | None = None
+    """The lag at the previous successful poll (saturation means not shrinking)."""
+
+
+def learn_throughput(
+    estimate: ThroughputEstimate,
+    observation: KafkaLagObservation,
+    ready_replicas: int | None,
+) -> ThroughputEstimate:
+    """The estimate after one poll's observation of the group.
+
+    The busy consumers are the group's members when the source reports them, else the
+    ready replicas, at most one per partition (members beyond the partition count sit
+    idle).
+    """
+    lag = observation.total_lag
+    rate = observation.processing_rate
+    consumers = observation.members if observation.members is not None else ready_replicas
+    busy = 0 if consumers is None else min(consumers, observation.partition_count)
+    previous = estimate.previous_lag
+    saturated = (
+        rate is not None
+        and rate > 0
+        and busy > 0
+        and previous is not None
+        and lag > 0
+        and lag >= previous
+        and lag > rate * SATURATED_BACKLOG_SECONDS
+    )
+    if rate is None or not saturated:
+        return ThroughputEstimate(estimate.per_replica, estimate.samples, lag)
+    sample = rate / busy
+    learned = (
+        sample
+        if estimate.per_replica is None
+        else estimate.per_replica + SMOOTHING * (sample - estimate.per_replica)
+    )
+    return ThroughputEstimate(learned, estimate.samples + 1, lag)
