@@ -115,7 +115,7 @@ def frontier_standing(run: dict[str, Any], frontier: list[dict[str, Any]]) -> di
     ``best_keda_costing_as_much``: the best of those thresholds. ``dominated_by``:
     thresholds that cost no more and violate no longer.
     """
-    hours, minutes = run["replica_hours"], run["slo_violation_minutes"]
+    hours, minutes = float(run["replica_hours"]), float(run["slo_violation_minutes"])
     dearer = [p for p in frontier if p["replica_hours"] >= hours]
     best = min(dearer, key=lambda p: (p["slo_violation_minutes"], p["replica_hours"]), default=None)
     dominated_by = [
@@ -127,7 +127,7 @@ def frontier_standing(run: dict[str, Any], frontier: list[dict[str, Any]]) -> di
     ]
 
     def beaten_by(point: dict[str, Any]) -> bool:
-        violations = point["slo_violation_minutes"]
+        violations = float(point["slo_violation_minutes"])
         return violations < minutes or (violations == minutes and point["replica_hours"] == hours)
 
     return {
