@@ -118,48 +118,12 @@ def replay(
     jobs: int = 1,
 ) -> ReplayResult:
     """Simulate ``target`` over ``trace`` for each run name (``reactive``, ``none``, a
-    predictor name, ``oracle``), in up to ``jobs`` processes at once."""
-    _, trigger_name, _ = kafka_trigger(target)
-    step = settings.poll_interval_seconds
-    warmup = min(settings.warmup_seconds, max(0.0, (trace.end - trace.start) / 2))
-    warnings: list[str] = []
-    if warmup < settings.warmup_seconds:
-        warnings.append(
-            f"{trace.name}: warm-up shortened to {warmup / 3600:.1f} h (the trace is short): "
-            "predictors forecast naively until they have the history they need"
-        )
-    begin = trace.start + warmup
-    end = trace.end
-    if settings.span_seconds is not None:
-        end = min(end, begin + settings.span_seconds)
-    count = math.floor((end - begin) / step + 1e-9)
-    times = begin + step * np.arange(count, dtype=np.float64)
-    if len(times) < 2:
-        raise TraceError(
-            f"{trace.name}: too short to replay at a {step:g}s poll interval after "
-            f"{warmup / 3600:.0f}h of warm-up"
-        )
-    scale = 1.0
-    if settings.peak_replicas is not None:
-        p99 = float(np.percentile(trace.rates, 99))
-        if p99 <= 0:
-            raise TraceError(f"{trace.name}: the trace is all zeros: nothing to scale for")
-        scale = settings.peak_replicas * settings.per_replica_throughput / p99
-    rates = trace.rate_at(times) * scale
-    warmup_times = np.arange(trace.start, begin - step + 1e-9, step, dtype=np.float64)
-    warmup_rates = trace.rate_at(warmup_times) * scale if len(warmup_times) else warmup_times
-
-    run_config = target.model_copy(
-        update={"startup_seconds": settings.startup_seconds, "poll_interval_seconds": step}
-    )
+    predictor name, ``oracle-behavior``, ``oracle``; the KEDA frontier besides), in up to
+    ``jobs`` processes at once."""
+    job = prepare(target, trace, settings)
+    run_config, consumer, scale = job.run_config, job.consumer, job.scale
     slo = run_config.slo.max_lag_seconds
-    initial = max(run_config.min_replicas, 1, math.ceil(rates[0] / settings.per_replica_throughput))
-    consumer = Consumer(
-        per_replica_throughput=settings.per_replica_throughput,
-        startup_seconds=settings.startup_seconds,
-        partitions=settings.partitions,
-        initial_replicas=min(initial, run_config.max_replicas),
-    )
+    warnings = list(job.warnings)
     _, _, trigger = kafka_trigger(run_config)
     true_throughput = settings.per_replica_throughput
     configured = trigger.per_replica_throughput
@@ -184,17 +148,6 @@ def replay(
         ]
         if settings.frontier
         else []
-    )
-    job = _Job(
-        target=target,
-        run_config=run_config,
-        trigger_name=trigger_name,
-        times=times,
-        rates=rates,
-        warmup_times=warmup_times,
-        warmup_rates=np.asarray(warmup_rates, dtype=np.float64),
-        consumer=consumer,
-        settings=settings,
     )
     everything = [*runs, *(r for r in frontier_runs if r not in runs)]
     outcomes: dict[str, tuple[Timeline, dict[str, Any], OracleSchedule | None]] = {}
@@ -260,8 +213,66 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def prepare(target: TargetConfig, trace: Trace, settings: ReplaySettings) -> ReplayJob:
+    """What every run of a replay shares: the polls, the arrival rates (scaled), the
+    warm-up history, the simulated consumers and the target at the replay's timing."""
+    _, trigger_name, _ = kafka_trigger(target)
+    step = settings.poll_interval_seconds
+    warmup = min(settings.warmup_seconds, max(0.0, (trace.end - trace.start) / 2))
+    warnings: list[str] = []
+    if warmup < settings.warmup_seconds:
+        warnings.append(
+            f"{trace.name}: warm-up shortened to {warmup / 3600:.1f} h (the trace is short): "
+            "predictors forecast naively until they have the history they need"
+        )
+    begin = trace.start + warmup
+    end = trace.end
+    if settings.span_seconds is not None:
+        end = min(end, begin + settings.span_seconds)
+    count = math.floor((end - begin) / step + 1e-9)
+    times = begin + step * np.arange(count, dtype=np.float64)
+    if len(times) < 2:
+        raise TraceError(
+            f"{trace.name}: too short to replay at a {step:g}s poll interval after "
+            f"{warmup / 3600:.0f}h of warm-up"
+        )
+    scale = 1.0
+    if settings.peak_replicas is not None:
+        p99 = float(np.percentile(trace.rates, 99))
+        if p99 <= 0:
+            raise TraceError(f"{trace.name}: the trace is all zeros: nothing to scale for")
+        scale = settings.peak_replicas * settings.per_replica_throughput / p99
+    rates = trace.rate_at(times) * scale
+    warmup_times = np.arange(trace.start, begin - step + 1e-9, step, dtype=np.float64)
+    warmup_rates = trace.rate_at(warmup_times) * scale if len(warmup_times) else warmup_times
+
+    run_config = target.model_copy(
+        update={"startup_seconds": settings.startup_seconds, "poll_interval_seconds": step}
+    )
+    initial = max(run_config.min_replicas, 1, math.ceil(rates[0] / settings.per_replica_throughput))
+    consumer = Consumer(
+        per_replica_throughput=settings.per_replica_throughput,
+        startup_seconds=settings.startup_seconds,
+        partitions=settings.partitions,
+        initial_replicas=min(initial, run_config.max_replicas),
+    )
+    return ReplayJob(
+        target=target,
+        run_config=run_config,
+        trigger_name=trigger_name,
+        times=times,
+        rates=rates,
+        warmup_times=warmup_times,
+        warmup_rates=np.asarray(warmup_rates, dtype=np.float64),
+        consumer=consumer,
+        settings=settings,
+        scale=scale,
+        warnings=tuple(warnings),
+    )
+
+
 @dataclass(frozen=True)
-class _Job:
+class ReplayJob:
     """Everything one run needs (picklable: it crosses to a worker process)."""
 
     target: TargetConfig
@@ -273,9 +284,12 @@ class _Job:
     warmup_rates: FloatArray
     consumer: Consumer
     settings: ReplaySettings
+    scale: float = 1.0
+    """The factor the trace's values were multiplied by."""
+    warnings: tuple[str, ...] = ()
 
 
-def _run_one(job: _Job, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
+def _run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
     """Simulate and score one run."""
     settings = job.settings
     step = settings.poll_interval_seconds
