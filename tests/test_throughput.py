@@ -9,7 +9,11 @@ from autoscaler.decision.throughput import SATURATED_BACKLOG_SECONDS, SMOOTHING
 
 
 def _seen(
-    lag: int, rate: float | None, members: int | None = 2, partitions: int = 8
+    lag: int,
+    rate: float | None,
+    members: int | None = 2,
+    partitions: int = 8,
+    stuck: int = 0,
 ) -> KafkaLagObservation:
     return KafkaLagObservation(
         observed_at=0.0,
@@ -17,6 +21,7 @@ def _seen(
         partition_count=partitions,
         processing_rate=rate,
         members=members,
+        persistent_lag=stuck,
     )
 
 
@@ -63,6 +68,21 @@ def _after(*observations: KafkaLagObservation, ready: int | None = None) -> Thro
             id="no-consumer-count-no-sample",
         ),
         pytest.param([_seen(5000, 400.0, 0), _seen(6000, 400.0, 0)], None, None, id="no-members"),
+        pytest.param(
+            # A group of 2 scaled to 4: the committed offsets still carry the old pair's
+            # work (and a rebalance), so the rate per member would be too low.
+            [_seen(5000, 400.0, members=2), _seen(6000, 400.0, members=4)],
+            None,
+            None,
+            id="no-sample-across-a-resize",
+        ),
+        pytest.param(
+            # All the lag sits on a stuck partition: the group keeps up with the rest.
+            [_seen(5000, 400.0, stuck=5000), _seen(6000, 400.0, stuck=6000)],
+            None,
+            None,
+            id="stuck-partition-lag-is-not-saturation",
+        ),
     ],
 )
 def test_learns_only_from_saturated_consumers(
@@ -75,6 +95,7 @@ def test_learns_only_from_saturated_consumers(
 def test_samples_are_smoothed_and_counted() -> None:
     first = _after(_seen(5000, 400.0), _seen(6000, 400.0))
     second = learn_throughput(first, _seen(7000, 600.0), None)
+    assert second.previous_consumers == 2
     assert second.per_replica == pytest.approx(200.0 + SMOOTHING * (300.0 - 200.0))
     assert (first.samples, second.samples) == (1, 2)
     assert second.previous_lag == 7000

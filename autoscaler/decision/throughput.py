@@ -41,6 +41,8 @@ class ThroughputEstimate:
     """Saturated polls seen: how much the estimate rests on."""
     previous_lag: int | None = None
     """The lag at the previous successful poll (saturation means not shrinking)."""
+    previous_consumers: int | None = None
+    """The busy consumers at the previous successful poll."""
 
 
 def learn_throughput(
@@ -54,26 +56,28 @@ def learn_throughput(
     ready replicas, at most one per partition (members beyond the partition count sit
     idle).
     """
-    lag = observation.total_lag
+    lag = observation.total_lag - max(0, observation.persistent_lag)
     rate = observation.processing_rate
     consumers = observation.members if observation.members is not None else ready_replicas
-    busy = 0 if consumers is None else min(consumers, observation.partition_count)
+    busy = None if consumers is None else min(consumers, observation.partition_count)
     previous = estimate.previous_lag
     saturated = (
         rate is not None
         and rate > 0
+        and busy is not None
         and busy > 0
+        and busy == estimate.previous_consumers
         and previous is not None
         and lag > 0
         and lag >= previous
         and lag > rate * SATURATED_BACKLOG_SECONDS
     )
-    if rate is None or not saturated:
-        return ThroughputEstimate(estimate.per_replica, estimate.samples, lag)
+    if rate is None or busy is None or not saturated:
+        return ThroughputEstimate(estimate.per_replica, estimate.samples, lag, busy)
     sample = rate / busy
     learned = (
         sample
         if estimate.per_replica is None
         else estimate.per_replica + SMOOTHING * (sample - estimate.per_replica)
     )
-    return ThroughputEstimate(learned, estimate.samples + 1, lag)
+    return ThroughputEstimate(learned, estimate.samples + 1, lag, busy)

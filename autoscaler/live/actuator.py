@@ -126,6 +126,10 @@ class ScaleState:
     paused: bool = False
     paused_replicas: int | None = None
     """``autoscaler.io/paused-replicas``: hold the workload at this count (implies paused)."""
+    ready_replicas: int | None = None
+    """The workload's ``status.readyReplicas``: pods that pass readiness, so consume. (The
+    scale's ``status.replicas`` counts starting pods too.) None: the workload has no status
+    yet."""
 
 
 ScaleOutcome = Literal["scaled", "unchanged", "changed_elsewhere"]
@@ -243,12 +247,15 @@ class ScaleActuator:
             self._uids[(kind, namespace, name)] = metadata.uid
         annotations: dict[str, str] = dict((metadata.annotations if metadata else None) or {})
         paused, paused_replicas = _pause(annotations)
+        status = workload.status
+        ready = None if status is None else int(status.ready_replicas or 0)  # omitted when 0
         return ScaleState(
             spec_replicas=int(scale.spec.replicas or 0) if scale.spec else 0,
             status_replicas=int(scale.status.replicas or 0) if scale.status else 0,
             resource_version=str(scale.metadata.resource_version or ""),
             paused=paused,
             paused_replicas=paused_replicas,
+            ready_replicas=ready,
         )
 
     async def _read_scale(self, target: TargetConfig) -> Any:

@@ -14,6 +14,7 @@ not in dry-run (forecast-only), this instance is the leader, and the workload is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -76,6 +77,12 @@ class StepOutcome:
     """The poll's time."""
 
 
+def _consuming(scale: ScaleState) -> int:
+    """Replicas that consume now: the workload's ready pods (the scale's status counts
+    starting ones too, which would overstate the capacity while a scale-up starts)."""
+    return scale.status_replicas if scale.ready_replicas is None else scale.ready_replicas
+
+
 class TargetController:
     """Observe, run the poll step and actuate one target, poll after poll."""
 
@@ -104,6 +111,7 @@ class TargetController:
         self.last: StepOutcome | None = None
         self.last_result: PollResult | None = None
         """The poll step's last answer (with the learned throughput), for reports."""
+        self._in_thread: asyncio.Future[PollResult] | None = None
 
     async def step(self, now: float) -> StepOutcome:
         """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
@@ -130,7 +138,7 @@ class TargetController:
             at=now,
             observations=observations,
             current_replicas=None if scale is None else scale.spec_replicas,
-            ready_replicas=None if scale is None else scale.status_replicas,
+            ready_replicas=None if scale is None else _consuming(scale),
         )
         result = await self._poll_step(inputs)
         self.state = result.state
@@ -188,19 +196,32 @@ class TargetController:
             return poll_step(self.target, inputs, self.forecasters, self.state)
         if self.refits is not None and self.refits.locked():
             return poll_step(self.target, inputs, self.forecasters, self.state, refit=False)
-        if self.refits is None:
-            result = await asyncio.to_thread(
-                poll_step, self.target, inputs, self.forecasters, self.state
-            )
-        else:
-            async with self.refits:
-                result = await asyncio.to_thread(
-                    poll_step, self.target, inputs, self.forecasters, self.state
-                )
+        slots = self.refits
+        if slots is not None:
+            await slots.acquire()
+        work = asyncio.ensure_future(
+            asyncio.to_thread(poll_step, self.target, inputs, self.forecasters, self.state)
+        )
+        # The thread cannot be cancelled: if this task is (a reload, a stop), the fit goes
+        # on, holding its slot and the forecasters, until it ends (``settle``).
+        work.add_done_callback(lambda _: self._fitted(slots))
+        self._in_thread = work
+        return await asyncio.shield(work)
+
+    def _fitted(self, slots: asyncio.Semaphore | None) -> None:
+        if slots is not None:
+            slots.release()
         # Give the fit's freed temporaries back to the OS (a daily refit of every target
         # would otherwise keep the heap at its peak).
         release_free_memory()
-        return result
+
+    async def settle(self) -> None:
+        """Wait until no step of this controller runs in a worker thread any more: a
+        controller that takes over its forecasters must not share them with a running fit."""
+        work = self._in_thread
+        if work is not None and not work.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(work)
 
     async def _poll(self, name: str, now: float) -> Observation:
         source = self.sources.get(name)

@@ -100,15 +100,23 @@ class ReloadStatus:
 
 def _carried_state(previous: TargetController, target: TargetConfig) -> PollState:
     """The poll state a rebuilt controller of the same workload starts from: the decision
-    history, and the throughput learned for each trigger that did not change."""
+    history, and the throughput learned for each trigger that still reads the same consumer
+    group (the estimate belongs to the group's consumers, not to the sizing settings)."""
     old = dict(zip(previous.target.trigger_names, previous.target.triggers, strict=True))
     new = dict(zip(target.trigger_names, target.triggers, strict=True))
     throughput = {
         name: estimate
         for name, estimate in previous.state.throughput.items()
-        if name in new and old.get(name) == new[name]
+        if name in new and _group(old.get(name)) == _group(new[name]) is not None
     }
     return dataclasses.replace(previous.state, throughput=throughput)
+
+
+def _group(trigger: Trigger | None) -> tuple[str, str, tuple[str, ...]] | None:
+    """The consumer group a Kafka trigger reads (None for any other trigger)."""
+    if not isinstance(trigger, KafkaLagTrigger):
+        return None
+    return (trigger.cluster, trigger.consumer_group, trigger.topics)
 
 
 def _throughput_status(controller: TargetController) -> dict[str, Any]:
@@ -124,7 +132,9 @@ def _throughput_status(controller: TargetController) -> dict[str, Any]:
             "configured": trigger.per_replica_throughput,
             "learned": estimate.per_replica,
             "learned_samples": estimate.samples,
-            "used": trigger.per_replica_throughput or estimate.per_replica,
+            "learning_used": trigger.per_replica_throughput is None and trigger.learn_throughput,
+            "used": trigger.per_replica_throughput
+            or (estimate.per_replica if trigger.learn_throughput else None),
         }
     return status
 
@@ -261,6 +271,8 @@ class Service:
 
     async def stop(self) -> None:
         await self._tasks.stop()
+        for controller in self.controllers.values():
+            await controller.settle()
 
     def _step(self, controller: TargetController) -> Step:
         metrics = self.metrics
@@ -347,6 +359,7 @@ class Service:
             controller = await self._controller(target, now, previous, kept)
             if previous is not None:
                 await self._tasks.stop([target.name])
+                await previous.settle()  # a fit cut short by the stop still runs: let it end
                 if (previous.target.namespace, previous.target.scale_target_ref) == (
                     target.namespace,
                     target.scale_target_ref,

@@ -3,7 +3,8 @@
 Every decision is logged once, with its inputs (per-trigger sizing and the formula behind
 it), the forecast, the result and every rule that bounded it, and the target's name, so
 that ``kubectl logs | jq 'select(.target == "orders")'`` explains any replica change.
-The live loop and replay call the same function.
+The live controller calls it for every decision of the poll step (replay scores its
+decisions from the timeline instead of logging each one).
 """
 
 from __future__ import annotations

@@ -170,7 +170,10 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 "the target still learns it, as live)"
             )
         if args.assume_throughput is not None:
-            target = with_trigger(target, per_replica_throughput=_assumed(args.assume_throughput))
+            assumed = _assumed(args.assume_throughput)
+            target = with_trigger(
+                target, per_replica_throughput=assumed, learn_throughput=assumed is None
+            )
         if args.partitions is not None and args.partitions < 1:
             raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
         predictors = _predictors(args.predictors, default_run)

@@ -353,8 +353,8 @@ def _knowledge(
         source = "true"
     elif trigger.per_replica_throughput is not None:
         source = "configured"
-    elif run == REACTIVE or keda_threshold(run) is not None:
-        source = "unused"
+    elif run == REACTIVE or keda_threshold(run) is not None or not trigger.learn_throughput:
+        source = "unused"  # KEDA's lag formula throughout
     else:
         source = "learned" if known else "not learned"
     return {

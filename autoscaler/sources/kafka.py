@@ -8,7 +8,7 @@ one ``ConsumerGroupLag`` per ``kafka_lag`` trigger.
     await cluster.close()
 
 The implementation lives in ``kafka_client`` (connections, timeouts, backoff) and
-``kafka_lag`` (lag rules, rates, stuck partitions, learned throughput).
+``kafka_lag`` (lag rules, rates, stuck partitions, members).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Consumer-group lag, rates and learned capacity for one ``kafka_lag`` trigger.
+"""Consumer-group lag, rates and members for one ``kafka_lag`` trigger.
 
 Each ``poll(now)`` reads, for every partition of the group's topics, the committed offset,
 the log end offset (and the log start offset when the reset policy needs it) and the number
@@ -101,7 +101,7 @@ class _PollFailedError(Exception):
 
 
 class ConsumerGroupLag:
-    """The lag source of one trigger; keeps what rates, stuck detection and learning need.
+    """The lag source of one trigger; keeps what rates and stuck detection need.
 
     Args:
         cluster: the shared connections to the trigger's cluster.

@@ -52,7 +52,14 @@ class PhysicsActuator:
         self.now = 0.0
 
     async def read(self, target: TargetConfig) -> ScaleState:
-        return ScaleState(self.group.current, self.group.ready, resource_version="1")
+        # As the API server reports it: the scale's status counts every pod (starting ones
+        # too), the workload's readyReplicas those that consume.
+        return ScaleState(
+            self.group.current,
+            self.group.current,
+            resource_version="1",
+            ready_replicas=self.group.ready,
+        )
 
     async def scale(
         self, target: TargetConfig, replicas: int, *, expected_current: int | None = None

@@ -108,7 +108,7 @@ class Workload:
                 },
                 **({"serviceName": self.name} if self.kind == "StatefulSet" else {}),
             },
-            "status": {"replicas": self.status_replicas},
+            "status": {"replicas": self.status_replicas, "readyReplicas": self.status_replicas},
         }
 
 
