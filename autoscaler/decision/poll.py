@@ -24,7 +24,6 @@ every poll, and the step is the only code that feeds them.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -100,19 +99,15 @@ def poll_step(
     """One poll of ``target``. ``refit=False`` postpones due refits to a later poll (the
     live service does so while every fit slot is busy; the current models forecast)."""
     now = inputs.at
-    refitted = tuple(
-        name for name, forecaster in forecasters.items() if refit and forecaster.refit_due(now)
-    )
-    for name in refitted:
-        forecasters[name].refit(now)
-    forecasts = _forecasts(inputs, forecasters)
-    throughput = _learned(target, inputs, state.throughput)
-    learned = {name: e.per_replica for name, e in throughput.items() if e.per_replica is not None}
-    usable = {
-        name: learned[name]
-        for name, trigger in zip(target.trigger_names, target.triggers, strict=True)
-        if name in learned and isinstance(trigger, KafkaLagTrigger) and trigger.learn_throughput
-    }
+    refitted: tuple[str, ...] = ()
+    forecasts: dict[str, Forecast] = {}
+    if forecasters:  # a run without a predictor skips all of this (replay's baselines)
+        if refit:
+            refitted = tuple(name for name, f in forecasters.items() if f.refit_due(now))
+            for name in refitted:
+                forecasters[name].refit(now)
+        forecasts = _forecasts(inputs, forecasters)
+    throughput, learned, usable = _learned(target, inputs, state.throughput)
     decision: Decision | None = None
     decision_state = state.decision
     if inputs.current_replicas is not None:
@@ -143,7 +138,7 @@ def scaled(
     """The state after the replica count really changed from ``old`` to ``new`` at ``now``
     (the rate policies and the dwell time count real changes only)."""
     decision = record_scale(target, state.decision, old_replicas, new_replicas, now)
-    return dataclasses.replace(state, decision=decision)
+    return PollState(decision, state.throughput)
 
 
 def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dict[str, Forecast]:
@@ -166,14 +161,30 @@ def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dic
 
 def _learned(
     target: TargetConfig, inputs: PollInputs, estimates: Mapping[str, ThroughputEstimate]
-) -> Mapping[str, ThroughputEstimate]:
-    """Each Kafka trigger's estimate after this poll (unchanged where it saw nothing)."""
-    updated = dict(estimates)
+) -> tuple[Mapping[str, ThroughputEstimate], dict[str, float], dict[str, float]]:
+    """Each Kafka trigger's estimate after this poll (unchanged where it saw nothing), the
+    per-replica throughput learned so far, and the part of it sizing may use (the trigger
+    configures none and has ``learn_throughput`` on)."""
+    updated: dict[str, ThroughputEstimate] | None = None
+    learned: dict[str, float] = {}
+    usable: dict[str, float] = {}
     ready = inputs.ready_replicas if inputs.ready_replicas is not None else inputs.current_replicas
     for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+        if not isinstance(trigger, KafkaLagTrigger):
+            continue
+        estimate = estimates.get(name)
         observation = inputs.observations.get(name)
-        if isinstance(trigger, KafkaLagTrigger) and isinstance(observation, KafkaLagObservation):
-            updated[name] = learn_throughput(
-                updated.get(name, ThroughputEstimate()), observation, ready
-            )
-    return updated
+        if isinstance(observation, KafkaLagObservation):
+            estimate = learn_throughput(estimate or _NOTHING_LEARNED, observation, ready)
+            if updated is None:
+                updated = dict(estimates)
+            updated[name] = estimate
+        value = None if estimate is None else estimate.per_replica
+        if value is not None:
+            learned[name] = value
+            if trigger.per_replica_throughput is None and trigger.learn_throughput:
+                usable[name] = value
+    return (estimates if updated is None else updated), learned, usable
+
+
+_NOTHING_LEARNED = ThroughputEstimate()

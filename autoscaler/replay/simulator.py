@@ -109,8 +109,10 @@ class ConsumerGroup:
         self.lag = 0.0
         """The real backlog: messages arrived and not processed."""
         self._arrived = 0.0
-        self._processed_at: deque[tuple[float, float]] = deque([(start, 0.0)])
-        """(time, messages processed by then) at the ends of the recent steps."""
+        depth = math.ceil(consumer.commit_interval_seconds / 2 / step_seconds) + 2
+        self._processed_at: deque[tuple[float, float]] = deque([(start, 0.0)], maxlen=depth)
+        """(time, messages processed by then) at the ends of the recent steps: as many as
+        half a commit interval reaches back over."""
         self._previous_offsets: tuple[int, int] | None = (0, 0)
         self.processed_in_step = 0.0
 
@@ -131,9 +133,6 @@ class ConsumerGroup:
         self._arrived += arrived
         self.processed_in_step = processed
         self._processed_at.append((start + step, self._processed_at[-1][1] + processed))
-        keep = self.consumer.commit_interval_seconds / 2 + step
-        while len(self._processed_at) > 2 and self._processed_at[1][0] <= start + step - keep:
-            self._processed_at.popleft()
 
     @property
     def lag_seconds(self) -> float:
@@ -191,41 +190,49 @@ class ConsumerGroup:
 
 
 class _Recorder:
-    """The per-step columns of a ``Timeline``."""
+    """The per-step columns of a ``Timeline``, in Python lists while the loop runs (item
+    assignment into numpy arrays costs more than the physics)."""
 
-    def __init__(self, n: int) -> None:
-        self.forecast = np.full(n, np.nan)
-        self.forecast_upper = np.full(n, np.nan)
-        self.learned = np.full(n, np.nan)
-        self.desired = np.empty(n, dtype=np.int64)
-        self.replicas = np.empty(n, dtype=np.int64)
-        self.ready = np.empty(n, dtype=np.int64)
-        self.lag = np.empty(n, dtype=np.float64)
-        self.lag_seconds = np.empty(n, dtype=np.float64)
-        self.processed = np.empty(n, dtype=np.float64)
+    def __init__(self) -> None:
+        self.forecast: list[float] = []
+        self.forecast_upper: list[float] = []
+        self.learned: list[float] = []
+        self.desired: list[int] = []
+        self.replicas: list[int] = []
+        self.ready: list[int] = []
+        self.lag: list[float] = []
+        self.lag_seconds: list[float] = []
+        self.processed: list[float] = []
         self.scale_events = 0
 
-    def physics(self, k: int, group: ConsumerGroup) -> None:
-        self.replicas[k] = group.current
-        self.ready[k] = group.ready
-        self.lag[k] = group.lag
-        self.lag_seconds[k] = group.lag_seconds
-        self.processed[k] = group.processed_in_step
+    def physics(self, group: ConsumerGroup) -> None:
+        self.replicas.append(group.current)
+        self.ready.append(group.ready)
+        self.lag.append(group.lag)
+        self.lag_seconds.append(group.lag_seconds)
+        self.processed.append(group.processed_in_step)
 
     def timeline(self, times: FloatArray, rates: FloatArray, step_seconds: float) -> Timeline:
+        n = len(self.replicas)
         return Timeline(
             timestamps=np.asarray(times, dtype=np.float64) + step_seconds,
             arrival_rate=np.asarray(rates, dtype=np.float64),
-            forecast=self.forecast,
-            desired_replicas=self.desired,
-            replicas=self.replicas,
-            ready_replicas=self.ready,
-            lag_messages=self.lag,
-            lag_seconds=self.lag_seconds,
+            forecast=np.asarray(self.forecast, dtype=np.float64)
+            if self.forecast
+            else np.full(n, np.nan),
+            desired_replicas=np.asarray(self.desired, dtype=np.int64),
+            replicas=np.asarray(self.replicas, dtype=np.int64),
+            ready_replicas=np.asarray(self.ready, dtype=np.int64),
+            lag_messages=np.asarray(self.lag, dtype=np.float64),
+            lag_seconds=np.asarray(self.lag_seconds, dtype=np.float64),
             scale_events=self.scale_events,
-            processed=self.processed,
-            forecast_upper=self.forecast_upper,
-            learned_throughput=self.learned,
+            processed=np.asarray(self.processed, dtype=np.float64),
+            forecast_upper=np.asarray(self.forecast_upper, dtype=np.float64)
+            if self.forecast_upper
+            else np.full(n, np.nan),
+            learned_throughput=np.asarray(self.learned, dtype=np.float64)
+            if self.learned
+            else np.full(n, np.nan),
         )
 
 
@@ -240,34 +247,33 @@ def simulate(
 ) -> Timeline:
     """Run the poll step over ``rates`` (messages/s during each step from ``times``)."""
     forecasters = forecasters or {}
-    n = len(times)
-    out = _Recorder(n)
-    group = ConsumerGroup(consumer, step_seconds, float(times[0]) if n else 0.0)
+    out = _Recorder()
+    starts: list[float] = np.asarray(times, dtype=np.float64).tolist()
+    group = ConsumerGroup(consumer, step_seconds, starts[0] if starts else 0.0)
     state = PollState()
-    for k in range(n):
-        group.advance(float(times[k]), float(rates[k]))
-        out.physics(k, group)
-        now = float(times[k]) + step_seconds
-        inputs = PollInputs(
-            at=now,
-            observations={trigger_name: group.observe(now)},
-            current_replicas=group.current,
-            ready_replicas=group.ready,
-        )
+    nan = math.nan
+    for start, rate in zip(starts, np.asarray(rates, dtype=np.float64).tolist(), strict=True):
+        group.advance(start, rate)
+        out.physics(group)
+        now = start + step_seconds
+        current = group.current
+        inputs = PollInputs(now, {trigger_name: group.observe(now)}, current, group.ready)
         result = poll_step(target, inputs, forecasters, state)
         state = result.state
         forecast = result.forecasts.get(trigger_name)
-        if forecast is not None:
-            out.forecast[k] = forecast.point
-            out.forecast_upper[k] = forecast.point if forecast.upper is None else forecast.upper
-        learned = result.learned_throughput.get(trigger_name)
-        if learned is not None:
-            out.learned[k] = learned
-        assert result.decision is not None  # the simulated scale is always readable
-        desired = result.decision.desired_replicas
-        out.desired[k] = desired
-        if desired != group.current:
-            state = scaled(target, state, group.current, desired, now)
+        if forecast is None:
+            out.forecast.append(nan)
+            out.forecast_upper.append(nan)
+        else:
+            out.forecast.append(forecast.point)
+            out.forecast_upper.append(forecast.point if forecast.upper is None else forecast.upper)
+        out.learned.append(result.learned_throughput.get(trigger_name, nan))
+        decision = result.decision
+        assert decision is not None  # the simulated scale is always readable
+        desired = decision.desired_replicas
+        out.desired.append(desired)
+        if desired != current:
+            state = scaled(target, state, current, desired, now)
             group.scale(desired, now)
             out.scale_events += 1
     return out.timeline(times, rates, step_seconds)
@@ -281,16 +287,17 @@ def simulate_schedule(
     desired: IntArray,
 ) -> Timeline:
     """The same physics under ``desired[k]``, the replicas set at the poll ending step ``k``."""
-    n = len(times)
-    out = _Recorder(n)
-    group = ConsumerGroup(consumer, step_seconds, float(times[0]) if n else 0.0)
-    for k in range(n):
-        group.advance(float(times[k]), float(rates[k]))
-        out.physics(k, group)
-        now = float(times[k]) + step_seconds
-        want = int(desired[k])
-        out.desired[k] = want
+    out = _Recorder()
+    starts: list[float] = np.asarray(times, dtype=np.float64).tolist()
+    group = ConsumerGroup(consumer, step_seconds, starts[0] if starts else 0.0)
+    wanted: list[int] = np.asarray(desired, dtype=np.int64).tolist()
+    for start, rate, want in zip(
+        starts, np.asarray(rates, dtype=np.float64).tolist(), wanted, strict=True
+    ):
+        group.advance(start, rate)
+        out.physics(group)
+        out.desired.append(want)
         if want != group.current:
-            group.scale(want, now)
+            group.scale(want, start + step_seconds)
             out.scale_events += 1
     return out.timeline(times, rates, step_seconds)
