@@ -593,3 +593,25 @@ def test_decide_does_not_mutate_its_inputs() -> None:
     before = (state.failures.copy(), state.recommendations)
     step(target, 3, {"kafka_lag": lag(900)}, state)
     assert (state.failures, state.recommendations) == before
+
+
+@pytest.mark.parametrize(
+    ("utilization", "expected"),
+    [
+        pytest.param(1.0, 4, id="sized-for-the-forecast-alone"),
+        pytest.param(0.5, 8, id="half-utilization-doubles-the-capacity-for-the-rate"),
+        pytest.param(0.7, 6, id="flink-style-headroom"),
+    ],
+)
+def test_target_utilization_leaves_spare_capacity(utilization: float, expected: int) -> None:
+    """(400 msg/s / u + no backlog) / 100 msg/s per replica; the backlog is drained at full
+    speed whatever the utilization (it is already there)."""
+    target = make_target(
+        triggers=[{**KAFKA, "per_replica_throughput": 100.0}],
+        behavior=UNBOUNDED,
+        slo={"max_lag_seconds": 60, "target_utilization": utilization},
+    )
+    decision, _ = step(target, 2, {"kafka_lag": lag(0, arrival_rate=400.0)}, ready=4)
+    (rec,) = decision.triggers
+    assert rec.replicas == expected, rec.detail
+    assert (f"/ {utilization:g} utilization" in rec.detail) is (utilization != 1.0)

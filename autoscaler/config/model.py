@@ -452,6 +452,10 @@ class SloConfig(Section):
 
     max_lag_seconds: float = Field(60.0, gt=0)
     """The longest acceptable time to drain the backlog at the current capacity."""
+    target_utilization: float = Field(1.0, gt=0, le=1)
+    """Flink's ``target.utilization``: capacity sizing keeps the arrival rate ahead at this
+    share of the replicas' throughput, so bursts no forecast sees land on spare capacity.
+    1.0 sizes for the forecast alone."""
 
 
 class FallbackConfig(Section):

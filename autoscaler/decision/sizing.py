@@ -80,10 +80,12 @@ def size_kafka_lag(
         capacity_now = ready_replicas * throughput
         backlog_at_ready = max(0.0, lag + (rate_now - capacity_now) * target.startup_seconds)
         drain_rate = backlog_at_ready / target.slo.max_lag_seconds
-        needed = (rate_ahead + drain_rate) / throughput
+        utilization = target.slo.target_utilization
+        needed = (rate_ahead / utilization + drain_rate) / throughput
         usage_ratio = needed / current_replicas if current_replicas else math.inf
+        at = "" if utilization == 1 else f" / {utilization:g} utilization"
         detail = (
-            f"({rate_ahead:.4g} msg/s ahead + {backlog_at_ready:.0f} backlog at ready "
+            f"({rate_ahead:.4g} msg/s ahead{at} + {backlog_at_ready:.0f} backlog at ready "
             f"/ {target.slo.max_lag_seconds:g}s SLO) / {throughput:.4g} msg/s per replica "
             f"({'configured' if trigger.per_replica_throughput else 'learned'}) = {needed:.3f}"
         )
