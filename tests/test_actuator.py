@@ -61,6 +61,23 @@ async def test_read(api: KubeApiServer, actuator: ScaleActuator) -> None:
     )
     assert not state.paused
     assert state.paused_replicas is None
+    assert state.ready_replicas == 2
+
+
+@pytest.mark.parametrize(
+    ("ready", "expected"),
+    [
+        pytest.param(1, 1, id="starting-pods-are-not-ready"),
+        pytest.param(0, 0, id="none-ready-the-api-omits-the-field"),
+    ],
+)
+async def test_read_gives_the_ready_pods(
+    api: KubeApiServer, actuator: ScaleActuator, ready: int, expected: int
+) -> None:
+    """Capacity is the pods that pass readiness: the scale's status counts starting pods."""
+    api.workload("Deployment", "shop", "orders").ready_replicas = ready
+    state = await actuator.read(_target())
+    assert (state.status_replicas, state.ready_replicas) == (2, expected)
 
 
 @pytest.mark.parametrize(

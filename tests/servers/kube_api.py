@@ -73,6 +73,13 @@ class Workload:
     annotations: dict[str, str]
     resource_version: int
     uid: str
+    ready_replicas: int | None = None
+    """``status.readyReplicas`` (None: as many as ``status_replicas``; 0 is omitted, as the
+    API server omits it)."""
+
+    @property
+    def ready(self) -> int:
+        return self.status_replicas if self.ready_replicas is None else self.ready_replicas
 
     def scale(self) -> dict[str, Any]:
         return {
@@ -108,7 +115,10 @@ class Workload:
                 },
                 **({"serviceName": self.name} if self.kind == "StatefulSet" else {}),
             },
-            "status": {"replicas": self.status_replicas, "readyReplicas": self.status_replicas},
+            "status": {
+                "replicas": self.status_replicas,
+                **({"readyReplicas": self.ready} if self.ready else {}),
+            },
         }
 
 
@@ -205,6 +215,7 @@ class KubeApiServer:
         replicas: int,
         *,
         status_replicas: int | None = None,
+        ready_replicas: int | None = None,
         annotations: dict[str, str] | None = None,
     ) -> Workload:
         workload = Workload(
@@ -216,6 +227,7 @@ class KubeApiServer:
             annotations=dict(annotations or {}),
             resource_version=self._bump(),
             uid=f"uid-{kind.lower()}-{namespace}-{name}",
+            ready_replicas=ready_replicas,
         )
         self.workloads[(_PLURALS[kind], namespace, name)] = workload
         return workload
