@@ -91,9 +91,14 @@ def _row(result: dict[str, Any]) -> str:
     return (
         f"  {result['predictor']:<16}{result['replica_hours']:>10.0f}{result['efficiency']:>7.2f}"
         f"{result['slo_violation_minutes']:>9.0f}{result['slo_violation_pct']:>7.2f}"
-        f"{(result['lag_seconds_p99'] or float('inf')):>9.1f}{result['scale_events']:>8d}"
+        f"{_or_inf(result['lag_seconds_p99']):>9.1f}{result['scale_events']:>8d}"
         f"{'' if mase is None else f'{mase:.3f}':>8}{result['runtime_seconds']:>8.1f}"
     )
+
+
+def _or_inf(value: float | None) -> float:
+    """The summary writes None for an infinite lag (never for 0)."""
+    return float("inf") if value is None else value
 
 
 HEADER = (

@@ -98,13 +98,23 @@ def test_learned_throughput_sizes_for_capacity() -> None:
     assert "(learned)" in trigger.detail
 
 
-def test_learning_can_be_kept_out_of_sizing() -> None:
+def test_learning_can_be_turned_off() -> None:
     target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA, "learn_throughput": False}])
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
     result = poll_step(target, _inputs(_lag(6000)), {}, state)
-    assert result.learned_throughput == {"kafka_lag": 100.0}, "still learned, for reports"
+    assert result.learned_throughput == {}
     assert result.decision is not None
     assert "lag_threshold" in result.decision.triggers[0].detail  # KEDA's formula
+
+
+def test_a_configured_throughput_is_checked_against_the_measured_one() -> None:
+    """Learned beside a configured value (shown in /status and replay), never used."""
+    target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA, "per_replica_throughput": 300.0}])
+    state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
+    result = poll_step(target, _inputs(_lag(6000)), {}, state)
+    assert result.learned_throughput == {"kafka_lag": 100.0}
+    assert result.decision is not None
+    assert "300 msg/s per replica (configured)" in result.decision.triggers[0].detail
 
 
 def test_a_configured_throughput_is_used_as_configured() -> None:

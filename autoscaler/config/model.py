@@ -297,9 +297,10 @@ class KafkaLagTrigger(Section):
     per_replica_throughput: float | None = Field(None, gt=0)
     """Messages/s one replica processes. None: learned online from the processing rate."""
     learn_throughput: bool = True
-    """Without ``per_replica_throughput``, size for capacity with the throughput learned
-    from the processing rate once consumers have saturated. False keeps KEDA's lag formula
-    (the estimate is still learned, and reported)."""
+    """Learn the per-replica throughput from the processing rate while consumers are
+    saturated (reported in ``/status`` beside a configured value, so a wrong one shows);
+    without ``per_replica_throughput``, size for capacity with it once learned. False
+    learns nothing and keeps KEDA's lag formula unless a throughput is configured."""
 
     @field_validator("name")
     @classmethod

@@ -76,8 +76,9 @@ class PollResult:
     forecasts: Mapping[str, Forecast]
     """By trigger name: the forecasts the decision used."""
     learned_throughput: Mapping[str, float]
-    """By Kafka trigger name: the per-replica throughput learned so far (used for sizing
-    only where the trigger configures none and ``learn_throughput`` is on)."""
+    """By Kafka trigger name: the per-replica throughput learned so far (learned where
+    ``learn_throughput`` is on, whether or not a value is configured, so a wrong one shows;
+    used for sizing only where none is configured)."""
     state: PollState
     refitted: tuple[str, ...] = ()
     """Triggers whose model was refitted in this step."""
@@ -162,15 +163,16 @@ def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dic
 def _learned(
     target: TargetConfig, inputs: PollInputs, estimates: Mapping[str, ThroughputEstimate]
 ) -> tuple[Mapping[str, ThroughputEstimate], dict[str, float], dict[str, float]]:
-    """Each Kafka trigger's estimate after this poll (unchanged where it saw nothing), the
-    per-replica throughput learned so far, and the part of it sizing may use (the trigger
-    configures none and has ``learn_throughput`` on)."""
+    """Each learning Kafka trigger's estimate after this poll (unchanged where it saw
+    nothing), the per-replica throughput learned so far, and the part of it sizing may use
+    (the trigger configures none). A trigger with ``learn_throughput: false`` learns
+    nothing: KEDA's formula needs no estimate."""
     updated: dict[str, ThroughputEstimate] | None = None
     learned: dict[str, float] = {}
     usable: dict[str, float] = {}
     ready = inputs.ready_replicas if inputs.ready_replicas is not None else inputs.current_replicas
     for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        if not isinstance(trigger, KafkaLagTrigger):
+        if not isinstance(trigger, KafkaLagTrigger) or not trigger.learn_throughput:
             continue
         estimate = estimates.get(name)
         observation = inputs.observations.get(name)
@@ -182,7 +184,7 @@ def _learned(
         value = None if estimate is None else estimate.per_replica
         if value is not None:
             learned[name] = value
-            if trigger.per_replica_throughput is None and trigger.learn_throughput:
+            if trigger.per_replica_throughput is None:
                 usable[name] = value
     return (estimates if updated is None else updated), learned, usable
 

@@ -132,9 +132,8 @@ def _throughput_status(controller: TargetController) -> dict[str, Any]:
             "configured": trigger.per_replica_throughput,
             "learned": estimate.per_replica,
             "learned_samples": estimate.samples,
-            "learning_used": trigger.per_replica_throughput is None and trigger.learn_throughput,
-            "used": trigger.per_replica_throughput
-            or (estimate.per_replica if trigger.learn_throughput else None),
+            "learning": trigger.learn_throughput,
+            "used": trigger.per_replica_throughput or estimate.per_replica,
         }
     return status
 
