@@ -373,9 +373,11 @@ def render_html(result: ReplayResult, summary: dict[str, Any]) -> str:
 {throughput:g} messages/s per replica, {summary["startup_seconds"]:g} s start-up;
 SLO: lag drains within {slo:g} s; no schedule can cost less than
 {summary["work_lower_bound_replica_hours"]:,.1f} replica-hours (the work lower bound).</p>
+<p class="meta">{escape(knowledge_line(summary))}.</p>
 <h2 id="comparison">Comparison</h2>
 {html_table(summary["results"])}
 <ul class="changes">{changes}</ul>
+{_frontier_html(summary)}
 <p class="note">Best value per column in bold ({", ".join(sorted(REFERENCE_RUNS))}, a
 reference with perfect foresight, is not ranked). Lag ∞: some step had lag and no replica
 ready to drain it. Changes are relative to <code>reactive</code>.</p>
@@ -399,6 +401,39 @@ Exact values: summary.json and {files} (timestamps ISO-8601 UTC).</p>
 </body>
 </html>
 """
+
+
+def _frontier_html(summary: dict[str, Any]) -> str:
+    """The KEDA frontier as a table, and each run's standing against it."""
+    frontier: list[dict[str, Any]] = summary.get("keda_frontier") or []
+    if not frontier:
+        return ""
+    rows = "".join(
+        f"<tr><td>{p['lag_threshold']}</td><td>{p['replica_hours']:,.1f}</td>"
+        f"<td>{p['slo_violation_minutes']:,.1f}</td><td>{p['scale_events']:,d}</td></tr>"
+        for p in frontier
+    )
+    standings = "".join(
+        f"<li><code>{escape(r['predictor'])}</code>: "
+        f"{escape(standing_text(r['keda_frontier']))}</li>"
+        for r in summary["results"]
+        if r.get("keda_frontier") is not None
+    )
+    oracle = summary.get("oracle_lower_bound_replica_hours")
+    bound = (
+        ""
+        if oracle is None
+        else f'<p class="note">The oracle\'s lower bound: {oracle:,.1f} replica-hours (no '
+        "schedule meeting the SLO where it can be met costs less); SLO-violation minutes no "
+        f"schedule can avoid: {summary.get('unavoidable_violation_minutes') or 0:,.1f}.</p>"
+    )
+    return f"""<h2 id="frontier">KEDA frontier</h2>
+<p class="note">Reactive at other lag thresholds (lag per replica), so each run is compared
+with the best KEDA at equal replica-hours, not with one threshold.</p>
+<table class="comparison"><thead><tr><th>lag_threshold</th><th>replica-hours</th>
+<th>SLO-violation minutes</th><th>scale events</th></tr></thead><tbody>{rows}</tbody></table>
+<ul class="changes">{standings}</ul>
+{bound}"""
 
 
 def _rate_plot(

@@ -241,7 +241,9 @@ class _Page(HTMLParser):
             self.headers.append(data)
 
 
-def test_the_page_is_self_contained_with_every_plot_and_the_table(output: Path) -> None:
+def test_the_page_is_self_contained_with_every_plot_and_the_table(
+    output: Path, summary: dict[str, Any]
+) -> None:
     text = (output / "report.html").read_text(encoding="utf-8")
     page = _Page()
     page.feed(text)
@@ -249,8 +251,11 @@ def test_the_page_is_self_contained_with_every_plot_and_the_table(output: Path) 
 
     # The arrival rate with the forecasts, then replicas and lag for every run.
     assert page.tags.count("svg") == 1 + 2 * len(RUNS)
-    assert page.tags.count("table") == 1
-    assert page.body_rows == len(RUNS)
+    # The comparison, then the KEDA frontier; and what the target knew of the throughput.
+    assert page.tags.count("table") == 2
+    assert page.body_rows == len(RUNS) + len(summary["keda_frontier"])
+    assert "KEDA frontier" in text
+    assert "per-replica throughput: true 100 msg/s" in text
     assert page.headers[:2] == ["predictor", "replica-hours (vs reactive)"]
     assert "script" not in page.tags
     assert "link" not in page.tags
