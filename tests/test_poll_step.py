@@ -40,9 +40,11 @@ class Scripted:
         return SeriesForecast(self.point, self.point * 1.2, 90.0, "scripted")
 
 
-def _lag(lag: int, rate: float = 400.0, processing: float = 400.0) -> KafkaLagObservation:
+def _lag(
+    lag: int, rate: float = 400.0, processing: float = 400.0, at: float = 1000.0
+) -> KafkaLagObservation:
     return KafkaLagObservation(
-        observed_at=1000.0,
+        observed_at=at,
         total_lag=lag,
         partition_count=20,
         arrival_rate=rate,
@@ -52,7 +54,8 @@ def _lag(lag: int, rate: float = 400.0, processing: float = 400.0) -> KafkaLagOb
 
 
 def _inputs(observation: object, current: int | None = 4) -> PollInputs:
-    return PollInputs(1000.0, {"kafka_lag": observation}, current, current)  # type: ignore[dict-item]
+    at = getattr(observation, "observed_at", 1000.0)
+    return PollInputs(at, {"kafka_lag": observation}, current, current)  # type: ignore[dict-item]
 
 
 def test_a_due_refit_runs_before_the_poll_is_absorbed() -> None:
@@ -80,8 +83,10 @@ def test_without_a_scale_the_step_learns_but_does_not_decide() -> None:
     target = make_target(behavior=UNBOUNDED)
     forecaster = Scripted()
     state = PollState()
-    for lag in (5000, 6000):
-        result = poll_step(target, _inputs(_lag(lag), None), {"kafka_lag": forecaster}, state)
+    for lag, at in ((5000, 1000.0), (6000, 1060.0)):
+        result = poll_step(
+            target, _inputs(_lag(lag, at=at), None), {"kafka_lag": forecaster}, state
+        )
         state = result.state
     assert result.decision is None
     assert forecaster.calls.count("observe 400") == 2
@@ -91,7 +96,7 @@ def test_without_a_scale_the_step_learns_but_does_not_decide() -> None:
 def test_learned_throughput_sizes_for_capacity() -> None:
     target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA}])
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
-    result = poll_step(target, _inputs(_lag(6000)), {}, state)
+    result = poll_step(target, _inputs(_lag(6000, at=1060.0)), {}, state)
     assert result.decision is not None
     (trigger,) = result.decision.triggers
     assert trigger.rule is Rule.CAPACITY
@@ -101,7 +106,7 @@ def test_learned_throughput_sizes_for_capacity() -> None:
 def test_learning_can_be_turned_off() -> None:
     target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA, "learn_throughput": False}])
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
-    result = poll_step(target, _inputs(_lag(6000)), {}, state)
+    result = poll_step(target, _inputs(_lag(6000, at=1060.0)), {}, state)
     assert result.learned_throughput == {}
     assert result.decision is not None
     assert "lag_threshold" in result.decision.triggers[0].detail  # KEDA's formula
@@ -111,7 +116,7 @@ def test_a_configured_throughput_is_checked_against_the_measured_one() -> None:
     """Learned beside a configured value (shown in /status and replay), never used."""
     target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA, "per_replica_throughput": 300.0}])
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
-    result = poll_step(target, _inputs(_lag(6000)), {}, state)
+    result = poll_step(target, _inputs(_lag(6000, at=1060.0)), {}, state)
     assert result.learned_throughput == {"kafka_lag": 100.0}
     assert result.decision is not None
     assert "300 msg/s per replica (configured)" in result.decision.triggers[0].detail
@@ -120,7 +125,7 @@ def test_a_configured_throughput_is_checked_against_the_measured_one() -> None:
 def test_a_configured_throughput_is_used_as_configured() -> None:
     target = make_target(behavior=UNBOUNDED, triggers=[{**KAFKA, "per_replica_throughput": 50.0}])
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
-    result = poll_step(target, _inputs(_lag(6000)), {}, state)
+    result = poll_step(target, _inputs(_lag(6000, at=1060.0)), {}, state)
     assert result.decision is not None
     assert "50 msg/s per replica (configured)" in result.decision.triggers[0].detail
 
@@ -128,8 +133,8 @@ def test_a_configured_throughput_is_used_as_configured() -> None:
 def test_an_outage_keeps_what_was_learnt() -> None:
     target = make_target(behavior=UNBOUNDED)
     state = poll_step(target, _inputs(_lag(5000)), {}, PollState()).state
-    state = poll_step(target, _inputs(_lag(6000)), {}, state).state
-    result = poll_step(target, _inputs(Unavailable(1000.0, "broker down")), {}, state)
+    state = poll_step(target, _inputs(_lag(6000, at=1060.0)), {}, state).state
+    result = poll_step(target, _inputs(Unavailable(1120.0, "broker down")), {}, state)
     assert result.learned_throughput == {"kafka_lag": 100.0}
     assert result.decision is not None
     assert result.decision.desired_replicas >= 4  # missing data never scales down

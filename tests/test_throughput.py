@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from autoscaler.decision import KafkaLagObservation, ThroughputEstimate, learn_throughput
@@ -26,9 +28,11 @@ def _seen(
 
 
 def _after(*observations: KafkaLagObservation, ready: int | None = None) -> ThroughputEstimate:
+    """The estimate after ``observations``, one poll a minute."""
     estimate = ThroughputEstimate()
-    for observation in observations:
-        estimate = learn_throughput(estimate, observation, ready)
+    for k, observation in enumerate(observations):
+        polled = dataclasses.replace(observation, observed_at=60.0 * k)
+        estimate = learn_throughput(estimate, polled, ready)
     return estimate
 
 
@@ -37,7 +41,13 @@ def _after(*observations: KafkaLagObservation, ready: int | None = None) -> Thro
     [
         pytest.param([_seen(5000, 400.0), _seen(6000, 400.0)], None, 200.0, id="backlog-growing"),
         pytest.param([_seen(5000, 400.0), _seen(5000, 400.0)], None, 200.0, id="backlog-steady"),
-        pytest.param([_seen(6000, 400.0), _seen(5000, 400.0)], None, None, id="backlog-draining"),
+        pytest.param(
+            # Draining a backlog, consumers still work flat out.
+            [_seen(6000, 400.0), _seen(5000, 400.0)],
+            None,
+            200.0,
+            id="backlog-draining",
+        ),
         pytest.param(
             # 1,000 in flight at 400 msg/s is 2.5 s of processing: a group that keeps up
             # (the messages since its last commit), not a saturated one.
@@ -47,6 +57,14 @@ def _after(*observations: KafkaLagObservation, ready: int | None = None) -> Thro
             id="in-flight-lag-is-not-saturation",
         ),
         pytest.param([_seen(0, 400.0), _seen(0, 400.0)], None, None, id="no-lag"),
+        pytest.param(
+            # A trickle: 1/15 msg/s reaching 40 idle consumers; 3 uncommitted messages are
+            # 45 s of that processing, but nobody is saturated.
+            [_seen(3, 1 / 15, members=40, partitions=50), _seen(3, 1 / 15, 40, 50)],
+            None,
+            None,
+            id="a-trickle-to-idle-consumers-is-not-saturation",
+        ),
         pytest.param([_seen(5000, None), _seen(6000, None)], None, None, id="no-rate-yet"),
         pytest.param([_seen(6000, 400.0)], None, None, id="needs-a-previous-poll"),
         pytest.param(
@@ -94,11 +112,12 @@ def test_learns_only_from_saturated_consumers(
 
 def test_samples_are_smoothed_and_counted() -> None:
     first = _after(_seen(5000, 400.0), _seen(6000, 400.0))
-    second = learn_throughput(first, _seen(7000, 600.0), None)
+    second = learn_throughput(
+        first, dataclasses.replace(_seen(7000, 600.0), observed_at=120.0), None
+    )
     assert second.previous_consumers == 2
     assert second.per_replica == pytest.approx(200.0 + SMOOTHING * (300.0 - 200.0))
     assert (first.samples, second.samples) == (1, 2)
-    assert second.previous_lag == 7000
 
 
 def test_saturation_threshold_is_seconds_of_processing() -> None:
@@ -106,3 +125,14 @@ def test_saturation_threshold_is_seconds_of_processing() -> None:
     edge = int(rate * SATURATED_BACKLOG_SECONDS)
     assert _after(_seen(edge, rate), _seen(edge, rate)).per_replica is None
     assert _after(_seen(edge + 1, rate), _seen(edge + 1, rate)).per_replica == 200.0
+
+
+def test_a_trickle_is_pooled_until_the_sample_is_precise() -> None:
+    """One replica doing 0.6 messages a minute: committed offsets move by 0 or 1 a poll.
+    Pooled over saturated polls (the zero ones too) the rate comes out right; from the
+    polls that moved alone it would be 1/60 msg/s, two thirds too high."""
+    moves = [1, 0, 1, 1, 0] * 20  # 60 messages in 100 minutes
+    polls = [_seen(50 + k, moved / 60.0, members=1) for k, moved in enumerate(moves)]
+    estimate = _after(*polls)
+    assert estimate.samples >= 2
+    assert estimate.per_replica == pytest.approx(0.01, rel=0.15)

@@ -141,6 +141,13 @@ def replay(
         },
     )
     warnings.extend(_baseline_warnings(trigger.lag_threshold, true_throughput, slo, consumer))
+    if configured is not None and not 0.5 <= configured / true_throughput <= 2:
+        warnings.append(
+            f"the target is told {configured:g} msg/s per replica (its per_replica_throughput) "
+            f"while the simulated replicas process {true_throughput:g}: every run but the "
+            "oracles sizes with the wrong figure; pass --assume-throughput "
+            f"{true_throughput:g} to tell it the truth, or --assume-throughput learn"
+        )
     frontier_runs = (
         [
             keda_run(t)

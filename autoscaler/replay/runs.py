@@ -80,9 +80,13 @@ def keda_threshold(run: str) -> int | None:
 
 def frontier_thresholds(true_throughput: float, commit_interval_seconds: float) -> list[int]:
     """The frontier's lag thresholds around one saturated replica's in-flight lag (the
-    messages it processes in half a commit interval)."""
+    messages it processes in half a commit interval). Thresholds are whole messages: where
+    that lag is a few messages or less, the frontier is 1 to 9 messages instead."""
     base = true_throughput * commit_interval_seconds / 2
-    return sorted({max(1, round(base * multiple)) for multiple in FRONTIER_MULTIPLES})
+    thresholds = {max(1, round(base * multiple)) for multiple in FRONTIER_MULTIPLES}
+    if len(thresholds) < 5:
+        thresholds = set(range(1, len(FRONTIER_MULTIPLES) + 1))
+    return sorted(thresholds)
 
 
 def run_target(target: TargetConfig, run: str, true_throughput: float) -> TargetConfig:

@@ -66,6 +66,12 @@ def test_replay_csv_with_output(
         pytest.param(["--poll-interval", "0"], "--poll-interval must be a number > 0", id="poll"),
         pytest.param(["--partitions", "0"], "--partitions must be >= 1", id="partitions"),
         pytest.param(
+            ["--assume-throughput", "fast"], "--assume-throughput must be a number", id="assume"
+        ),
+        pytest.param(
+            ["--assume-throughput", "-3"], "--assume-throughput must be a number > 0", id="assume<0"
+        ),
+        pytest.param(
             ["--prometheus-url", "http://127.0.0.1:9"], "go together", id="url-without-query"
         ),
         pytest.param(
@@ -133,3 +139,64 @@ def test_no_argument_default_is_the_main_job() -> None:
     for run in ("reactive", "none", "linear", "seasonal_ridge", "oracle"):
         assert any(line.startswith(run) for line in lines), run
     assert "Traceback" not in result.stderr
+
+
+def _trickle(tmp_path: Path) -> Path:
+    """Two weeks of a few messages every 5 minutes."""
+    path = tmp_path / "trickle.csv"
+    rows = [f"{600 + 300 * k},{3 + (k % 7)}" for k in range(14 * 288)]
+    path.write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_a_baseline_nobody_would_run_is_flagged_and_the_frontier_is_fair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's new user: a trace of small counts and a tiny true throughput. The config's
+    lag_threshold is hours of one replica's work and its per_replica_throughput is far off:
+    one line says each, and the frontier sweeps whole-message thresholds that can keep up."""
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "replay", "--history", str(_trickle(tmp_path)),
+            "--config", str(ROOT / "config.example.yaml"),
+            "--per-replica-throughput", "0.036", "--peak-replicas", "0",
+            "--predictors", "none", "--poll-interval", "60", "--span-days", "1",
+            "--output", str(out_dir),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert any("lag_threshold 625 is" in w and "over the 60s SLO" in w for w in warnings)
+    assert any("told 250 msg/s" in w and "--assume-throughput" in w for w in warnings)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    thresholds = [p["lag_threshold"] for p in summary["keda_frontier"]]
+    assert len(set(thresholds)) >= 5
+    assert thresholds[0] == 1
+    assert "the target uses the configured 250 msg/s" in out
+
+
+def test_a_target_told_nothing_learns_the_throughput_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "replay", "--history", str(_trickle(tmp_path)),
+            "--config", str(ROOT / "config.example.yaml"),
+            "--per-replica-throughput", "0.01", "--assume-throughput", "learn",
+            "--peak-replicas", "0", "--predictors", "none", "--poll-interval", "60",
+            "--span-days", "2", "--output", str(out_dir),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "configures none and learns it as live" in out
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["throughput"] == {"true": 0.01, "configured": None, "known_as": "learned"}
+    (none,) = [r for r in summary["results"] if r["predictor"] == "none"]
+    assert none["throughput_source"] == "learned"
+    assert none["throughput_learned_final"] == pytest.approx(0.01, rel=0.25)
+    work = none["messages_processed"] + none["backlog_end_messages"]
+    assert work == pytest.approx(none["messages_arrived"])

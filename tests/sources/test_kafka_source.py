@@ -98,9 +98,12 @@ async def test_lag_members_and_rates(kafka: KafkaData, cluster: KafkaCluster) ->
         assert second.processing_rate == pytest.approx(0.3)
         assert second.members == 1
         # Lag grew while the one member processed 0.3 msg/s: the poll step's estimator
-        # learns that as one replica's capacity (from what this real broker reported).
+        # pools it as saturated work (3 messages in 10 consumer-seconds), from what this
+        # real broker reported; a sample needs more messages than that.
         learned = learn_throughput(learn_throughput(ThroughputEstimate(), first, 1), second, 1)
-        assert learned.per_replica == pytest.approx(0.3)
+        assert (learned.pooled_messages, learned.pooled_consumer_seconds) == pytest.approx(
+            (3.0, 10.0)
+        )
     finally:
         await member.stop()
 
