@@ -49,8 +49,9 @@ class ReplaySettings:
     """Scale the trace so that its 99th percentile needs this many replicas (traces come in
     all units; None replays the values as messages/s)."""
     warmup_seconds: float = 7 * DAY
-    """History before the replayed span, used to warm the predictors up (as the live
-    service warms up from Prometheus), not scored."""
+    """History before the replayed span, used to warm the predictors up, not scored. (The
+    live service warms a Prometheus trigger's model up from its range history the same way;
+    a Kafka trigger's model starts live from its first polls, naive until it has enough.)"""
     span_seconds: float | None = None
     """Replay at most this much after the warm-up (None: the rest of the trace)."""
     frontier: bool = True

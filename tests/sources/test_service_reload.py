@@ -282,6 +282,11 @@ async def test_metrics_and_status_report_each_poll(
         assert target["decision"]["desired_replicas"] == 4
         assert target["held_because"] == "dry-run"
         assert target["forecast_accuracy"]["kafka_lag"]["count"] > 0
+        throughput = target["throughput"]["kafka_lag"]
+        configured = quick["triggers"][0].get("per_replica_throughput")
+        assert throughput["configured"] == configured
+        assert throughput["learning"] is True
+        assert throughput["used"] == (configured or throughput["learned"])
         status, body = await running.get("/readyz")
         assert (status, json.loads(body)["ready"]) == (200, True)
 
