@@ -17,6 +17,7 @@ from typing import TextIO
 from autoscaler import __version__
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
 from autoscaler.replay import command as replay_command
+from autoscaler.tune import command as tune_command
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_run)
 
     replay_command.add_parser(commands)
+    tune_command.add_parser(commands)
     return parser
 
 

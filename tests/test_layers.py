@@ -55,8 +55,13 @@ CLIENT_LIBRARIES = IO_MODULES - {
     "time",
 }
 PURE_PACKAGES = ["autoscaler/decision", "predictors"]
-PURE_MODULES = ["autoscaler/replay/simulator.py", "autoscaler/replay/oracle.py"]
-"""Replay's physics and its oracle: pure like the decision layer they drive."""
+PURE_MODULES = [
+    "autoscaler/replay/simulator.py",
+    "autoscaler/replay/oracle.py",
+    "autoscaler/replay/recorded.py",
+]
+"""Replay's physics, its oracle and its recorded forecasts: pure like the decision layer
+they drive."""
 CLIENT_HOMES = {
     "kubernetes_asyncio": "autoscaler/live",
     "kubernetes": "autoscaler/live",

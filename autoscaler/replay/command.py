@@ -32,7 +32,7 @@ QUICK_SPAN_DAYS = 3.0
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
 
-def _example_config() -> Path:
+def example_config() -> Path:
     """config.example.yaml: in the working directory, else beside the package's checkout."""
     here = Path("config.example.yaml")
     if here.is_file():
@@ -50,19 +50,7 @@ def add_parser(commands: Any) -> None:
         "perfect-foresight oracle), and compare SLO violations and replica-hours. With no "
         "argument: the embedded trace and the first target of config.example.yaml.",
     )
-    source = parser.add_argument_group("history (default: the embedded NAB AMZN trace)")
-    source.add_argument("--history", metavar="FILE", help="CSV with columns timestamp,value")
-    source.add_argument(
-        "--value-kind",
-        choices=("count", "rate"),
-        default="count",
-        help="count: events per row interval (default); rate: events per second",
-    )
-    source.add_argument("--prometheus-url", metavar="URL", help="fetch the history from here")
-    source.add_argument("--query", help="PromQL giving one series (the arrival rate)")
-    source.add_argument("--start", help="ISO-8601, Unix seconds, or now-30d (default now-30d)")
-    source.add_argument("--end", help="ISO-8601, Unix seconds, or now (default now)")
-    source.add_argument("--step", default="1m", help="query resolution (default 1m)")
+    add_history_arguments(parser)
 
     target = parser.add_argument_group("what is simulated (default: the target's config)")
     target.add_argument("--config", metavar="FILE", help="config file (default: the example)")
@@ -112,7 +100,24 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(handler=run_command)
 
 
-def _load_trace(args: argparse.Namespace) -> Trace:
+def add_history_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the history comes from (``replay`` and ``tune`` take the same)."""
+    source = parser.add_argument_group("history (default: the embedded NAB AMZN trace)")
+    source.add_argument("--history", metavar="FILE", help="CSV with columns timestamp,value")
+    source.add_argument(
+        "--value-kind",
+        choices=("count", "rate"),
+        default="count",
+        help="count: events per row interval (default); rate: events per second",
+    )
+    source.add_argument("--prometheus-url", metavar="URL", help="fetch the history from here")
+    source.add_argument("--query", help="PromQL giving one series (the arrival rate)")
+    source.add_argument("--start", help="ISO-8601, Unix seconds, or now-30d (default now-30d)")
+    source.add_argument("--end", help="ISO-8601, Unix seconds, or now (default now)")
+    source.add_argument("--step", default="1m", help="query resolution (default 1m)")
+
+
+def load_trace(args: argparse.Namespace) -> Trace:
     if args.prometheus_url or args.query:
         if not (args.prometheus_url and args.query):
             raise TraceError("--prometheus-url and --query go together")
@@ -145,7 +150,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
     out = stdout or sys.stdout
     default_run = not (args.history or args.prometheus_url or args.predictors or args.span_days)
-    config_path = args.config or str(_example_config())
+    config_path = args.config or str(example_config())
     try:
         config = load_config(config_path)
     except ConfigError as error:
@@ -177,7 +182,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         if args.partitions is not None and args.partitions < 1:
             raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
         predictors = _predictors(args.predictors, default_run)
-        trace = _load_trace(args)
+        trace = load_trace(args)
         for warning in trace.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2

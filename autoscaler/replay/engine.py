@@ -163,7 +163,7 @@ def replay(
         for index, run in enumerate(everything):
             if progress is not None:
                 progress(run, index, len(everything))
-            outcomes[run] = _run_one(job, run)
+            outcomes[run] = run_one(job, run)
     else:
         # Runs are independent: spread them over processes (the GIL would serialize
         # threads). The slowest run bounds the wall time instead of the sum of all. The
@@ -172,7 +172,7 @@ def replay(
             everything, key=lambda r: keda_threshold(r) is not None or r == REACTIVE
         )
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            pending = {pool.submit(_run_one, job, run): run for run in slow_first}
+            pending = {pool.submit(run_one, job, run): run for run in slow_first}
             for done, future in enumerate(as_completed(pending)):
                 if progress is not None:
                     progress(pending[future], done, len(everything))
@@ -297,7 +297,7 @@ class ReplayJob:
     warnings: tuple[str, ...] = ()
 
 
-def _run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
+def run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
     """Simulate and score one run."""
     settings = job.settings
     step = settings.poll_interval_seconds

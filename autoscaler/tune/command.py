@@ -1,0 +1,209 @@
+"""``autoscaler tune``: the cheapest settings that meet an SLO budget, found on history.
+
+Takes the same history as ``replay`` (a CSV or a Prometheus range query) and the same
+target, searches the settings grid (``autoscaler.tune.space``) on the earlier part of the
+history, and prints: the split, the frontier of SLO-violation minutes against replica-hours
+(tuning part, with each point's test-part figures), reactive KEDA, the KEDA frontier and the
+oracle on the test part, and the recommended setting as a config fragment. ``--output DIR``
+writes ``tune.json`` and ``config.yaml`` (the config with the recommendation applied, which
+``autoscaler validate`` accepts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from autoscaler.config import ConfigError, load_config
+from autoscaler.replay.trace import TraceError
+
+EXIT_OK, EXIT_INPUT = 0, 2
+DAY = 86400.0
+
+
+def add_parser(commands: Any) -> None:
+    """Register ``tune`` under the ``autoscaler`` command."""
+    from autoscaler.replay.command import add_history_arguments
+
+    parser = commands.add_parser(
+        "tune",
+        help="find the cheapest settings that meet an SLO budget, on history",
+        description="Replay a target's history over a grid of settings (predictor and "
+        "quantile, spare capacity, dwell time, scale-down window), choose on the earlier "
+        "part of the history the cheapest setting whose SLO violations stay within the "
+        "budget, and score it on the later part beside reactive KEDA, the KEDA frontier "
+        "and the oracle.",
+    )
+    add_history_arguments(parser)
+    parser.add_argument("--config", metavar="FILE", help="config file (default: the example)")
+    parser.add_argument("--target", metavar="NAME", help="target name (default: the first)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=1.0,
+        metavar="PCT",
+        help="share of the time the lag may exceed slo.max_lag_seconds, in %% (default 1)",
+    )
+    parser.add_argument(
+        "--settings", type=int, default=60, metavar="N", help="settings to try (default 60)"
+    )
+    parser.add_argument(
+        "--models",
+        default="none,linear,seasonal_ridge,holt_winters",
+        help="predictors to search (default: none,linear,seasonal_ridge,holt_winters)",
+    )
+    parser.add_argument(
+        "--tune-share",
+        type=float,
+        default=2 / 3,
+        metavar="F",
+        help="share of the replayed span tuned on; the rest is the test (default 0.67)",
+    )
+    parser.add_argument("--per-replica-throughput", type=float, metavar="MSG_S")
+    parser.add_argument("--startup-seconds", type=float, metavar="S")
+    parser.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
+    parser.add_argument("--poll-interval", type=float, metavar="S")
+    parser.add_argument(
+        "--peak-replicas",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="scale the history so that its 99th percentile needs N replicas (default 0: as it is)",
+    )
+    parser.add_argument("--warmup-days", type=float, default=7.0, help="warm-up only (7)")
+    parser.add_argument("--span-days", type=float, help="tune on at most this many days")
+    parser.add_argument("--output", metavar="DIR", help="write tune.json and config.yaml")
+    parser.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(handler=run_command)
+
+
+def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    from autoscaler.replay.command import example_config, load_trace
+    from autoscaler.replay.engine import ReplaySettings
+    from autoscaler.replay.runs import kafka_trigger
+    from autoscaler.tune.search import tune
+    from autoscaler.tune.space import MODELS, sample
+
+    out = stdout or sys.stdout
+    config_path = args.config or str(example_config())
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        print(error.summary(), file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        target = config.target(args.target) if args.target else config.targets[0]
+        _, _, trigger = kafka_trigger(target)
+    except (KeyError, ValueError) as error:
+        print(f"tune: {str(error).strip(chr(39))}", file=sys.stderr)
+        return EXIT_INPUT
+    try:
+        if not (math.isfinite(args.budget) and 0 < args.budget < 100):
+            raise TraceError(f"--budget must be a percentage in (0, 100), not {args.budget:g}")
+        if not 0 < args.tune_share < 1:
+            raise TraceError(f"--tune-share must be in (0, 1), not {args.tune_share:g}")
+        if args.settings < 1:
+            raise TraceError(f"--settings must be >= 1, not {args.settings}")
+        models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+        unknown = [m for m in models if m not in MODELS]
+        if not models or unknown:
+            raise TraceError(
+                f"--models: unknown {', '.join(unknown) or '(none given)'} "
+                f"(known: {', '.join(MODELS)})"
+            )
+        throughput = args.per_replica_throughput or trigger.per_replica_throughput
+        if throughput is None or not (math.isfinite(throughput) and throughput > 0):
+            raise TraceError(
+                f"target {target.name} has no per_replica_throughput: pass "
+                "--per-replica-throughput (messages/s one replica processes)"
+            )
+        trace = load_trace(args)
+        settings = ReplaySettings(
+            per_replica_throughput=throughput,
+            startup_seconds=args.startup_seconds
+            if args.startup_seconds is not None
+            else target.startup_seconds,
+            poll_interval_seconds=args.poll_interval or target.poll_interval_seconds,
+            partitions=args.partitions or target.max_replicas,
+            peak_replicas=args.peak_replicas or None,
+            warmup_seconds=args.warmup_days * DAY,
+            span_seconds=None if args.span_days is None else args.span_days * DAY,
+            frontier=False,
+        )
+        candidates = sample(args.settings, models)
+        progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
+        result = tune(
+            target,
+            trace,
+            settings,
+            candidates,
+            args.budget,
+            tune_share=args.tune_share,
+            jobs=max(1, args.jobs),
+            progress=progress,
+        )
+    except TraceError as error:
+        print(f"tune: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    if progress is not None:
+        print(file=sys.stderr)
+    from autoscaler.tune.report import fragment_yaml, render, summary
+
+    print(render(result, len(candidates)), file=out)
+    chosen = result.recommended
+    if chosen is not None and chosen.setting is not None:
+        print(f"\nconfig fragment for target {target.name}:\n", file=out)
+        print(fragment_yaml(chosen.setting), file=out)
+    if args.output:
+        directory = Path(args.output)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "tune.json").write_text(json.dumps(summary(result), indent=2) + "\n")
+        written = ["tune.json"]
+        if chosen is not None and chosen.setting is not None:
+            _write_config(Path(config_path), target.name, chosen.setting.fragment(), directory)
+            written.append("config.yaml")
+        print(f"wrote {', '.join(written)} to {directory}", file=out)
+    return EXIT_OK
+
+
+def _write_config(
+    source: Path, target_name: str, fragment: dict[str, Any], directory: Path
+) -> None:
+    """The config with the recommendation merged into the target (comments are not kept:
+    paste the fragment into your own file to keep them)."""
+    document = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for entry in document.get("targets", []):
+        if entry.get("name") == target_name:
+            _merge(entry, fragment)
+    (directory / "config.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = round(width * done / total)
+    print(
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} groups of settings",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )

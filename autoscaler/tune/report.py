@@ -1,0 +1,108 @@
+"""What ``tune`` prints and writes: the split, the frontier, the baselines, the choice."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+
+from autoscaler.tune.search import Scored, TuneResult
+from autoscaler.tune.space import Setting
+
+
+def fragment_yaml(setting: Setting) -> str:
+    """The recommendation as YAML to paste under the target (``autoscaler validate``
+    accepts the file it is pasted into)."""
+    return yaml.safe_dump(setting.fragment(), sort_keys=False).rstrip()
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _figures(part: dict[str, Any]) -> str:
+    return (
+        f"{part['replica_hours']:>10,.1f} {part['slo_violation_minutes']:>8,.1f} "
+        f"{part['slo_violation_pct']:>6.2f} {part['scale_events']:>7,d}"
+    )
+
+
+HEADER = f"{'':<44}{'rep-h':>10} {'viol-min':>8} {'viol%':>6} {'events':>7}"
+
+
+def render(result: TuneResult, tried: int) -> str:
+    """The terminal report."""
+    lines = [
+        f"{result.trace}: {tried} settings; tuned on {result.tune_hours / 24:.1f} days up to "
+        f"{_when(result.split_at)}, tested on the {result.test_hours / 24:.1f} days after; "
+        f"budget: lag over the SLO at most {result.budget_pct:g}% of the time",
+        "",
+        "frontier on the tuning part (no other setting violates less for less), "
+        "with each point's test-part figures:",
+        f"{'setting':<44}{'tuning part':>33}   {'test part':>33}",
+    ]
+    for scored in result.frontier:
+        mark = " *" if scored is result.recommended else ""
+        lines.append(f"{scored.name + mark:<44}{_figures(scored.tune)}   {_figures(scored.test)}")
+    lines += ["", "on the test part:", HEADER]
+    for scored in [*result.baselines, *result.keda_frontier]:
+        lines.append(f"{scored.name:<44}{_figures(scored.test)}")
+    chosen = result.recommended
+    lines.append("")
+    if chosen is None:
+        closest = result.closest
+        lines.append(
+            f"no setting kept the lag within the SLO {result.budget_pct:g}% of the time on "
+            "the tuning part"
+            + (
+                ""
+                if closest is None
+                else f"; closest: {closest.name} at {closest.tune['slo_violation_pct']:.2f}%"
+            )
+        )
+        return "\n".join(lines)
+    reactive = next((b for b in result.baselines if b.name == "reactive"), None)
+    met = chosen.test["slo_violation_pct"] <= result.budget_pct
+    text = (
+        f"recommended (*): {chosen.name}: on the test part {chosen.test['replica_hours']:,.1f} "
+        f"replica-hours, {chosen.test['slo_violation_pct']:.2f}% of the time over the SLO "
+        f"(budget {'met' if met else 'MISSED'} out of sample)"
+    )
+    if reactive is not None and reactive.test["replica_hours"] > 0:
+        hours = 100.0 * (chosen.test["replica_hours"] / reactive.test["replica_hours"] - 1)
+        text += (
+            f"; vs reactive KEDA {hours:+.1f}% replica-hours, "
+            f"{chosen.test['slo_violation_minutes']:,.1f} vs "
+            f"{reactive.test['slo_violation_minutes']:,.1f} violation minutes, "
+            f"{chosen.test['scale_events']:,d} vs {reactive.test['scale_events']:,d} scale events"
+        )
+    lines.append(text)
+    return "\n".join(lines)
+
+
+def summary(result: TuneResult) -> dict[str, Any]:
+    """``tune.json``: every setting's figures on both parts, the baselines, the choice."""
+
+    def entry(scored: Scored) -> dict[str, Any]:
+        return {
+            "name": scored.name,
+            "setting": None if scored.setting is None else dataclasses.asdict(scored.setting),
+            "tune": scored.tune,
+            "test": scored.test,
+        }
+
+    chosen = result.recommended
+    return {
+        "trace": result.trace,
+        "budget_pct": result.budget_pct,
+        "split_at": result.split_at,
+        "tune_hours": result.tune_hours,
+        "test_hours": result.test_hours,
+        "recommended": None if chosen is None else entry(chosen),
+        "frontier": [s.name for s in result.frontier],
+        "candidates": [entry(s) for s in result.candidates],
+        "baselines": [entry(s) for s in result.baselines],
+        "keda_frontier": [entry(s) for s in result.keda_frontier],
+    }

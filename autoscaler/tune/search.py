@@ -1,0 +1,267 @@
+"""Search settings on a history, out of sample: tune on the earlier part, score on the later.
+
+Every setting runs through the same simulator and poll step as ``replay`` over the whole
+replayed span (models learn online from the past only); its figures are then taken
+separately over the *tuning* part (the first ``tune_share`` of the span) and the *test*
+part (the rest). The recommendation is chosen on the tuning part alone (the cheapest
+setting whose SLO violations stay within the budget there) and reported on the test part,
+beside reactive KEDA, the KEDA frontier and the oracle over the same test part.
+
+Forecasts depend only on the model, its quantile and the lead time, never on the
+replicas, so each model is run once and recorded (``autoscaler.replay.recorded``), then
+replayed for every setting that shares it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from autoscaler.config.model import TargetConfig
+from autoscaler.decision import Forecaster, forecasters_for
+from autoscaler.replay.engine import ReplayJob, ReplaySettings, prepare, run_one
+from autoscaler.replay.recorded import RecordedForecasts, observed_arrival_rates, record
+from autoscaler.replay.runs import (
+    ORACLE,
+    REACTIVE,
+    frontier_thresholds,
+    kafka_trigger,
+    keda_run,
+)
+from autoscaler.replay.simulator import Timeline, simulate
+from autoscaler.replay.summary import summarize
+from autoscaler.replay.trace import Trace, TraceError
+from autoscaler.tune.space import Setting, apply
+
+MIN_PART_SECONDS = 86400.0
+"""Each part of the split must hold at least a day: a daily cycle to tune on and to test."""
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One setting (or baseline), scored on the tuning and the test part."""
+
+    name: str
+    tune: dict[str, Any]
+    test: dict[str, Any]
+    setting: Setting | None = None
+
+
+@dataclass
+class TuneResult:
+    trace: str
+    budget_pct: float
+    split_at: float
+    tune_hours: float
+    test_hours: float
+    candidates: list[Scored] = field(default_factory=list)
+    baselines: list[Scored] = field(default_factory=list)
+    keda_frontier: list[Scored] = field(default_factory=list)
+
+    @property
+    def frontier(self) -> list[Scored]:
+        """The Pareto frontier on the tuning part: no other setting violates less for less."""
+        ranked = sorted(
+            self.candidates,
+            key=lambda s: (s.tune["replica_hours"], s.tune["slo_violation_minutes"]),
+        )
+        best = math.inf
+        kept = []
+        for scored in ranked:
+            if scored.tune["slo_violation_minutes"] < best:
+                kept.append(scored)
+                best = scored.tune["slo_violation_minutes"]
+        return kept
+
+    @property
+    def recommended(self) -> Scored | None:
+        """The cheapest setting within the budget on the tuning part (None: none is)."""
+        within = [s for s in self.candidates if s.tune["slo_violation_pct"] <= self.budget_pct]
+        return min(within, key=lambda s: s.tune["replica_hours"], default=None)
+
+    @property
+    def closest(self) -> Scored | None:
+        """With no setting within the budget: the one that violates least."""
+        return min(
+            self.candidates,
+            key=lambda s: (s.tune["slo_violation_pct"], s.tune["replica_hours"]),
+            default=None,
+        )
+
+
+def split_index(n: int, step_seconds: float, tune_share: float, trace: str) -> int:
+    """Where the tuning part ends; a ``TraceError`` saying how long the history must be."""
+    split = round(n * tune_share)
+    shortest = min(split, n - split) * step_seconds
+    if shortest < MIN_PART_SECONDS:
+        need = MIN_PART_SECONDS / min(tune_share, 1 - tune_share) / 86400.0
+        raise TraceError(
+            f"{trace}: {n * step_seconds / 86400.0:.1f} days to replay after the warm-up is "
+            f"too short to split into tuning and test parts of at least a day each: "
+            f"tune needs at least {need:.1f} days after the warm-up"
+        )
+    return split
+
+
+def window(timeline: Timeline, start: int, stop: int) -> Timeline:
+    """Steps ``start`` to ``stop`` of a run, as a run of their own (for scoring)."""
+
+    def cut(values: Any) -> Any:
+        return None if values is None else values[start:stop]
+
+    return dataclasses.replace(
+        timeline,
+        timestamps=timeline.timestamps[start:stop],
+        arrival_rate=timeline.arrival_rate[start:stop],
+        forecast=timeline.forecast[start:stop],
+        desired_replicas=timeline.desired_replicas[start:stop],
+        replicas=timeline.replicas[start:stop],
+        ready_replicas=timeline.ready_replicas[start:stop],
+        lag_messages=timeline.lag_messages[start:stop],
+        lag_seconds=timeline.lag_seconds[start:stop],
+        scale_events=int(
+            np.count_nonzero(timeline.desired_replicas[start:stop] != timeline.replicas[start:stop])
+        ),
+        processed=cut(timeline.processed),
+        forecast_upper=cut(timeline.forecast_upper),
+        learned_throughput=cut(timeline.learned_throughput),
+    )
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One worker's share: the settings of one forecast key (picklable)."""
+
+    job: ReplayJob
+    settings: tuple[Setting, ...]
+    split: int
+
+
+def _score(
+    job: ReplayJob, name: str, timeline: Timeline, split: int, config: TargetConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    step = job.settings.poll_interval_seconds
+    n = len(timeline.timestamps)
+    args = (
+        step,
+        job.settings.per_replica_throughput,
+        job.run_config.slo.max_lag_seconds,
+        config.lead_time_seconds,
+        0.0,
+    )
+    return (
+        summarize(name, window(timeline, 0, split), *args),
+        summarize(name, window(timeline, split, n), *args),
+    )
+
+
+def _run_settings(work: _Work) -> list[Scored]:
+    """Record the shared forecasts once, then replay every setting with them."""
+    job = work.job
+    step = job.settings.poll_interval_seconds
+    first = apply(job.run_config, work.settings[0])
+    forecasters: dict[str, Forecaster] = {}
+    if first.predictor.model != "none":
+        built = forecasters_for(first)
+        model = built[job.trigger_name]
+        if len(job.warmup_times):
+            model.warm_start(job.warmup_times, job.warmup_rates)
+        observed = observed_arrival_rates(job.times, job.rates, step, job.consumer)
+        recorded: RecordedForecasts = record(model, job.times + step, observed)
+        forecasters = {job.trigger_name: recorded}
+    scored = []
+    for setting in work.settings:
+        config = apply(job.run_config, setting)
+        timeline = simulate(
+            config, job.trigger_name, job.times, job.rates, step, job.consumer, forecasters
+        )
+        tune, test = _score(job, setting.label, timeline, work.split, config)
+        scored.append(Scored(setting.label, tune, test, setting))
+    return scored
+
+
+def _run_baseline(job: ReplayJob, run: str, split: int) -> Scored:
+    timeline, _, _ = run_one(job, run)
+    tune, test = _score(job, run, timeline, split, job.run_config)
+    return Scored(run, tune, test)
+
+
+def tune(
+    target: TargetConfig,
+    trace: Trace,
+    settings: ReplaySettings,
+    candidates: Sequence[Setting],
+    budget_pct: float,
+    *,
+    tune_share: float = 2 / 3,
+    jobs: int = 1,
+    progress: Progress | None = None,
+) -> TuneResult:
+    """Score every candidate setting and the baselines on ``trace``; see the module."""
+    if not candidates:
+        raise ValueError("no setting to tune")
+    kafka_trigger(target)
+    job = prepare(target, trace, dataclasses.replace(settings, frontier=False))
+    step = settings.poll_interval_seconds
+    n = len(job.times)
+    split = split_index(n, step, tune_share, trace.name)
+    result = TuneResult(
+        trace=trace.name,
+        budget_pct=budget_pct,
+        split_at=float(job.times[split]),
+        tune_hours=split * step / 3600.0,
+        test_hours=(n - split) * step / 3600.0,
+    )
+    groups: dict[tuple[str, float], list[Setting]] = defaultdict(list)
+    for setting in candidates:
+        groups[setting.forecast_key].append(setting)
+    # Slow groups (models to record) first, so the quick ones fill in at the end.
+    works = [
+        _Work(job, tuple(group), split)
+        for _, group in sorted(groups.items(), key=lambda kv: kv[0][0] == "none")
+    ]
+    baseline_runs = [REACTIVE, ORACLE] + [
+        keda_run(t)
+        for t in frontier_thresholds(
+            settings.per_replica_throughput, job.consumer.commit_interval_seconds
+        )
+    ]
+    total = len(works) + len(baseline_runs)
+    done = 0
+    if jobs <= 1:
+        outcomes = []
+        for work in works:
+            outcomes.append(_run_settings(work))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        baselines = [_run_baseline(job, run, split) for run in baseline_runs]
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            setting_futures = [pool.submit(_run_settings, w) for w in works]
+            baseline_futures = [
+                pool.submit(_run_baseline, job, run, split) for run in baseline_runs
+            ]
+            every: list[Future[Any]] = [*setting_futures, *baseline_futures]
+            for _ in as_completed(every):
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+            outcomes = [f.result() for f in setting_futures]
+            baselines = [f.result() for f in baseline_futures]
+    for scored in outcomes:
+        result.candidates.extend(scored)
+    for baseline in baselines:
+        (result.keda_frontier if baseline.name.startswith("keda@") else result.baselines).append(
+            baseline
+        )
+    return result

@@ -1,0 +1,100 @@
+"""The settings ``tune`` searches, and how one of them changes a target.
+
+A ``Setting`` is what a user would change in the target's YAML: the predictor and its
+upper quantile, the spare capacity (``slo.target_utilization``), the dwell time between
+changes and the scale-down stabilization window. The grid is fixed and generic (the same
+for every history, never fitted to one); ``sample`` draws a deterministic subset of it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from typing import Any
+
+from autoscaler.config.model import TargetConfig
+
+MODELS = ("none", "linear", "seasonal_ridge", "holt_winters")
+QUANTILES = (0.5, 0.8, 0.95)
+UTILIZATIONS = (1.0, 0.85, 0.7, 0.55)
+DWELL_SECONDS = (0.0, 120.0, 300.0)
+SCALE_DOWN_WINDOWS = (60, 300, 600)
+
+
+@dataclass(frozen=True, order=True)
+class Setting:
+    """One point of the search."""
+
+    model: str
+    quantile: float
+    target_utilization: float
+    min_dwell_seconds: float
+    scale_down_window_seconds: int
+
+    @property
+    def forecast_key(self) -> tuple[str, float]:
+        """What the forecasts depend on (the rest only changes the decisions)."""
+        return (self.model, self.quantile if self.model != "none" else 0.0)
+
+    @property
+    def label(self) -> str:
+        q = "" if self.model == "none" else f" q{self.quantile:g}"
+        return (
+            f"{self.model}{q} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
+            f" down{self.scale_down_window_seconds}"
+        )
+
+    def fragment(self) -> dict[str, Any]:
+        """The target keys this setting sets, as they go in the YAML file."""
+        predictor: dict[str, Any] = {"model": self.model}
+        if self.model != "none":
+            predictor["quantile"] = self.quantile
+        return {
+            "predictor": predictor,
+            "slo": {"target_utilization": self.target_utilization},
+            "actuation": {"min_dwell_seconds": self.min_dwell_seconds},
+            "behavior": {
+                "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds}
+            },
+        }
+
+
+def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
+    """``target`` with ``setting``'s keys; everything else as configured."""
+    predictor = target.predictor.model_copy(update={"model": setting.model})
+    if setting.model != target.predictor.model:
+        predictor = predictor.model_copy(update={"params": {}})
+    if setting.model != "none":
+        predictor = predictor.model_copy(update={"quantile": setting.quantile})
+    down = target.behavior.scale_down.model_copy(
+        update={"stabilization_window_seconds": setting.scale_down_window_seconds}
+    )
+    return target.model_copy(
+        update={
+            "predictor": predictor,
+            "slo": target.slo.model_copy(update={"target_utilization": setting.target_utilization}),
+            "actuation": target.actuation.model_copy(
+                update={"min_dwell_seconds": setting.min_dwell_seconds}
+            ),
+            "behavior": target.behavior.model_copy(update={"scale_down": down}),
+        }
+    )
+
+
+def grid(models: tuple[str, ...] = MODELS) -> list[Setting]:
+    """Every setting of the grid for ``models`` (``none`` has no quantile)."""
+    settings = set()
+    for model, q, u, dwell, down in itertools.product(
+        models, QUANTILES, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS
+    ):
+        settings.add(Setting(model, q if model != "none" else 0.9, u, dwell, down))
+    return sorted(settings)
+
+
+def sample(count: int, models: tuple[str, ...] = MODELS, seed: int = 12) -> list[Setting]:
+    """``count`` settings of the grid (all of it if smaller), the same for the same call."""
+    everything = grid(models)
+    if count >= len(everything):
+        return everything
+    return sorted(random.Random(seed).sample(everything, count))

@@ -1,0 +1,161 @@
+"""``autoscaler tune``: out-of-sample search, the frontier, the recommendation, bad input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autoscaler.cli import main
+from autoscaler.config import load_config, parse_config
+from autoscaler.replay.engine import ReplaySettings
+from autoscaler.replay.trace import TraceError, load_csv
+from autoscaler.tune.search import split_index, tune
+from autoscaler.tune.space import Setting, apply, grid, sample
+
+ROOT = Path(__file__).resolve().parents[2]
+EMBEDDED = ROOT / "autoscaler" / "data" / "nab_twitter_amzn.csv"
+DAY = 86400.0
+SETTINGS = [
+    Setting("none", 0.9, 1.0, 0.0, 300),
+    Setting("none", 0.9, 0.7, 120.0, 600),
+    Setting("linear", 0.5, 1.0, 0.0, 60),
+    Setting("linear", 0.95, 0.85, 120.0, 300),
+]
+
+
+@pytest.fixture(scope="module")
+def small() -> tuple[object, object]:
+    target = load_config(ROOT / "config.example.yaml").targets[0]
+    settings = ReplaySettings(250.0, 60.0, 60.0, 50, 25, 3 * DAY, 3 * DAY, frontier=False)
+    return target, settings
+
+
+def test_the_split_needs_a_day_on_each_side() -> None:
+    assert split_index(4320, 60.0, 2 / 3, "t") == 2880
+    with pytest.raises(TraceError, match=r"tune needs at least 3\.0 days after the warm-up"):
+        split_index(2880, 60.0, 2 / 3, "t")
+
+
+def test_the_grid_is_fixed_and_sampled_deterministically() -> None:
+    everything = grid()
+    assert len(everything) == len(set(everything)) > 300
+    assert sample(50) == sample(50)
+    assert len(sample(50)) == 50
+    assert sample(10_000) == everything
+
+
+def test_a_setting_changes_only_its_keys() -> None:
+    target = load_config(ROOT / "config.example.yaml").targets[0]
+    changed = apply(target, Setting("linear", 0.8, 0.7, 120.0, 600))
+    assert changed.predictor.model == "linear"
+    assert changed.predictor.quantile == 0.8
+    assert changed.slo.target_utilization == 0.7
+    assert changed.slo.max_lag_seconds == target.slo.max_lag_seconds
+    assert changed.actuation.min_dwell_seconds == 120.0
+    assert changed.behavior.scale_down.stabilization_window_seconds == 600
+    assert changed.behavior.scale_up == target.behavior.scale_up
+    assert changed.triggers == target.triggers
+
+
+def test_tune_recommends_the_cheapest_within_budget_on_the_tuning_part_only(
+    small: tuple[object, object],
+) -> None:
+    target, settings = small
+    result = tune(target, load_csv(EMBEDDED, "count"), settings, SETTINGS, 2.0)  # type: ignore[arg-type]
+    assert len(result.candidates) == len(SETTINGS)
+    assert result.tune_hours == pytest.approx(48.0)
+    assert result.test_hours == pytest.approx(24.0)
+    chosen = result.recommended
+    assert chosen is not None
+    within = [s for s in result.candidates if s.tune["slo_violation_pct"] <= 2.0]
+    assert chosen.tune["replica_hours"] == min(s.tune["replica_hours"] for s in within)
+    # The frontier: sorted by cost, each point violating less than every cheaper one.
+    frontier = result.frontier
+    costs = [s.tune["replica_hours"] for s in frontier]
+    minutes = [s.tune["slo_violation_minutes"] for s in frontier]
+    assert costs == sorted(costs)
+    assert all(a > b for a, b in itertools.pairwise(minutes))
+    for scored in result.candidates:
+        assert any(
+            f.tune["replica_hours"] <= scored.tune["replica_hours"]
+            and f.tune["slo_violation_minutes"] <= scored.tune["slo_violation_minutes"]
+            for f in frontier
+        )
+    names = {b.name for b in result.baselines}
+    assert names == {"reactive", "oracle"}
+    assert len(result.keda_frontier) >= 5
+    oracle = next(b for b in result.baselines if b.name == "oracle")
+    assert all(s.test["replica_hours"] >= oracle.test["replica_hours"] for s in result.candidates)
+
+
+def test_processes_give_the_same_answer(small: tuple[object, object]) -> None:
+    target, settings = small
+    trace = load_csv(EMBEDDED, "count")
+    alone = tune(target, trace, settings, SETTINGS, 2.0)  # type: ignore[arg-type]
+    spread = tune(target, trace, settings, SETTINGS, 2.0, jobs=2)  # type: ignore[arg-type]
+    assert [(s.name, s.tune, s.test) for s in alone.candidates] == [
+        (s.name, s.tune, s.test) for s in spread.candidates
+    ]
+    assert [(b.name, b.test) for b in alone.baselines + alone.keda_frontier] == [
+        (b.name, b.test) for b in spread.baselines + spread.keda_frontier
+    ]
+
+
+def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "tune", "--config", str(ROOT / "config.example.yaml"),
+            "--peak-replicas", "25", "--poll-interval", "60",
+            "--warmup-days", "3", "--span-days", "3", "--settings", "6",
+            "--models", "none,linear", "--budget", "5", "--jobs", "1",
+            "--output", str(out_dir),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "tuned on 2.0 days up to" in out
+    assert "frontier on the tuning part" in out
+    assert "keda@625" in out
+    assert "oracle" in out
+    assert "recommended (*)" in out
+    fragment = out.split("config fragment for target orders-consumer:")[1].split("wrote")[0]
+    keys = yaml.safe_load(fragment)
+    assert set(keys) == {"predictor", "slo", "actuation", "behavior"}
+    summary = json.loads((out_dir / "tune.json").read_text())
+    assert summary["recommended"]["name"] in out
+    assert main(["validate", str(out_dir / "config.yaml")]) == 0
+    document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    document["targets"][0].update(keys)
+    parse_config(document)  # the printed fragment pasted into the file validates too
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--budget", "0"], "--budget must be a percentage in (0, 100)", id="budget-0"),
+        pytest.param(["--budget", "100"], "in (0, 100), not 100", id="budget-100"),
+        pytest.param(["--models", "prophet"], "--models: unknown prophet", id="model"),
+        pytest.param(["--tune-share", "1"], "--tune-share must be in (0, 1)", id="share"),
+        pytest.param(["--settings", "0"], "--settings must be >= 1", id="settings"),
+        pytest.param(
+            ["--span-days", "1.5", "--poll-interval", "60"],
+            "tune needs at least 3.0 days after the warm-up",
+            id="too-short",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["tune", "--config", str(ROOT / "config.example.yaml"), *args])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
