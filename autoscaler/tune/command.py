@@ -123,6 +123,9 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 f"--models: unknown {', '.join(unknown) or '(none given)'} "
                 f"(known: {', '.join(MODELS)})"
             )
+        _check_numbers(args)
+        if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
+            raise TraceError(f"--output {args.output} is a file, not a folder")
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None or not (math.isfinite(throughput) and throughput > 0):
             raise TraceError(
@@ -165,17 +168,39 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     chosen = result.recommended
     if chosen is not None and chosen.setting is not None:
         print(f"\nconfig fragment for target {target.name}:\n", file=out)
-        print(fragment_yaml(chosen.setting), file=out)
+        print(fragment_yaml(chosen.setting, target.predictor.model), file=out)
     if args.output:
         directory = Path(args.output)
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "tune.json").write_text(json.dumps(summary(result), indent=2) + "\n")
         written = ["tune.json"]
         if chosen is not None and chosen.setting is not None:
-            _write_config(Path(config_path), target.name, chosen.setting.fragment(), directory)
+            fragment = chosen.setting.fragment(target.predictor.model)
+            _write_config(Path(config_path), target.name, fragment, directory)
             written.append("config.yaml")
         print(f"wrote {', '.join(written)} to {directory}", file=out)
     return EXIT_OK
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Every number up front, before the history is read (the same rules as replay)."""
+    for name in ("--per-replica-throughput", "--poll-interval"):
+        value = getattr(args, name[2:].replace("-", "_"))
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise TraceError(f"{name} must be a number > 0, not {value:g}")
+    startup = args.startup_seconds
+    if startup is not None and not (math.isfinite(startup) and startup >= 0):
+        raise TraceError(f"--startup-seconds must be a number >= 0, not {startup:g}")
+    if args.partitions is not None and args.partitions < 1:
+        raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
+    for name, value in (
+        ("--peak-replicas", args.peak_replicas),
+        ("--warmup-days", args.warmup_days),
+    ):
+        if not (math.isfinite(value) and value >= 0):
+            raise TraceError(f"{name} must be a number >= 0, not {value:g}")
+    if args.span_days is not None and not (math.isfinite(args.span_days) and args.span_days > 0):
+        raise TraceError(f"--span-days must be a number > 0, not {args.span_days:g}")
 
 
 def _write_config(
@@ -184,18 +209,24 @@ def _write_config(
     """The config with the recommendation merged into the target (comments are not kept:
     paste the fragment into your own file to keep them)."""
     document = yaml.safe_load(source.read_text(encoding="utf-8"))
-    for entry in document.get("targets", []):
-        if entry.get("name") == target_name:
-            _merge(entry, fragment)
+    document["targets"] = [
+        _merged(entry, fragment) if entry.get("name") == target_name else entry
+        for entry in document.get("targets", [])
+    ]
     (directory / "config.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``update`` merged in, as new mappings: a section the YAML shares
+    between targets through an anchor is never changed in place. An empty mapping in
+    ``update`` replaces (a new model's ``params: {}``)."""
+    merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(into.get(key), dict):
-            _merge(into[key], value)
+        if isinstance(value, dict) and value and isinstance(base.get(key), dict):
+            merged[key] = _merged(base[key], value)
         else:
-            into[key] = value
+            merged[key] = value
+    return merged
 
 
 def _progress_bar(done: int, total: int) -> None:

@@ -12,10 +12,10 @@ from autoscaler.tune.search import Scored, TuneResult
 from autoscaler.tune.space import Setting
 
 
-def fragment_yaml(setting: Setting) -> str:
+def fragment_yaml(setting: Setting, current_model: str | None = None) -> str:
     """The recommendation as YAML to paste under the target (``autoscaler validate``
     accepts the file it is pasted into)."""
-    return yaml.safe_dump(setting.fragment(), sort_keys=False).rstrip()
+    return yaml.safe_dump(setting.fragment(current_model), sort_keys=False).rstrip()
 
 
 def _when(timestamp: float) -> str:

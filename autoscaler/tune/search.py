@@ -86,7 +86,11 @@ class TuneResult:
     def recommended(self) -> Scored | None:
         """The cheapest setting within the budget on the tuning part (None: none is)."""
         within = [s for s in self.candidates if s.tune["slo_violation_pct"] <= self.budget_pct]
-        return min(within, key=lambda s: s.tune["replica_hours"], default=None)
+        return min(
+            within,
+            key=lambda s: (s.tune["replica_hours"], s.tune["slo_violation_minutes"]),
+            default=None,
+        )
 
     @property
     def closest(self) -> Scored | None:

@@ -45,11 +45,15 @@ class Setting:
             f" down{self.scale_down_window_seconds}"
         )
 
-    def fragment(self) -> dict[str, Any]:
-        """The target keys this setting sets, as they go in the YAML file."""
+    def fragment(self, current_model: str | None = None) -> dict[str, Any]:
+        """The target keys this setting sets, as they go in the YAML file. When the model
+        differs from ``current_model``, its ``params`` are emptied: the old model's would
+        not fit the new one, and the search ran the new one with its defaults."""
         predictor: dict[str, Any] = {"model": self.model}
         if self.model != "none":
             predictor["quantile"] = self.quantile
+        if self.model != current_model:
+            predictor["params"] = {}
         return {
             "predictor": predictor,
             "slo": {"target_utilization": self.target_utilization},

@@ -144,6 +144,11 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
         pytest.param(["--models", "prophet"], "--models: unknown prophet", id="model"),
         pytest.param(["--tune-share", "1"], "--tune-share must be in (0, 1)", id="share"),
         pytest.param(["--settings", "0"], "--settings must be >= 1", id="settings"),
+        pytest.param(["--partitions", "-1"], "--partitions must be >= 1", id="partitions"),
+        pytest.param(["--peak-replicas", "-5"], "--peak-replicas must be a number >= 0", id="peak"),
+        pytest.param(["--startup-seconds", "-100"], "--startup-seconds must be", id="startup"),
+        pytest.param(["--span-days", "0"], "--span-days must be a number > 0", id="span"),
+        pytest.param(["--output", __file__], "is a file, not a folder", id="output-file"),
         pytest.param(
             ["--span-days", "1.5", "--poll-interval", "60"],
             "tune needs at least 3.0 days after the warm-up",
@@ -159,3 +164,29 @@ def test_bad_input_is_one_line_exit_2(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path: Path) -> None:
+    """A target whose old model had params, sharing its slo section with another target
+    through a YAML anchor: the new model gets no stale params, the other target keeps its
+    section."""
+    from autoscaler.tune.command import _write_config
+
+    document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
+    first, second = document["targets"][0], document["targets"][1]
+    first["predictor"] = {"model": "holt_winters", "params": {"seasonal": "add"}}
+    second["slo"] = first["slo"]  # one mapping: PyYAML writes an anchor and an alias
+    source = tmp_path / "mine.yaml"
+    anchored = yaml.safe_dump(document, sort_keys=False)
+    assert "&id001" in anchored
+    assert "*id001" in anchored
+    source.write_text(anchored)
+    assert first["name"] != second["name"]
+    setting = Setting("linear", 0.8, 0.55, 120.0, 600)
+    _write_config(source, first["name"], setting.fragment("holt_winters"), tmp_path)
+    written = load_config(tmp_path / "config.yaml")
+    tuned, other = written.targets[0], written.targets[1]
+    assert (tuned.predictor.model, dict(tuned.predictor.params)) == ("linear", {})
+    assert tuned.slo.target_utilization == 0.55
+    assert other.slo.target_utilization == 1.0
+    assert other.predictor == load_config(ROOT / "config.example.yaml").targets[1].predictor
