@@ -18,6 +18,7 @@ from autoscaler.config import ConfigError, load_config
 from autoscaler.replay.trace import Trace, TraceError, load_csv
 
 if TYPE_CHECKING:
+    from autoscaler.config.model import TargetConfig
     from autoscaler.replay.engine import ReplaySettings
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -52,20 +53,15 @@ def add_parser(commands: Any) -> None:
     )
     add_history_arguments(parser)
 
-    target = parser.add_argument_group("what is simulated (default: the target's config)")
-    target.add_argument("--config", metavar="FILE", help="config file (default: the example)")
-    target.add_argument("--target", metavar="NAME", help="target name (default: the first)")
+    target = add_simulation_arguments(
+        parser,
+        peak_default=None,
+        peak_help="(default: half of max_replicas; 0 replays the values as they are)",
+    )
     target.add_argument(
         "--predictors",
         help=f"comma-separated runs besides reactive and oracle (default: all: "
         f"{','.join(ALL_PREDICTORS)}; 'none' is our decision without a forecast)",
-    )
-    target.add_argument(
-        "--per-replica-throughput",
-        type=float,
-        metavar="MSG_S",
-        help="the simulated consumers' true capacity (default: the target's "
-        "per_replica_throughput)",
     )
     target.add_argument(
         "--assume-throughput",
@@ -74,20 +70,6 @@ def add_parser(commands: Any) -> None:
         "a number (e.g. a wrong one, to see what the mistake costs) or 'learn' (learn it "
         "from the processing rate, as live)",
     )
-    target.add_argument("--startup-seconds", type=float, metavar="S")
-    target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
-    target.add_argument("--poll-interval", type=float, metavar="S")
-    target.add_argument(
-        "--peak-replicas",
-        type=float,
-        metavar="N",
-        help="scale the history so that its 99th percentile needs N replicas "
-        "(default: half of max_replicas; 0 replays the values as they are)",
-    )
-    target.add_argument(
-        "--warmup-days", type=float, default=7.0, help="history used only to warm up (7)"
-    )
-    target.add_argument("--span-days", type=float, help="replay at most this many days")
     parser.add_argument("--output", metavar="DIR", help="write summary.json, CSVs, report.html")
     parser.add_argument(
         "--jobs",
@@ -98,6 +80,85 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run_command)
+
+
+def add_simulation_arguments(
+    parser: argparse.ArgumentParser, *, peak_default: float | None, peak_help: str
+) -> argparse._ArgumentGroup:
+    """The target and what is simulated (``replay`` and ``tune`` take the same)."""
+    target = parser.add_argument_group("what is simulated (default: the target's config)")
+    target.add_argument("--config", metavar="FILE", help="config file (default: the example)")
+    target.add_argument("--target", metavar="NAME", help="target name (default: the first)")
+    target.add_argument(
+        "--per-replica-throughput",
+        type=float,
+        metavar="MSG_S",
+        help="the simulated consumers' true capacity (default: the target's "
+        "per_replica_throughput)",
+    )
+    target.add_argument("--startup-seconds", type=float, metavar="S")
+    target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
+    target.add_argument("--poll-interval", type=float, metavar="S")
+    target.add_argument(
+        "--peak-replicas",
+        type=float,
+        default=peak_default,
+        metavar="N",
+        help=f"scale the history so that its 99th percentile needs N replicas {peak_help}",
+    )
+    target.add_argument(
+        "--warmup-days", type=float, default=7.0, help="history used only to warm up (7)"
+    )
+    target.add_argument("--span-days", type=float, help="use at most this many days")
+    return target
+
+
+def load_target(args: argparse.Namespace, command: str) -> tuple[str, TargetConfig] | None:
+    """The config file's path and the target to simulate (``--config``, ``--target``);
+    None once every problem is printed (the caller exits 2)."""
+    from autoscaler.replay.runs import kafka_trigger
+
+    config_path = args.config or str(example_config())
+    try:
+        config = load_config(config_path)
+    except ConfigError as error:
+        print(error.summary(), file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return None
+    try:
+        target = config.target(args.target) if args.target else config.targets[0]
+        kafka_trigger(target)
+    except (KeyError, ValueError) as error:
+        print(f"{command}: {str(error).strip(chr(39))}", file=sys.stderr)
+        return None
+    return config_path, target
+
+
+def simulation_settings(
+    args: argparse.Namespace,
+    target: TargetConfig,
+    throughput: float,
+    *,
+    peak: float | None,
+    span_days: float | None,
+    frontier: bool = True,
+) -> ReplaySettings:
+    """What is simulated: the options given, else the target's configuration."""
+    from autoscaler.replay.engine import ReplaySettings
+
+    return ReplaySettings(
+        per_replica_throughput=throughput,
+        startup_seconds=args.startup_seconds
+        if args.startup_seconds is not None
+        else target.startup_seconds,
+        poll_interval_seconds=args.poll_interval or target.poll_interval_seconds,
+        partitions=args.partitions or target.max_replicas,
+        peak_replicas=peak or None,
+        warmup_seconds=args.warmup_days * DAY,
+        span_seconds=None if span_days is None else span_days * DAY,
+        frontier=frontier,
+    )
 
 
 def add_history_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,25 +206,16 @@ def _positive(name: str, value: float | None) -> None:
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """The ``replay`` sub-command; returns the exit code."""
     # Imported here, not at the top: the other sub-commands need not load scikit-learn.
-    from autoscaler.replay.engine import ReplaySettings, default_runs, replay
+    from autoscaler.replay.engine import default_runs, replay
     from autoscaler.replay.runs import kafka_trigger, with_trigger
 
     out = stdout or sys.stdout
     default_run = not (args.history or args.prometheus_url or args.predictors or args.span_days)
-    config_path = args.config or str(example_config())
-    try:
-        config = load_config(config_path)
-    except ConfigError as error:
-        print(error.summary(), file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+    chosen = load_target(args, "replay")
+    if chosen is None:
         return EXIT_INPUT
-    try:
-        target = config.target(args.target) if args.target else config.targets[0]
-        _, _, trigger = kafka_trigger(target)
-    except (KeyError, ValueError) as error:
-        print(f"replay: {str(error).strip(chr(39))}", file=sys.stderr)
-        return EXIT_INPUT
+    _, target = chosen
+    _, _, trigger = kafka_trigger(target)
     try:
         for name in ("--per-replica-throughput", "--startup-seconds", "--poll-interval"):
             _positive(name, getattr(args, name[2:].replace("-", "_")))
@@ -191,17 +243,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             if args.span_days is not None
             else (QUICK_SPAN_DAYS if default_run else None)
         )
-        settings = ReplaySettings(
-            per_replica_throughput=throughput,
-            startup_seconds=args.startup_seconds
-            if args.startup_seconds is not None
-            else target.startup_seconds,
-            poll_interval_seconds=args.poll_interval or target.poll_interval_seconds,
-            partitions=args.partitions or target.max_replicas,
-            peak_replicas=peak or None,
-            warmup_seconds=args.warmup_days * DAY,
-            span_seconds=None if span_days is None else span_days * DAY,
-        )
+        settings = simulation_settings(args, target, throughput, peak=peak, span_days=span_days)
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
         if args.jobs < 1:
             raise TraceError(f"--jobs must be >= 1, not {args.jobs}")

@@ -22,7 +22,6 @@ learns it as the live service does. Only the two oracles know the truth.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from autoscaler.config.model import (
     TargetConfig,
 )
 from autoscaler.decision import Forecaster, forecasters_for
+from autoscaler.replay.recorded import RecordedForecasts
 from autoscaler.replay.simulator import FloatArray
 from predictors.forecaster import SeriesForecast
 
@@ -127,7 +127,7 @@ def run_forecasters(
     warmed up on the history before the replayed span), or perfect foresight."""
     if run == ORACLE_BEHAVIOR:
         return {
-            trigger_name: PerfectForesight.build(
+            trigger_name: perfect_foresight(
                 times + step_seconds, rates, step_seconds, config.lead_time_seconds
             )
         }
@@ -138,37 +138,23 @@ def run_forecasters(
     return dict(forecasters)
 
 
-@dataclass
-class PerfectForesight:
+def future_peaks(rates: FloatArray, step_seconds: float, lead_seconds: float) -> FloatArray:
+    """At each poll, the highest arrival rate of the steps within the lead time after it."""
+    lead_steps = max(1, math.ceil(lead_seconds / step_seconds))
+    n = len(rates)
+    padded = np.concatenate([rates, np.full(lead_steps, rates[-1] if n else 0.0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded[1:], lead_steps)[:n]
+    peaks: FloatArray = windows.max(axis=1).astype(np.float64)
+    return peaks
+
+
+def perfect_foresight(
+    poll_times: FloatArray, rates: FloatArray, step_seconds: float, lead_seconds: float
+) -> RecordedForecasts:
     """The true highest arrival rate over the lead time, as a forecaster of the poll step
     (it knows the future: a reference, never a run to rank)."""
-
-    poll_times: FloatArray
-    future_max: FloatArray
-    lead_seconds: float
-    _index: int = -1
-
-    @classmethod
-    def build(
-        cls, poll_times: FloatArray, rates: FloatArray, step_seconds: float, lead_seconds: float
-    ) -> PerfectForesight:
-        lead_steps = max(1, math.ceil(lead_seconds / step_seconds))
-        n = len(rates)
-        padded = np.concatenate([rates, np.full(lead_steps, rates[-1] if n else 0.0)])
-        windows = np.lib.stride_tricks.sliding_window_view(padded[1:], lead_steps)[:n]
-        return cls(poll_times, windows.max(axis=1).astype(np.float64), lead_seconds)
-
-    def observe(self, timestamp: float, value: float) -> None:
-        self._index = int(np.searchsorted(self.poll_times, timestamp - 1e-6))
-
-    def refit_due(self, now: float) -> bool:
-        return False
-
-    def refit(self, now: float) -> None:
-        """Nothing to learn."""
-
-    def forecast(self) -> SeriesForecast | None:
-        if not 0 <= self._index < len(self.future_max):
-            return None
-        value = float(self.future_max[self._index])
-        return SeriesForecast(value, value, self.lead_seconds, ORACLE_BEHAVIOR)
+    peaks = future_peaks(rates, step_seconds, lead_seconds).tolist()
+    answers: list[SeriesForecast | None] = [
+        SeriesForecast(value, value, lead_seconds, ORACLE_BEHAVIOR) for value in peaks
+    ]
+    return RecordedForecasts(np.asarray(poll_times, dtype=np.float64), answers)

@@ -21,16 +21,14 @@ from typing import Any, TextIO
 
 import yaml
 
-from autoscaler.config import ConfigError, load_config
 from autoscaler.replay.trace import TraceError
 
 EXIT_OK, EXIT_INPUT = 0, 2
-DAY = 86400.0
 
 
 def add_parser(commands: Any) -> None:
     """Register ``tune`` under the ``autoscaler`` command."""
-    from autoscaler.replay.command import add_history_arguments
+    from autoscaler.replay.command import add_history_arguments, add_simulation_arguments
 
     parser = commands.add_parser(
         "tune",
@@ -42,8 +40,7 @@ def add_parser(commands: Any) -> None:
         "and the oracle.",
     )
     add_history_arguments(parser)
-    parser.add_argument("--config", metavar="FILE", help="config file (default: the example)")
-    parser.add_argument("--target", metavar="NAME", help="target name (default: the first)")
+    add_simulation_arguments(parser, peak_default=0.0, peak_help="(default 0: as it is)")
     parser.add_argument(
         "--budget",
         type=float,
@@ -66,19 +63,6 @@ def add_parser(commands: Any) -> None:
         metavar="F",
         help="share of the replayed span tuned on; the rest is the test (default 0.67)",
     )
-    parser.add_argument("--per-replica-throughput", type=float, metavar="MSG_S")
-    parser.add_argument("--startup-seconds", type=float, metavar="S")
-    parser.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
-    parser.add_argument("--poll-interval", type=float, metavar="S")
-    parser.add_argument(
-        "--peak-replicas",
-        type=float,
-        default=0.0,
-        metavar="N",
-        help="scale the history so that its 99th percentile needs N replicas (default 0: as it is)",
-    )
-    parser.add_argument("--warmup-days", type=float, default=7.0, help="warm-up only (7)")
-    parser.add_argument("--span-days", type=float, help="tune on at most this many days")
     parser.add_argument("--output", metavar="DIR", help="write tune.json and config.yaml")
     parser.add_argument(
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
@@ -88,27 +72,17 @@ def add_parser(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    from autoscaler.replay.command import example_config, load_trace
-    from autoscaler.replay.engine import ReplaySettings
+    from autoscaler.replay.command import load_target, load_trace, simulation_settings
     from autoscaler.replay.runs import kafka_trigger
     from autoscaler.tune.search import tune
     from autoscaler.tune.space import MODELS, sample
 
     out = stdout or sys.stdout
-    config_path = args.config or str(example_config())
-    try:
-        config = load_config(config_path)
-    except ConfigError as error:
-        print(error.summary(), file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+    chosen_target = load_target(args, "tune")
+    if chosen_target is None:
         return EXIT_INPUT
-    try:
-        target = config.target(args.target) if args.target else config.targets[0]
-        _, _, trigger = kafka_trigger(target)
-    except (KeyError, ValueError) as error:
-        print(f"tune: {str(error).strip(chr(39))}", file=sys.stderr)
-        return EXIT_INPUT
+    config_path, target = chosen_target
+    _, _, trigger = kafka_trigger(target)
     try:
         if not (math.isfinite(args.budget) and 0 < args.budget < 100):
             raise TraceError(f"--budget must be a percentage in (0, 100), not {args.budget:g}")
@@ -133,16 +107,12 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 "--per-replica-throughput (messages/s one replica processes)"
             )
         trace = load_trace(args)
-        settings = ReplaySettings(
-            per_replica_throughput=throughput,
-            startup_seconds=args.startup_seconds
-            if args.startup_seconds is not None
-            else target.startup_seconds,
-            poll_interval_seconds=args.poll_interval or target.poll_interval_seconds,
-            partitions=args.partitions or target.max_replicas,
-            peak_replicas=args.peak_replicas or None,
-            warmup_seconds=args.warmup_days * DAY,
-            span_seconds=None if args.span_days is None else args.span_days * DAY,
+        settings = simulation_settings(
+            args,
+            target,
+            throughput,
+            peak=args.peak_replicas,
+            span_days=args.span_days,
             frontier=False,
         )
         candidates = sample(args.settings, models)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from helpers import KAFKA, make_target
 
-from autoscaler.replay.runs import PerfectForesight
+from autoscaler.replay.runs import future_peaks, perfect_foresight
 from autoscaler.replay.simulator import Consumer, ConsumerGroup, simulate
 from predictors.forecaster import SeriesForecast
 
@@ -112,8 +112,8 @@ def test_lag_seconds_is_lag_over_ready_capacity() -> None:
 def test_perfect_foresight_sees_the_highest_rate_over_the_lead() -> None:
     rates = np.array([1.0, 2.0, 9.0, 3.0, 4.0])
     polls = 60.0 * np.arange(1, 6)
-    oracle = PerfectForesight.build(polls, rates, step_seconds=60.0, lead_seconds=120.0)
-    assert oracle.future_max.tolist() == [9.0, 9.0, 4.0, 4.0, 4.0]
+    assert future_peaks(rates, 60.0, 120.0).tolist() == [9.0, 9.0, 4.0, 4.0, 4.0]
+    oracle = perfect_foresight(polls, rates, step_seconds=60.0, lead_seconds=120.0)
     oracle.observe(60.0, 1.0)
     forecast = oracle.forecast()
     assert isinstance(forecast, SeriesForecast)
