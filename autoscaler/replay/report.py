@@ -191,14 +191,14 @@ def standing_text(standing: dict[str, Any]) -> str:
     if best is None:
         verdict = "costs more than every lag threshold"
     else:
-        figures = (
-            f"{best['lag_threshold']}: {best['slo_violation_minutes']:,.1f} min "
-            f"at {best['replica_hours']:,.1f} rep-h"
-        )
+        threshold = best["lag_threshold"]
+        minutes, hours = best["slo_violation_minutes"], best["replica_hours"]
         verdict = (
-            f"no lag threshold costing as much or more does as well (the best of them, {figures})"
+            "ahead: no lag threshold costing as much or more does as well (the best of them, "
+            f"{threshold}: {minutes:,.1f} min at {hours:,.1f} rep-h)"
             if standing["beats_frontier"]
-            else f"lag threshold {figures} does as well for at least the cost"
+            else f"not ahead: lag threshold {threshold}, costing as much or more "
+            f"({hours:,.1f} rep-h), violates no longer ({minutes:,.1f} min)"
         )
     dominated = standing["dominated_by"]
     if dominated:
