@@ -270,8 +270,13 @@ class Service:
 
     async def stop(self) -> None:
         await self._tasks.stop()
-        for controller in self.controllers.values():
-            await controller.settle()
+        # A fit cut short by the stop runs on in its thread: give it the grace period, no
+        # more (the process exits after it anyway).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(c.settle() for c in self.controllers.values())),
+                self.grace_seconds,
+            )
 
     def _step(self, controller: TargetController) -> Step:
         metrics = self.metrics
