@@ -55,7 +55,8 @@ class PollInputs:
     """``spec.replicas``; None when the scale could not be read: the forecasters and the
     throughput estimate still learn, but no decision is made."""
     ready_replicas: int | None = None
-    """Replicas consuming now (``status.replicas``); defaults to ``current_replicas``."""
+    """Replicas consuming now (the workload's ready pods); defaults to
+    ``current_replicas``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,7 +50,8 @@ class ThroughputEstimate:
     per_replica: float | None = None
     """Messages/s one replica processes, as learned so far (None: not yet)."""
     samples: int = 0
-    """Saturated polls seen: how much the estimate rests on."""
+    """Samples taken (each pooled from one or more saturated polls): how much the estimate
+    rests on."""
     previous_consumers: int | None = None
     """The busy consumers at the previous successful poll."""
     previous_at: float | None = None

@@ -1,9 +1,11 @@
 """Reads and writes a workload's replica count through its ``scale`` subresource.
 
-The only module that imports the Kubernetes client (as kopf keeps its client behind one
-layer). Like the HPA, we touch ``deployments/scale`` or ``statefulsets/scale`` only: a merge
-patch of ``{"spec": {"replicas": N}}`` and nothing else, so no other field of the workload is
-ever written and RBAC can grant exactly ``get``/``patch`` on ``*/scale``.
+With the leader elector beside it, the only code that imports the Kubernetes client (as
+kopf keeps its client behind one layer; ``tests/test_layers.py`` keeps it in
+``autoscaler/live``). Like the HPA, we touch ``deployments/scale`` or
+``statefulsets/scale`` only: a merge patch of ``{"spec": {"replicas": N}}`` and nothing
+else, so no other field of the workload is ever written and RBAC can grant exactly
+``get``/``patch`` on ``*/scale``.
 
 Errors follow one vocabulary (kopf's permanent vs temporary):
 

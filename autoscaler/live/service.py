@@ -107,7 +107,9 @@ def _carried_state(previous: TargetController, target: TargetConfig) -> PollStat
     throughput = {
         name: estimate
         for name, estimate in previous.state.throughput.items()
-        if name in new and _group(old.get(name)) == _group(new[name]) is not None
+        if name in new
+        and _group(new[name]) is not None
+        and _group(old.get(name)) == _group(new[name])
     }
     return dataclasses.replace(previous.state, throughput=throughput)
 

@@ -113,7 +113,9 @@ class ConsumerGroup:
         self._processed_at: deque[tuple[float, float]] = deque([(start, 0.0)], maxlen=depth)
         """(time, messages processed by then) at the ends of the recent steps: as many as
         half a commit interval reaches back over."""
-        self._previous_offsets: tuple[int, int] | None = (0, 0)
+        self._previous_offsets = (0, 0)
+        """(end, committed) offsets at the previous poll: the first poll compares with the
+        start, as if the source had polled then, so every poll has its rates."""
         self.processed_in_step = 0.0
 
     @property
@@ -160,19 +162,15 @@ class ConsumerGroup:
         """What the live Kafka source would report at the poll at ``now``."""
         end = math.floor(self._arrived + 1e-9)
         committed = min(end, math.floor(self._committed(now) + 1e-9))
-        arrival_rate = processing_rate = None
-        if self._previous_offsets is not None:
-            previous_end, previous_committed = self._previous_offsets
-            arrival_rate = (end - previous_end) / self.step_seconds
-            processing_rate = (committed - previous_committed) / self.step_seconds
+        previous_end, previous_committed = self._previous_offsets
         self._previous_offsets = (end, committed)
         partitions = self.consumer.partitions
         return KafkaLagObservation(
             observed_at=now,
             total_lag=end - committed,
             partition_count=partitions if partitions is not None else UNCAPPED_PARTITIONS,
-            arrival_rate=arrival_rate,
-            processing_rate=processing_rate,
+            arrival_rate=(end - previous_end) / self.step_seconds,
+            processing_rate=(committed - previous_committed) / self.step_seconds,
             members=self.ready,
         )
 
