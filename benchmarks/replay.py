@@ -56,8 +56,8 @@ from autoscaler.config import load_config  # noqa: E402 - after the path set-up 
 from autoscaler.config.model import TargetConfig  # noqa: E402
 from autoscaler.replay.engine import ReplaySettings, default_runs, replay  # noqa: E402
 from autoscaler.replay.report import standing_text  # noqa: E402
-from autoscaler.replay.runs import with_trigger  # noqa: E402
-from autoscaler.replay.summary import frontier_standing  # noqa: E402
+from autoscaler.replay.runs import kafka_trigger, with_trigger  # noqa: E402
+from autoscaler.replay.summary import frontier_standing, keda_points  # noqa: E402
 from autoscaler.replay.trace import load_csv  # noqa: E402
 
 DAY = 86400.0
@@ -179,12 +179,9 @@ def headroom(
     trace: Any, target: TargetConfig, settings: ReplaySettings, summary: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The predictive runs at more spare capacity, each placed against the KEDA frontier."""
-    reactive = [
-        {"lag_threshold": target.triggers[0].lag_threshold, **r}  # type: ignore[union-attr]
-        for r in summary["results"]
-        if r["predictor"] == "reactive"
-    ]
-    frontier = summary["keda_frontier"] + reactive
+    reactive = next((r for r in summary["results"] if r["predictor"] == "reactive"), None)
+    _, _, trigger = kafka_trigger(target)
+    frontier = keda_points(summary["keda_frontier"], reactive, trigger.lag_threshold)
     rows = []
     for utilization in UTILIZATIONS:
         slo = target.slo.model_copy(update={"target_utilization": utilization})

@@ -198,7 +198,8 @@ def load_trace(args: argparse.Namespace) -> Trace:
     return load_csv(EMBEDDED_TRACE, "count")
 
 
-def _positive(name: str, value: float | None) -> None:
+def check_positive(name: str, value: float | None) -> None:
+    """A ``TraceError`` naming the option unless ``value`` is unset or a finite number > 0."""
     if value is not None and not (math.isfinite(value) and value > 0):
         raise TraceError(f"{name} must be a number > 0, not {value:g}")
 
@@ -218,7 +219,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     _, _, trigger = kafka_trigger(target)
     try:
         for name in ("--per-replica-throughput", "--startup-seconds", "--poll-interval"):
-            _positive(name, getattr(args, name[2:].replace("-", "_")))
+            check_positive(name, getattr(args, name[2:].replace("-", "_")))
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None:
             raise TraceError(
@@ -277,7 +278,7 @@ def _assumed(text: str) -> float | None:
         raise TraceError(
             f"--assume-throughput must be a number of messages/s or 'learn', not {text!r}"
         ) from None
-    _positive("--assume-throughput", value)
+    check_positive("--assume-throughput", value)
     return value
 
 

@@ -31,7 +31,12 @@ from autoscaler.replay.simulator import (
     simulate,
     simulate_schedule,
 )
-from autoscaler.replay.summary import frontier_standing, summarize, work_lower_bound_hours
+from autoscaler.replay.summary import (
+    frontier_standing,
+    keda_points,
+    summarize,
+    work_lower_bound_hours,
+)
 from autoscaler.replay.trace import Trace, TraceError
 
 DAY = 86400.0
@@ -157,7 +162,9 @@ def replay(
         if settings.frontier
         else []
     )
-    everything = [*runs, *(r for r in frontier_runs if r not in runs)]
+    # KEDA at the target's own threshold is the reactive run: replayed once, used for both.
+    own = keda_run(trigger.lag_threshold) if REACTIVE in runs else None
+    everything = [*runs, *(r for r in frontier_runs if r not in runs and r != own)]
     outcomes: dict[str, tuple[Timeline, dict[str, Any], OracleSchedule | None]] = {}
     if jobs <= 1 or len(everything) <= 1:
         for index, run in enumerate(everything):
@@ -184,16 +191,14 @@ def replay(
         if schedule is not None:
             result.oracle = schedule
     for run in frontier_runs:
-        result.frontier.append({"lag_threshold": keda_threshold(run), **outcomes[run][1]})
+        summary = outcomes[REACTIVE if run == own else run][1]
+        result.frontier.append({**summary, "predictor": run, "lag_threshold": keda_threshold(run)})
     if result.frontier:
-        reactive = [
-            {"lag_threshold": trigger.lag_threshold, **r}
-            for r in result.results
-            if r["predictor"] == REACTIVE
-        ]
+        reactive = next((r for r in result.results if r["predictor"] == REACTIVE), None)
+        points = keda_points(result.frontier, reactive, trigger.lag_threshold)
         for summary in result.results:
             if summary["predictor"] not in (REACTIVE, ORACLE, ORACLE_BEHAVIOR):
-                summary["keda_frontier"] = frontier_standing(summary, result.frontier + reactive)
+                summary["keda_frontier"] = frontier_standing(summary, points)
     return result
 
 
@@ -361,7 +366,7 @@ def _knowledge(
         source = "true"
     elif trigger.per_replica_throughput is not None:
         source = "configured"
-    elif run == REACTIVE or keda_threshold(run) is not None or not trigger.learn_throughput:
+    elif not trigger.learn_throughput:  # reactive and the frontier run_target turns it off
         source = "unused"  # KEDA's lag formula throughout
     else:
         source = "learned" if known else "not learned"

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from autoscaler.replay.engine import ReplayResult
-from autoscaler.replay.runs import REFERENCE_RUNS
+from autoscaler.replay.runs import REACTIVE, REFERENCE_RUNS
 from autoscaler.replay.simulator import Timeline
 from autoscaler.replay.svg import (
     Chart,
@@ -52,7 +52,6 @@ CSV_COLUMNS = (
     "lag_seconds",
     "replicas",
 )
-REACTIVE = "reactive"
 LAG_CLIP_SLO_MULTIPLE = 10.0
 """The lag plots stop at this many times the SLO: beyond it, the SLO line would be lost."""
 

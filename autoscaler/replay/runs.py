@@ -105,7 +105,12 @@ def run_target(target: TargetConfig, run: str, true_throughput: float) -> Target
         )
     if run == ORACLE_BEHAVIOR:
         target = with_trigger(target, per_replica_throughput=true_throughput)
-    model = run if run not in (NO_FORECAST, ORACLE, ORACLE_BEHAVIOR) else "none"
+    return with_model(target, run if run not in (NO_FORECAST, ORACLE, ORACLE_BEHAVIOR) else "none")
+
+
+def with_model(target: TargetConfig, model: str) -> TargetConfig:
+    """``target`` forecasting with ``model``; another model starts from its own defaults
+    (the configured ``params`` belong to the configured model)."""
     predictor = target.predictor.model_copy(update={"model": model})
     if model != target.predictor.model:
         predictor = predictor.model_copy(update={"params": {}})

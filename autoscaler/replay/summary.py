@@ -105,6 +105,17 @@ def summarize(
     }
 
 
+def keda_points(
+    frontier: list[dict[str, Any]], reactive: dict[str, Any] | None, lag_threshold: int
+) -> list[dict[str, Any]]:
+    """The KEDA frontier's points with reactive (KEDA at the target's own threshold) among
+    them, once: it is a frontier point already when its threshold is in the sweep."""
+    points = list(frontier)
+    if reactive is not None and all(p["lag_threshold"] != lag_threshold for p in points):
+        points.append({**reactive, "lag_threshold": lag_threshold})
+    return points
+
+
 def frontier_standing(run: dict[str, Any], frontier: list[dict[str, Any]]) -> dict[str, Any]:
     """Where ``run`` stands against the KEDA frontier (reactive over lag thresholds).
 

@@ -154,10 +154,10 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
 def _check_numbers(args: argparse.Namespace) -> None:
     """Every number up front, before the history is read (the same rules as replay)."""
-    for name in ("--per-replica-throughput", "--poll-interval"):
-        value = getattr(args, name[2:].replace("-", "_"))
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise TraceError(f"{name} must be a number > 0, not {value:g}")
+    from autoscaler.replay.command import check_positive
+
+    check_positive("--per-replica-throughput", args.per_replica_throughput)
+    check_positive("--poll-interval", args.poll_interval)
     startup = args.startup_seconds
     if startup is not None and not (math.isfinite(startup) and startup >= 0):
         raise TraceError(f"--startup-seconds must be a number >= 0, not {startup:g}")

@@ -25,15 +25,16 @@ from typing import Any
 import numpy as np
 
 from autoscaler.config.model import TargetConfig
-from autoscaler.decision import Forecaster, forecasters_for
+from autoscaler.decision import Forecaster
 from autoscaler.replay.engine import ReplayJob, ReplaySettings, prepare, run_one
-from autoscaler.replay.recorded import RecordedForecasts, observed_arrival_rates, record
+from autoscaler.replay.recorded import observed_arrival_rates, record
 from autoscaler.replay.runs import (
     ORACLE,
     REACTIVE,
     frontier_thresholds,
     kafka_trigger,
     keda_run,
+    run_forecasters,
 )
 from autoscaler.replay.simulator import Timeline, simulate
 from autoscaler.replay.summary import summarize
@@ -173,14 +174,21 @@ def _run_settings(work: _Work) -> list[Scored]:
     job = work.job
     step = job.settings.poll_interval_seconds
     first = apply(job.run_config, work.settings[0])
+    # Built and warmed up as replay builds a predictor run's, then recorded once.
+    built = run_forecasters(
+        first,
+        first.predictor.model,
+        trigger_name=job.trigger_name,
+        times=job.times,
+        rates=job.rates,
+        step_seconds=step,
+        warmup_times=job.warmup_times,
+        warmup_rates=job.warmup_rates,
+    )
     forecasters: dict[str, Forecaster] = {}
-    if first.predictor.model != "none":
-        built = forecasters_for(first)
-        model = built[job.trigger_name]
-        if len(job.warmup_times):
-            model.warm_start(job.warmup_times, job.warmup_rates)
+    if job.trigger_name in built:
         observed = observed_arrival_rates(job.times, job.rates, step, job.consumer)
-        recorded: RecordedForecasts = record(model, job.times + step, observed)
+        recorded = record(built[job.trigger_name], job.times + step, observed)
         forecasters = {job.trigger_name: recorded}
     scored = []
     for setting in work.settings:
@@ -213,7 +221,6 @@ def tune(
     """Score every candidate setting and the baselines on ``trace``; see the module."""
     if not candidates:
         raise ValueError("no setting to tune")
-    kafka_trigger(target)
     job = prepare(target, trace, dataclasses.replace(settings, frontier=False))
     step = settings.poll_interval_seconds
     n = len(job.times)
@@ -233,12 +240,13 @@ def tune(
         _Work(job, tuple(group), split)
         for _, group in sorted(groups.items(), key=lambda kv: kv[0][0] == "none")
     ]
-    baseline_runs = [REACTIVE, ORACLE] + [
-        keda_run(t)
-        for t in frontier_thresholds(
-            settings.per_replica_throughput, job.consumer.commit_interval_seconds
-        )
-    ]
+    # KEDA at the target's own threshold is the reactive run: replayed once, used for both.
+    own = keda_run(kafka_trigger(job.run_config)[2].lag_threshold)
+    thresholds = frontier_thresholds(
+        settings.per_replica_throughput, job.consumer.commit_interval_seconds
+    )
+    frontier_runs = [keda_run(t) for t in thresholds]
+    baseline_runs = [REACTIVE, ORACLE] + [r for r in frontier_runs if r != own]
     total = len(works) + len(baseline_runs)
     done = 0
     if jobs <= 1:
@@ -264,8 +272,9 @@ def tune(
             baselines = [f.result() for f in baseline_futures]
     for scored in outcomes:
         result.candidates.extend(scored)
-    for baseline in baselines:
-        (result.keda_frontier if baseline.name.startswith("keda@") else result.baselines).append(
-            baseline
-        )
+    by_name = {baseline.name: baseline for baseline in baselines}
+    result.baselines = [by_name[REACTIVE], by_name[ORACLE]]
+    for run in frontier_runs:
+        shared = by_name.get(run) or by_name[REACTIVE]
+        result.keda_frontier.append(dataclasses.replace(shared, name=run))
     return result

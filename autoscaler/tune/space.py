@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autoscaler.config.model import TargetConfig
+from autoscaler.replay.runs import with_model
 
 MODELS = ("none", "linear", "seasonal_ridge", "holt_winters")
 QUANTILES = (0.5, 0.8, 0.95)
@@ -66,9 +67,7 @@ class Setting:
 
 def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
     """``target`` with ``setting``'s keys; everything else as configured."""
-    predictor = target.predictor.model_copy(update={"model": setting.model})
-    if setting.model != target.predictor.model:
-        predictor = predictor.model_copy(update={"params": {}})
+    predictor = with_model(target, setting.model).predictor
     if setting.model != "none":
         predictor = predictor.model_copy(update={"quantile": setting.quantile})
     down = target.behavior.scale_down.model_copy(
