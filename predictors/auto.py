@@ -202,6 +202,9 @@ class AutoForecaster(Predictor):
     def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
         return None if self._last is None else self._last.upper
 
+    def _own_ladder(self) -> FloatArray | None:
+        return None if self._last is None else self._last.ladder
+
     def get_fitted_summary(self) -> dict[str, Any]:
         summary = super().get_fitted_summary()
         summary["chosen"] = getattr(self, "chosen_", None)

@@ -42,6 +42,10 @@ REQUANTILE_EVERY = 16
 """New errors between two computations of the calibrated quantile."""
 RESIDUAL_WINDOW = 2016
 """Recent errors kept per horizon (a week of 5-minute steps)."""
+QUANTILE_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
+"""The quantiles a calibrated prediction also gives (``Prediction.ladder``), so that a
+caller can size for another quantile than the configured one without refitting: the
+decision core's SLO budget moves the quantile in force online."""
 
 
 class ErrorWindow:
@@ -94,6 +98,9 @@ class Prediction:
     model: str
     available: bool = True
     note: str | None = None
+    ladder: FloatArray | None = None
+    """Per timestamp, the forecast at each of ``QUANTILE_LEVELS`` (shape: timestamps x
+    levels), non-decreasing; None for a model whose upper is its own (not calibrated)."""
 
     @classmethod
     def unavailable(cls, model: str, size: int, note: str) -> Prediction:
@@ -108,9 +115,11 @@ class _Calibration:
     errors: dict[int, ErrorWindow] = field(default_factory=dict)
     pending: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     """Forecast slot -> [(horizon in steps, point forecast)] awaiting the actual value."""
-    prior: dict[int, float] = field(default_factory=dict)
-    quantiles: dict[int, tuple[int, float]] = field(default_factory=dict)
-    """Per horizon: (errors recorded when computed, the error quantile)."""
+    prior: dict[int, FloatArray] = field(default_factory=dict)
+    """Per horizon: the quantiles of the series' own changes (as ``quantiles``)."""
+    quantiles: dict[int, tuple[int, FloatArray]] = field(default_factory=dict)
+    """Per horizon: (errors recorded when computed, the error quantiles: the configured one,
+    then each of ``QUANTILE_LEVELS``)."""
 
 
 class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type information
@@ -144,6 +153,11 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
 
     def _upper(self, steps_ahead: np.ndarray, point: FloatArray) -> FloatArray | None:
         """The model's own upper quantile, if it has one (override); None: calibrated."""
+        return None
+
+    def _own_ladder(self) -> FloatArray | None:
+        """With an upper of its own: the forecast at ``QUANTILE_LEVELS`` too, if the model
+        has them (override; ``auto`` passes on its chosen model's)."""
         return None
 
     def backtest(
@@ -244,16 +258,21 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
             upper = self._upper(steps, point)
             calibrated = upper is None
+            ladder = None if upper is None else self._own_ladder()
             if upper is None:
-                upper = point + self._error_quantile(steps)
+                offsets = self._error_quantiles(steps)
+                upper = point + offsets[:, 0]
+                ladder = point[:, None] + offsets[:, 1:]
         except Exception as error:  # no exception escapes a predictor
             return Prediction.unavailable(self.name, len(ts), f"forecast failed: {error}")
         if not np.all(np.isfinite(point)):
             return Prediction.unavailable(self.name, len(ts), "forecast is not finite")
         upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
+        if ladder is not None:
+            ladder = np.maximum(np.where(np.isfinite(ladder), ladder, point[:, None]), 0.0)
         if calibrated:  # a model with an upper of its own needs no record of its errors
             self._remember(steps, point)
-        return Prediction(point=point, upper=upper, model=self.name, note=self.note_)
+        return Prediction(point=point, upper=upper, model=self.name, note=self.note_, ladder=ladder)
 
     # ----------------------------------------------------------------- internals
 
@@ -287,35 +306,40 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             return needed
         return max(needed, failed + max(1, failed // 10))
 
-    def _error_quantile(self, steps: np.ndarray) -> FloatArray:
-        """Per horizon: the quantile of recent errors, or of the series' own changes.
+    def _error_quantiles(self, steps: np.ndarray) -> FloatArray:
+        """Per horizon: the quantiles of recent errors (or of the series' own changes), the
+        configured one first, then ``QUANTILE_LEVELS``; never negative.
 
         Recomputed after every ``REQUANTILE_EVERY`` new errors, not at every call: one error
         hardly moves a quantile of hundreds, and the live loop asks at every poll."""
-        out = np.empty(len(steps), dtype=np.float64)
+        out = np.empty((len(steps), 1 + len(QUANTILE_LEVELS)), dtype=np.float64)
         calibration = self.calibration_
         for i, k in enumerate(steps.tolist()):
             errors = calibration.errors.get(k)
             if errors is None or len(errors) < MIN_RESIDUALS:
-                out[i] = self._prior_quantile(k)
+                out[i] = self._prior_quantiles(k)
                 continue
             seen = errors.recorded
             cached = calibration.quantiles.get(k)
             if cached is None or seen - cached[0] >= REQUANTILE_EVERY:
-                value = max(0.0, float(np.quantile(errors.values, self.quantile)))
-                cached = (seen, value)
+                cached = (seen, self._quantiles_of(errors.values))
                 calibration.quantiles[k] = cached
             out[i] = cached[1]
         return out
 
-    def _prior_quantile(self, k: int) -> float:
+    def _quantiles_of(self, values: FloatArray) -> FloatArray:
+        levels = (float(self.quantile), *QUANTILE_LEVELS)
+        quantiles: FloatArray = np.maximum(np.quantile(values, levels), 0.0)
+        return quantiles
+
+    def _prior_quantiles(self, k: int) -> FloatArray:
         prior = self.calibration_.prior.get(k)
         if prior is None:
             history = self.history_
             assert history is not None
             values = history.values
             changes = values[k:] - values[:-k] if len(values) > k else np.zeros(1)
-            prior = max(0.0, float(np.quantile(changes, self.quantile)))
+            prior = self._quantiles_of(changes)
             self.calibration_.prior[k] = prior
         return prior
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from predictors.base import Prediction
 from predictors.naive import NaiveForecaster
 from predictors.registry import make_predictor, model_parameters
 
@@ -35,6 +36,13 @@ the lead time (hundreds of them in six hours of polls)."""
 FORECAST_DIGITS = 7
 """Significant digits a forecast is given with: the models read history stored in float32
 (``predictors.history``), which holds about seven."""
+
+
+def _ladder(prediction: Prediction) -> tuple[float, ...] | None:
+    """The first timestamp's forecasts at ``QUANTILE_LEVELS``, at stored precision."""
+    if prediction.ladder is None:
+        return None
+    return tuple(_at_stored_precision(v) for v in prediction.ladder[0].tolist())
 
 
 def _at_stored_precision(value: float) -> float:
@@ -65,6 +73,9 @@ class SeriesForecast:
     horizon_seconds: float
     model: str
     note: str | None = None
+    ladder: tuple[float, ...] | None = None
+    """The forecast at each of ``QUANTILE_LEVELS``, when the model's quantiles are
+    calibrated (see ``Prediction.ladder``)."""
 
 
 class SeriesForecaster:
@@ -226,6 +237,7 @@ class SeriesForecaster:
                 horizon_seconds=self.horizon_seconds,
                 model=prediction.model,
                 note=prediction.note,
+                ladder=_ladder(prediction),
             )
         naive = self.fallback.predict([at])
         if not naive.available or naive.upper is None:
@@ -236,4 +248,5 @@ class SeriesForecaster:
             horizon_seconds=self.horizon_seconds,
             model="naive",
             note=f"{self.model_name} cannot forecast ({prediction.note}): naive fallback",
+            ladder=_ladder(naive),
         )

@@ -457,6 +457,11 @@ class SloConfig(Section):
     """Flink's ``target.utilization``: capacity sizing keeps the arrival rate ahead at this
     share of the replicas' throughput, so bursts no forecast sees land on spare capacity.
     1.0 sizes for the forecast alone."""
+    budget_percent: float | None = Field(None, gt=0, lt=100)
+    """The share of time (percent) the lag may exceed ``max_lag_seconds``. Set, the forecast
+    quantile sizing takes is adapted online (``predictor.quantile`` is only where it starts)
+    so that the violations settle at this share at the least headroom. Unset, the quantile
+    stays at ``predictor.quantile``."""
 
 
 class FallbackConfig(Section):
@@ -558,6 +563,24 @@ class TargetConfig(Section):
         if duplicates:
             raise ValueError(f"trigger names must be unique: {', '.join(duplicates)} twice")
         return triggers
+
+    @field_validator("slo")
+    @classmethod
+    def _budget_needs_lag_and_forecast(cls, value: SloConfig, info: ValidationInfo) -> SloConfig:
+        if value.budget_percent is None:
+            return value
+        predictor = info.data.get("predictor")
+        if predictor is not None and predictor.model == "none":
+            raise ValueError(
+                "budget_percent adapts the forecast quantile: set a predictor.model "
+                "(it is none), or remove the budget"
+            )
+        triggers = info.data.get("triggers")
+        if triggers is not None and not any(isinstance(t, KafkaLagTrigger) for t in triggers):
+            raise ValueError(
+                "budget_percent is a budget for consumer lag: the target needs a kafka_lag trigger"
+            )
+        return value
 
     @field_validator("fallback")
     @classmethod

@@ -7,6 +7,7 @@ Imports nothing that does I/O (no asyncio, Kafka, Kubernetes or Prometheus clien
 live loop and offline replay run exactly the same code.
 """
 
+from autoscaler.decision.budget import BudgetState
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.forecasters import (
     Forecaster,
@@ -40,6 +41,7 @@ from autoscaler.decision.types import (
 
 __all__ = [
     "Bound",
+    "BudgetState",
     "Decision",
     "DecisionState",
     "Forecast",

@@ -8,7 +8,9 @@
 2. each forecaster absorbs its trigger's load (a consumer group's arrival rate, or the
    metric) and forecasts one lead time ahead;
 3. each Kafka trigger's throughput estimate learns from the poll (``throughput``);
-4. ``decide`` sizes, combines and bounds the replica count, with the forecasts and the
+4. with an SLO budget, the poll's lag is judged against the SLO and the quantile in force
+   moves (``budget``); the forecasts' uppers are taken at that quantile;
+5. ``decide`` sizes, combines and bounds the replica count, with the forecasts and the
    learned throughput.
 
 The live controller (``autoscaler.live.controller``) and replay's simulator
@@ -28,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from autoscaler.config.model import KafkaLagTrigger, TargetConfig
+from autoscaler.decision.budget import BudgetState, lag_over_slo, track_budget, with_quantile
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.forecasters import Forecaster, load_series
 from autoscaler.decision.throughput import ThroughputEstimate, learn_throughput
@@ -66,6 +69,8 @@ class PollState:
     decision: DecisionState = field(default_factory=DecisionState)
     throughput: Mapping[str, ThroughputEstimate] = field(default_factory=dict)
     """By Kafka trigger name."""
+    budget: BudgetState = field(default_factory=BudgetState)
+    """The SLO budget's quantile in force and realized violations (``slo.budget_percent``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +88,9 @@ class PollResult:
     state: PollState
     refitted: tuple[str, ...] = ()
     """Triggers whose model was refitted in this step."""
+    lag_over_slo: bool | None = None
+    """Whether this poll's lag was over the SLO, as the budget judged it (None: no budget,
+    or it could not be judged)."""
 
 
 def refits_due(forecasters: Mapping[str, Forecaster], now: float) -> bool:
@@ -110,6 +118,18 @@ def poll_step(
                 forecasters[name].refit(now)
         forecasts = _forecasts(inputs, forecasters)
     throughput, learned, usable = _learned(target, inputs, state.throughput)
+    budget, violated = state.budget, None
+    if target.slo.budget_percent is not None:
+        ready = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
+        if ready is not None:
+            violated = lag_over_slo(target, inputs.observations, ready, learned)
+        budget = track_budget(budget, violated, target)
+        if forecasts and budget.quantile is not None:
+            configured = target.predictor.quantile
+            forecasts = {
+                name: with_quantile(forecast, budget.quantile, configured)
+                for name, forecast in forecasts.items()
+            }
     decision: Decision | None = None
     decision_state = state.decision
     if inputs.current_replicas is not None:
@@ -129,8 +149,9 @@ def poll_step(
         decision=decision,
         forecasts=forecasts,
         learned_throughput=learned,
-        state=PollState(decision_state, throughput),
+        state=PollState(decision_state, throughput, budget),
         refitted=refitted,
+        lag_over_slo=violated,
     )
 
 
@@ -140,7 +161,7 @@ def scaled(
     """The state after the replica count really changed from ``old`` to ``new`` at ``now``
     (the rate policies and the dwell time count real changes only)."""
     decision = record_scale(target, state.decision, old_replicas, new_replicas, now)
-    return PollState(decision, state.throughput)
+    return PollState(decision, state.throughput, state.budget)
 
 
 def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dict[str, Forecast]:
@@ -157,6 +178,7 @@ def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dic
                 upper=forecast.upper,
                 model=forecast.model,
                 note=forecast.note,
+                ladder=forecast.ladder,
             )
     return forecasts
 

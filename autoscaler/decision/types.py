@@ -106,6 +106,9 @@ class Forecast:
     model: str = ""
     note: str | None = None
     """Why the forecast is degraded (e.g. a fallback to the naive model on short history)."""
+    ladder: tuple[float, ...] | None = None
+    """The forecast at each of ``predictors.base.QUANTILE_LEVELS``, when the model's
+    quantiles are calibrated: the SLO budget picks the quantile in force from it."""
 
     @property
     def for_sizing(self) -> float:

@@ -35,6 +35,7 @@ from autoscaler.decision import (
     refits_due,
     scaled,
 )
+from autoscaler.decision.budget import budget_report
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.memory import release_free_memory
 from autoscaler.observability.decision_log import log_decision
@@ -158,7 +159,11 @@ class TargetController:
             assert unreadable is not None
             return outcome(None, False, str(unreadable), unreadable.kind)
         decision = result.decision
-        log_decision(target.name, decision, dry_run=target.dry_run, leader=self.is_leader())
+        budget = budget_report(target, result.state.budget)
+        extra = {"slo_budget": budget} if budget else {}
+        log_decision(
+            target.name, decision, dry_run=target.dry_run, leader=self.is_leader(), **extra
+        )
 
         desired = decision.desired_replicas
         if scale.paused:

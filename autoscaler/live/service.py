@@ -49,6 +49,7 @@ from autoscaler.decision import (
     forecaster_for,
     forecaster_settings,
 )
+from autoscaler.decision.budget import budget_report
 from autoscaler.live.actuator import ScaleActuator
 from autoscaler.live.controller import (
     PrometheusTriggerSource,
@@ -287,6 +288,9 @@ class Service:
             started = time.perf_counter()
             outcome = await controller.step(now)
             self._export(controller.target, outcome, now)
+            metrics.observe_budget(
+                controller.target.name, budget_report(controller.target, controller.state.budget)
+            )
             metrics.observe_loop_duration(controller.target.name, time.perf_counter() - started)
 
         return step
@@ -475,6 +479,7 @@ class Service:
                 "api_error": None if last is None else last.api_error,
                 "failed_polls_in_a_row": dict(controller.state.decision.failures),
                 "throughput": _throughput_status(controller),
+                "slo_budget": budget_report(target, controller.state.budget) or None,
                 "forecast_accuracy": {
                     trigger: tracker.summary()
                     for trigger in target.trigger_names

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -391,7 +392,39 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.slo_budget_quantile = Gauge(
+            "slo_budget_quantile",
+            "The forecast quantile in force under the target's SLO budget (adapted online).",
+            target,
+            namespace=ns,
+            registry=r,
+        )
+        self.slo_budget_ratio = Gauge(
+            "slo_budget_ratio",
+            "The SLO budget: the share of time the lag may exceed the SLO.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
+        self.slo_violation_ratio = Gauge(
+            "slo_violation_ratio",
+            "The share of recent polls (about a day) whose lag exceeded the SLO.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
+        self.slo_budget_at_limit = Gauge(
+            "slo_budget_at_limit",
+            "1 when the quantile is at its top and the violations still exceed the budget.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
         self._by_target = [
+            self.slo_budget_quantile,
+            self.slo_budget_ratio,
+            self.slo_violation_ratio,
+            self.slo_budget_at_limit,
             self.current_replicas,
             self.desired_replicas,
             self.forecast_point,
@@ -417,6 +450,17 @@ class ServiceMetrics:
         self.current_replicas.labels(target).set(decision.current_replicas)
         self.desired_replicas.labels(target).set(decision.desired_replicas)
         self.decisions.labels(target, str(decision.reason)).inc()
+
+    def observe_budget(self, target: str, report: Mapping[str, float | int | bool]) -> None:
+        """The SLO budget's quantile in force and realized violations (``budget_report``);
+        nothing for a target without a budget."""
+        if not report:
+            return
+        self.slo_budget_quantile.labels(target).set(float(report["quantile"]))
+        self.slo_budget_ratio.labels(target).set(float(report["budget_percent"]) / 100)
+        recent = float(report["recent_violation_percent"]) / 100
+        self.slo_violation_ratio.labels(target).set(recent)
+        self.slo_budget_at_limit.labels(target).set(1 if report["at_limit"] else 0)
 
     def observe_observation(self, target: str, trigger: str, observation: Observation) -> None:
         """What a trigger's source returned; also the actual that scores past forecasts.

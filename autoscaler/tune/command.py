@@ -115,7 +115,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             span_days=args.span_days,
             frontier=False,
         )
-        candidates = sample(args.settings, models)
+        candidates = sample(args.settings, models, budget_pct=args.budget)
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
         result = tune(
             target,

@@ -1,7 +1,9 @@
 """The settings ``tune`` searches, and how one of them changes a target.
 
-A ``Setting`` is what a user would change in the target's YAML: the predictor and its
-upper quantile, the spare capacity (``slo.target_utilization``), the dwell time between
+A ``Setting`` is what a user would change in the target's YAML: the predictor and either its
+upper quantile or an SLO budget that adapts the quantile online (``slo.budget_percent``, a
+share of the user's budget: spending less of it on the tuning part leaves a margin for the
+part it is scored on), the spare capacity (``slo.target_utilization``), the dwell time between
 changes and the scale-down stabilization window. The grid is fixed and generic (the same
 for every history, never fitted to one); ``sample`` draws a deterministic subset of it.
 """
@@ -18,6 +20,8 @@ from autoscaler.replay.runs import with_model
 
 MODELS = ("none", "linear", "seasonal_ridge", "holt_winters")
 QUANTILES = (0.5, 0.8, 0.95)
+BUDGET_SHARES = (1.0, 0.5, 0.25)
+"""Budgets tried, as shares of the user's budget (``slo.budget_percent``)."""
 UTILIZATIONS = (1.0, 0.85, 0.7, 0.55)
 DWELL_SECONDS = (0.0, 120.0, 300.0)
 SCALE_DOWN_WINDOWS = (60, 300, 600)
@@ -32,6 +36,8 @@ class Setting:
     target_utilization: float
     min_dwell_seconds: float
     scale_down_window_seconds: int
+    budget_percent: float = 0.0
+    """``slo.budget_percent`` (the quantile adapts from ``quantile``); 0: no budget."""
 
     @property
     def forecast_key(self) -> tuple[str, float]:
@@ -41,6 +47,8 @@ class Setting:
     @property
     def label(self) -> str:
         q = "" if self.model == "none" else f" q{self.quantile:g}"
+        if self.budget_percent:
+            q = f" budget{self.budget_percent:g}%"
         return (
             f"{self.model}{q} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
             f" down{self.scale_down_window_seconds}"
@@ -57,7 +65,10 @@ class Setting:
             predictor["params"] = {}
         return {
             "predictor": predictor,
-            "slo": {"target_utilization": self.target_utilization},
+            "slo": {
+                "target_utilization": self.target_utilization,
+                "budget_percent": self.budget_percent or None,
+            },
             "actuation": {"min_dwell_seconds": self.min_dwell_seconds},
             "behavior": {
                 "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds}
@@ -76,7 +87,12 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
     return target.model_copy(
         update={
             "predictor": predictor,
-            "slo": target.slo.model_copy(update={"target_utilization": setting.target_utilization}),
+            "slo": target.slo.model_copy(
+                update={
+                    "target_utilization": setting.target_utilization,
+                    "budget_percent": setting.budget_percent or None,
+                }
+            ),
             "actuation": target.actuation.model_copy(
                 update={"min_dwell_seconds": setting.min_dwell_seconds}
             ),
@@ -85,19 +101,30 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
     )
 
 
-def grid(models: tuple[str, ...] = MODELS) -> list[Setting]:
-    """Every setting of the grid for ``models`` (``none`` has no quantile)."""
+def grid(models: tuple[str, ...] = MODELS, budget_pct: float | None = None) -> list[Setting]:
+    """Every setting of the grid for ``models`` (``none`` has no quantile, nor a budget);
+    with the user's ``budget_pct``, each model also with budgets that share of it."""
+    headroom: list[tuple[float, float]] = [(q, 0.0) for q in QUANTILES]
+    if budget_pct is not None:
+        headroom += [(0.9, round(budget_pct * share, 6)) for share in BUDGET_SHARES]
     settings = set()
-    for model, q, u, dwell, down in itertools.product(
-        models, QUANTILES, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS
+    for model, (q, budget), u, dwell, down in itertools.product(
+        models, headroom, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS
     ):
-        settings.add(Setting(model, q if model != "none" else 0.9, u, dwell, down))
+        if model == "none":
+            q, budget = 0.9, 0.0
+        settings.add(Setting(model, q, u, dwell, down, budget))
     return sorted(settings)
 
 
-def sample(count: int, models: tuple[str, ...] = MODELS, seed: int = 12) -> list[Setting]:
+def sample(
+    count: int,
+    models: tuple[str, ...] = MODELS,
+    seed: int = 12,
+    budget_pct: float | None = None,
+) -> list[Setting]:
     """``count`` settings of the grid (all of it if smaller), the same for the same call."""
-    everything = grid(models)
+    everything = grid(models, budget_pct)
     if count >= len(everything):
         return everything
     return sorted(random.Random(seed).sample(everything, count))

@@ -82,7 +82,9 @@ def _target() -> TargetConfig:
         dry_run=False,
         startup_seconds=60,
         poll_interval_seconds=60,
-        slo={"max_lag_seconds": 60},
+        # An SLO budget: the quantile in force (so each forecast's upper) moves with the
+        # violations each side judges.
+        slo={"max_lag_seconds": 60, "budget_percent": 2},
         predictor={"model": RUN, "retrain_interval_seconds": 6 * 3600},
         # Rate policies and a dwell time that remember past scale events: a scale event
         # recorded differently (or not at all) on either side changes later decisions.
@@ -145,3 +147,6 @@ async def test_live_controller_and_replay_agree_at_every_poll() -> None:
     assert np.isfinite(learned).any()
     assert learned[-1] == pytest.approx(THROUGHPUT, rel=0.05)
     assert len(set(desired.tolist())) > 3
+    budget = controller.state.budget
+    assert budget.judged_polls > n / 2
+    assert budget.quantile != config.predictor.quantile

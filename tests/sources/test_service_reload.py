@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from servers.process import free_port
 from autoscaler.config import load_config
 from autoscaler.live import service
 from autoscaler.live.actuator import ScaleActuator
+from autoscaler.logs import configure_logging
 
 TOPIC = "orders"
 
@@ -289,6 +291,54 @@ async def test_metrics_and_status_report_each_poll(
         assert throughput["used"] == (configured or throughput["learned"])
         status, body = await running.get("/readyz")
         assert (status, json.loads(body)["ready"]) == (200, True)
+
+
+async def test_the_slo_budget_is_in_status_metrics_and_decision_log(
+    kafka: KafkaData,
+    broker: TansuBroker,
+    api: KubeApiServer,
+    tmp_path: Path,
+) -> None:
+    """200 messages of lag at 1 replica of 10 msg/s take 20 s: over a 5 s SLO at every
+    poll, so the quantile in force climbs from the configured 0.6 (and the decision log
+    says so)."""
+    await _burst(kafka)
+    path = tmp_path / "config.yaml"
+    budgeted = _target(
+        "orders",
+        "orders",
+        predictor={"model": "naive", "quantile": 0.6},
+        slo={"max_lag_seconds": 5, "budget_percent": 5},
+    )
+    budgeted["triggers"][0]["per_replica_throughput"] = 10
+    _write(path, _document(broker, dry_run=True, targets=[budgeted]))
+    logged = io.StringIO()
+    configure_logging("json", "info", stream=logged)
+    async with Running(path, api) as running:
+        await running.until(
+            lambda: running.svc.controllers["orders"].state.budget.judged_polls >= 2, 10
+        )
+        _status, body = await running.get("/status")
+        budget = json.loads(body)["targets"]["orders"]["slo_budget"]
+        assert budget["budget_percent"] == 5
+        assert budget["violation_percent"] == 100.0
+        assert budget["quantile"] >= 0.6  # a step per poll: 0.3 s polls move it little
+        in_force = running.svc.controllers["orders"].state.budget.quantile
+        assert in_force is not None
+        assert in_force > 0.6
+        _, metrics = await running.get("/metrics", running.config.server.metrics_port)
+        for series in (
+            'autoscaler_slo_budget_quantile{target="orders"}',
+            'autoscaler_slo_budget_ratio{target="orders"} 0.05',
+            'autoscaler_slo_violation_ratio{target="orders"}',
+            'autoscaler_slo_budget_at_limit{target="orders"}',
+        ):
+            assert series in metrics, series
+    decisions = [
+        json.loads(line) for line in logged.getvalue().splitlines() if "scaling_decision" in line
+    ]
+    assert decisions
+    assert decisions[-1]["slo_budget"]["budget_percent"] == 5
 
 
 async def test_readiness_fails_past_the_failure_budget_and_other_targets_run(
