@@ -41,6 +41,8 @@ IO_MODULES = {
     "structlog",
     "logging",
     "time",
+    "dask",
+    "distributed",
 }
 CLIENT_LIBRARIES = IO_MODULES - {
     "asyncio",
@@ -70,6 +72,8 @@ CLIENT_HOMES = {
     "prometheus_api_client": "autoscaler/sources",
     "requests": "autoscaler/sources",
     "urllib3": "autoscaler/sources",
+    "dask": "autoscaler/fleet",
+    "distributed": "autoscaler/fleet",
 }
 """Each client library is imported by one package only: the edge that owns that server."""
 
@@ -166,7 +170,8 @@ def test_each_client_library_is_imported_in_one_package_only() -> None:
     assert {k: v for k, v in strays.items() if v} == {}
     # Not vacuous: each home really is where its library is used.
     found = _client_imports()
-    assert {"kubernetes_asyncio", "aiokafka", "requests", "prometheus_api_client"} <= set(found)
+    homed = {"kubernetes_asyncio", "aiokafka", "requests", "prometheus_api_client", "distributed"}
+    assert homed <= set(found)
 
 
 def test_the_checks_can_fail(tmp_path: Path) -> None:

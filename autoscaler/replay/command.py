@@ -79,6 +79,9 @@ def add_parser(commands: Any) -> None:
         help="runs replayed at once, one process each (default: 2, or 1 on one core)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from autoscaler.fleet.command import add_fleet_arguments
+
+    add_fleet_arguments(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -207,11 +210,15 @@ def check_positive(name: str, value: float | None) -> None:
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """The ``replay`` sub-command; returns the exit code."""
     # Imported here, not at the top: the other sub-commands need not load scikit-learn.
+    from autoscaler.fleet.command import fleet_requested, replay_fleet
     from autoscaler.replay.engine import default_runs, replay
     from autoscaler.replay.runs import kafka_trigger, with_trigger
 
     out = stdout or sys.stdout
-    default_run = not (args.history or args.prometheus_url or args.predictors or args.span_days)
+    fleet = fleet_requested(args)
+    default_run = not (
+        args.history or args.prometheus_url or args.predictors or args.span_days or fleet
+    )
     chosen = load_target(args, "replay")
     if chosen is None:
         return EXIT_INPUT
@@ -234,6 +241,16 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             )
         if args.partitions is not None and args.partitions < 1:
             raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
+        if fleet:
+            # Reactive, and the target's own model unless --predictors says which.
+            model = target.predictor.model
+            chosen_runs = _predictors(args.predictors, False) if args.predictors else [model]
+            runs = ["reactive", *(r for r in chosen_runs if r != "reactive")]
+            peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2
+            settings = simulation_settings(
+                args, target, throughput, peak=peak, span_days=args.span_days, frontier=False
+            )
+            return replay_fleet(args, target, settings, runs, runs[1], out)
         predictors = _predictors(args.predictors, default_run)
         trace = load_trace(args)
         for warning in trace.warnings:

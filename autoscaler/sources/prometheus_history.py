@@ -52,6 +52,7 @@ from autoscaler.sources.prometheus_http import (
 __all__ = [
     "MAX_POINTS_PER_QUERY",
     "TimeSyntaxError",
+    "fetch_fleet",
     "fetch_range",
     "parse_duration",
     "parse_time",
@@ -205,6 +206,93 @@ def fetch_range(
     Raises:
         TraceError: one line naming the server and the query.
     """
+    series, where = _fetch_series(
+        url,
+        query,
+        start,
+        end,
+        step,
+        timeout_seconds,
+        bearer_token_file,
+        ca_file,
+        insecure_skip_verify,
+        headers,
+    )
+    if len(series) > 1:
+        raise TraceError(
+            f"{where}: query returned {len(series)} series; replay needs one: "
+            f"aggregate it, e.g. sum(...), or replay them as a fleet (--fleet-label) "
+            f"(got {shown_series(list(series))})"
+        )
+    ((times, values),) = series.values()
+    return from_points(times, values, value_kind, name or one_line(query), where)
+
+
+def fetch_fleet(
+    url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    label: str,
+    *,
+    value_kind: Literal["rate", "count"] = "rate",
+    timeout_seconds: float = 30,
+    bearer_token_file: Path | None = None,
+    ca_file: Path | None = None,
+    insecure_skip_verify: bool = False,
+    headers: Mapping[str, str] | None = None,
+) -> list[Trace]:
+    """One trace per series of ``query`` (e.g. ``sum by (consumergroup) (...)``), named by
+    its ``label`` (e.g. the consumer group), sorted by name. Same arguments as
+    ``fetch_range``; a series without the label, or two with the same value, is a
+    ``TraceError``."""
+    series, where = _fetch_series(
+        url,
+        query,
+        start,
+        end,
+        step,
+        timeout_seconds,
+        bearer_token_file,
+        ca_file,
+        insecure_skip_verify,
+        headers,
+    )
+    named: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for labels, points in series.items():
+        value = dict(labels).get(label)
+        if value is None:
+            raise TraceError(
+                f"{where}: a series has no label '{label}' to name its workload by "
+                f"({shown_series([labels])}); aggregate by it, e.g. sum by ({label}) (...)"
+            )
+        if value in named:
+            raise TraceError(
+                f"{where}: two series have {label}={value!r}; aggregate by {label}, "
+                f"e.g. sum by ({label}) (...)"
+            )
+        named[value] = points
+    return [
+        from_points(times, values, value_kind, name, f"{where}, {label}={name!r}")
+        for name, (times, values) in sorted(named.items())
+    ]
+
+
+def _fetch_series(
+    url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    timeout_seconds: float,
+    bearer_token_file: Path | None,
+    ca_file: Path | None,
+    insecure_skip_verify: bool,
+    headers: Mapping[str, str] | None,
+) -> tuple[dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]], str]:
+    """Every series of the query, by label set, as (times in seconds, values); at least
+    one, each with at least one numeric value. Also the ``where`` errors begin with."""
     server = display_url(url)
     one_line_query = one_line(query)
     where = f"Prometheus {server}, query '{one_line_query}'"
@@ -225,18 +313,15 @@ def fetch_range(
     span = f"between {iso_from_ms(start_ms)} and {iso_from_ms(end_ms)}"
     if not series:
         raise TraceError(f"{where}: query returned no series {span}")
-    if len(series) > 1:
-        raise TraceError(
-            f"{where}: query returned {len(series)} series; replay needs one: "
-            f"aggregate it, e.g. sum(...) (got {shown_series(list(series))})"
+    arrays = {}
+    for labels, (times_ms, values) in series.items():
+        if not times_ms:
+            raise TraceError(f"{where}: query returned no numeric value {span}, only NaN")
+        arrays[labels] = (
+            np.array(times_ms, dtype=np.float64) / 1000,
+            np.array(values, dtype=np.float64),
         )
-    times_ms, values = next(iter(series.values()))
-    if not times_ms:
-        raise TraceError(f"{where}: query returned no numeric value {span}, only NaN")
-    times = np.array(times_ms, dtype=np.float64) / 1000
-    return from_points(
-        times, np.array(values, dtype=np.float64), value_kind, name or one_line_query, where
-    )
+    return arrays, where
 
 
 def _check_range(

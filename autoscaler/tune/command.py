@@ -68,6 +68,9 @@ def add_parser(commands: Any) -> None:
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from autoscaler.fleet.command import add_fleet_arguments
+
+    add_fleet_arguments(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -106,6 +109,19 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 f"target {target.name} has no per_replica_throughput: pass "
                 "--per-replica-throughput (messages/s one replica processes)"
             )
+        from autoscaler.fleet.command import fleet_requested, tune_fleet
+
+        if fleet_requested(args):
+            settings = simulation_settings(
+                args,
+                target,
+                throughput,
+                peak=args.peak_replicas,
+                span_days=args.span_days,
+                frontier=False,
+            )
+            candidates = sample(args.settings, models, budget_pct=args.budget)
+            return tune_fleet(args, target, settings, candidates, out)
         trace = load_trace(args)
         settings = simulation_settings(
             args,

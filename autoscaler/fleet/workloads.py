@@ -1,0 +1,116 @@
+"""A fleet's workloads and what is done with each: one replay, or one ``tune``.
+
+A ``Workload`` is a name and how to get its history: a CSV's path (read by the worker that
+replays it, so the scheduler never holds the fleet's data) or a trace already fetched (one
+series of a Prometheus query). ``replay_workload`` and ``tune_workload`` are the tasks a
+fleet fans out: plain functions of a picklable task, returning JSON-ready summaries. A
+workload whose history cannot be read fails alone: its summary carries the error and the
+others go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from autoscaler.config.model import TargetConfig
+from autoscaler.replay.engine import ReplaySettings
+from autoscaler.replay.trace import Trace, TraceError, load_csv
+
+__all__ = [
+    "ReplayTask",
+    "TuneTask",
+    "Workload",
+    "replay_workload",
+    "tune_workload",
+    "workloads_in",
+]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload of a fleet: its name and its history (a CSV path, or a trace)."""
+
+    name: str
+    path: str | None = None
+    value_kind: Literal["count", "rate"] = "count"
+    trace: Trace | None = field(default=None, repr=False)
+
+    def load(self) -> Trace:
+        if self.trace is not None:
+            return self.trace
+        assert self.path is not None
+        return load_csv(self.path, self.value_kind)
+
+
+def workloads_in(folder: str, value_kind: Literal["count", "rate"]) -> list[Workload]:
+    """One workload per ``*.csv`` in ``folder`` (named by the file's stem), sorted."""
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise TraceError(f"--fleet {folder}: not a folder")
+    files = sorted(p for p in directory.glob("*.csv") if p.is_file())
+    if not files:
+        raise TraceError(f"--fleet {folder}: no *.csv file in it (one CSV per workload)")
+    return [Workload(p.stem, str(p), value_kind) for p in files]
+
+
+@dataclass(frozen=True)
+class ReplayTask:
+    workload: Workload
+    target: TargetConfig
+    settings: ReplaySettings
+    runs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TuneTask:
+    workload: Workload
+    target: TargetConfig
+    settings: ReplaySettings
+    candidates: tuple[Any, ...]
+    """``autoscaler.tune.space.Setting``s."""
+    budget_pct: float
+    tune_share: float
+
+
+def replay_workload(task: ReplayTask) -> dict[str, Any]:
+    """Replay one workload (every run, one after another: the fleet is the parallelism);
+    its ``summary.json`` without the per-run wall times (they differ from run to run)."""
+    from autoscaler.replay.engine import replay
+
+    try:
+        trace = task.workload.load()
+        result = replay(task.target, trace, task.settings, list(task.runs), jobs=1)
+    except TraceError as error:
+        return {"workload": task.workload.name, "error": str(error)}
+    summary = result.summary()
+    for run in summary["results"] + summary["keda_frontier"]:
+        run.pop("runtime_seconds", None)
+    return {
+        "workload": task.workload.name,
+        "error": None,
+        "warnings": list(result.warnings),
+        "summary": summary,
+    }
+
+
+def tune_workload(task: TuneTask) -> dict[str, Any]:
+    """Tune one workload (its settings one after another); ``tune.json``'s content."""
+    from autoscaler.tune.report import summary
+    from autoscaler.tune.search import tune
+
+    try:
+        trace = task.workload.load()
+        result = tune(
+            task.target,
+            trace,
+            task.settings,
+            list(task.candidates),
+            task.budget_pct,
+            tune_share=task.tune_share,
+            jobs=1,
+        )
+    except TraceError as error:
+        return {"workload": task.workload.name, "error": str(error)}
+    return {"workload": task.workload.name, "error": None, "tune": summary(result)}
