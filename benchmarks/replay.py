@@ -29,6 +29,10 @@ Protocol
   against a frontier.
 * Bar (issue #12): every run's replica-hours are >= the oracle's, and the oracle's
   SLO-violation minutes are those no schedule can avoid (0 where any schedule reaches 0).
+* Bar (issue #13): the default config (model ``auto``, with the example's 1% SLO budget) has
+  replica-hours <= reactive's and fewer SLO-violation minutes; without the budget (the
+  quantile fixed at 0.9) its replica-hours are still <= reactive's. The example's budget is
+  on for every predictive run above.
 * Knowledge (issue #12): the same trace replayed with a target that is not told the
   throughput (it learns it, as live) and with one told 20% too much, runs ``none`` and
   ``linear``: what learning costs, and what the mistake costs.
@@ -202,6 +206,38 @@ def headroom(
     return rows
 
 
+def default_config(
+    trace: Any, target: TargetConfig, settings: ReplaySettings, summary: dict[str, Any]
+) -> dict[str, Any]:
+    """The bar of issue #13: the default config (model auto) with its SLO budget (the
+    example's 1%) has replica-hours <= reactive's and fewer violation minutes; without a
+    budget (quantile fixed at 0.9) it still costs no more than reactive."""
+    by_run = {r["predictor"]: r for r in summary["results"]}
+    reactive, budgeted = by_run["reactive"], by_run.get("auto")
+    slo = target.slo.model_copy(update={"budget_percent": None})
+    fixed = replay(
+        target.model_copy(update={"slo": slo}),
+        trace,
+        replace(settings, frontier=False),
+        ["auto"],
+        jobs=1,
+    ).results[0]
+    keys = ("replica_hours", "slo_violation_minutes", "slo_violation_pct", "scale_events")
+    figures = {
+        "budget_percent": target.slo.budget_percent,
+        "reactive": {k: reactive[k] for k in keys},
+        "with_budget": None if budgeted is None else {k: budgeted[k] for k in keys},
+        "without_budget": {k: fixed[k] for k in keys},
+    }
+    figures["met_with_budget"] = budgeted is not None and (
+        budgeted["replica_hours"] <= reactive["replica_hours"]
+        and budgeted["slo_violation_minutes"] < reactive["slo_violation_minutes"]
+    )
+    figures["met_without_budget"] = fixed["replica_hours"] <= reactive["replica_hours"]
+    figures["met"] = figures["met_with_budget"] and figures["met_without_budget"]
+    return figures
+
+
 def knowledge(
     trace: Any, target: TargetConfig, settings: ReplaySettings, throughput: float
 ) -> dict[str, Any]:
@@ -250,6 +286,7 @@ def run_traces(names: list[str], predictors: list[str], span_days: float) -> dic
             "frontier_verdict": frontier_verdict(summary["results"] + spare),
             "floor_verdict": floor_verdict(summary),
             "knowledge": knowledge(trace, target, settings, throughput),
+            "default_config": default_config(trace, target, settings, summary),
         }
         _print_trace(name, summary, report[name])
     return report
@@ -299,6 +336,21 @@ def _print_trace(name: str, summary: dict[str, Any], report: dict[str, Any]) -> 
         f"(bound {floor['lower_bound_replica_hours']:.0f}), "
         f"{floor['oracle_violation_minutes']:.0f} viol-min "
         f"of {floor['unavoidable_violation_minutes']:.0f} unavoidable; cheaper runs: {cheaper}"
+    )
+    default = report["default_config"]
+
+    def shown(run: dict[str, Any] | None) -> str:
+        if run is None:
+            return "not run"
+        return (
+            f"{run['replica_hours']:.0f} rep-h, {run['slo_violation_minutes']:.0f} viol-min "
+            f"({run['slo_violation_pct']:.2f}%), {run['scale_events']} events"
+        )
+
+    print(
+        f"  bar default config {'MET' if default['met'] else 'MISSED'}: auto with the "
+        f"{default['budget_percent']:g}% budget {shown(default['with_budget'])}; without a "
+        f"budget {shown(default['without_budget'])}; reactive {shown(default['reactive'])}"
     )
     by_run = {r["predictor"]: r for r in summary["results"]}
     for told, runs in report["knowledge"].items():
@@ -392,6 +444,7 @@ def main() -> None:
         ("quality bar vs reactive", "verdict"),
         ("bar vs the KEDA frontier", "frontier_verdict"),
         ("bar oracle is a floor", "floor_verdict"),
+        ("bar default config (with and without its SLO budget) vs reactive", "default_config"),
     ):
         met = [t for t, r in report["traces"].items() if r[key].get("met")]
         print(f"\n{bar} met on {len(met)} of {len(report['traces'])} traces: {', '.join(met)}")

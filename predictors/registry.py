@@ -56,3 +56,14 @@ def make_predictor(name: str, **params: Any) -> Predictor:
             f"(parameters: {', '.join(known)})"
         )
     return model_class(name)(**params)
+
+
+def has_calibrated_quantiles(name: str) -> bool:
+    """Whether ``name``'s quantiles are calibrated from its errors (its forecasts carry the
+    ``QUANTILE_LEVELS`` ladder, the same whatever ``quantile`` it was built with), as
+    opposed to a model with quantiles of its own (``quantile_gbm``) or one whose choices
+    depend on the quantile (``auto``)."""
+    from predictors.base import Predictor
+
+    cls = model_class(name)
+    return cls._upper is Predictor._upper and cls._own_ladder is Predictor._own_ladder

@@ -43,6 +43,7 @@ __all__ = [
     "at_quantile",
     "budget_report",
     "lag_over_slo",
+    "quantile_value",
     "track_budget",
     "with_quantile",
 ]
@@ -132,16 +133,28 @@ def track_budget(state: BudgetState, violated: bool | None, target: TargetConfig
 
 
 def at_quantile(forecast: Forecast, quantile: float, configured: float) -> float:
-    """The forecast's value at ``quantile``: interpolated in its calibrated ladder; for a
+    """The forecast's value at ``quantile`` (``quantile_value``)."""
+    return quantile_value(forecast.point, forecast.upper, forecast.ladder, quantile, configured)
+
+
+def quantile_value(
+    point: float,
+    upper: float | None,
+    ladder: tuple[float, ...] | None,
+    quantile: float,
+    configured: float,
+) -> float:
+    """A forecast's value at ``quantile``: interpolated in its calibrated ladder; for a
     model with an upper of its own, between the point (the median) and the upper (the
     ``configured`` quantile), and no higher than the upper (nothing is known beyond it)."""
-    ladder = forecast.ladder
     if ladder is not None and len(ladder) == len(QUANTILE_LEVELS):
         return _interpolated(ladder, quantile)
-    if forecast.upper is None or quantile >= configured or configured <= 0.5:
-        return forecast.for_sizing
+    if upper is None:
+        return point
+    if quantile >= configured or configured <= 0.5:
+        return max(point, upper)
     share = max(0.0, quantile - 0.5) / (configured - 0.5)
-    return forecast.point + share * (max(forecast.upper, forecast.point) - forecast.point)
+    return point + share * (max(upper, point) - point)
 
 
 def with_quantile(forecast: Forecast, quantile: float, configured: float) -> Forecast:

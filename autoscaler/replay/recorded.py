@@ -10,11 +10,13 @@ lookup's cost. Tuning many settings on one history replays each model once.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from autoscaler.decision import Forecaster
+from autoscaler.decision.budget import quantile_value
 from autoscaler.replay.simulator import Consumer, ConsumerGroup, FloatArray
 from predictors.forecaster import SeriesForecast
 
@@ -54,6 +56,21 @@ class RecordedForecasts:
         if not 0 <= self._index < len(self.forecasts):
             return None
         return self.forecasts[self._index]
+
+
+def at_quantile(recorded: RecordedForecasts, quantile: float) -> RecordedForecasts:
+    """The same forecasts with each upper at ``quantile``, read off their calibrated ladder
+    (what a model with calibrated quantiles, built with that quantile, would have given):
+    one recording serves every quantile."""
+    answers = [
+        f
+        if f is None or f.ladder is None
+        else dataclasses.replace(
+            f, upper=max(f.point, quantile_value(f.point, f.upper, f.ladder, quantile, quantile))
+        )
+        for f in recorded.forecasts
+    ]
+    return RecordedForecasts(recorded.poll_times, answers)
 
 
 def record(

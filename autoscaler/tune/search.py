@@ -27,7 +27,12 @@ import numpy as np
 from autoscaler.config.model import TargetConfig
 from autoscaler.decision import Forecaster
 from autoscaler.replay.engine import ReplayJob, ReplaySettings, prepare, run_one
-from autoscaler.replay.recorded import observed_arrival_rates, record
+from autoscaler.replay.recorded import (
+    RecordedForecasts,
+    at_quantile,
+    observed_arrival_rates,
+    record,
+)
 from autoscaler.replay.runs import (
     ORACLE,
     REACTIVE,
@@ -55,6 +60,11 @@ class Scored:
     tune: dict[str, Any]
     test: dict[str, Any]
     setting: Setting | None = None
+
+
+CHURN_SLACK = 0.02
+"""How much more than the cheapest setting within budget (a share of its replica-hours)
+the recommendation may cost to change the replica count less often."""
 
 
 @dataclass
@@ -85,12 +95,22 @@ class TuneResult:
 
     @property
     def recommended(self) -> Scored | None:
-        """The cheapest setting within the budget on the tuning part (None: none is)."""
+        """The setting to use: within the budget on the tuning part, and among those costing
+        at most ``CHURN_SLACK`` more than the cheapest, the one that changes the replica
+        count least often (each change is a consumer-group rebalance: a pause for every
+        consumer). None: no setting is within the budget."""
         within = [s for s in self.candidates if s.tune["slo_violation_pct"] <= self.budget_pct]
+        if not within:
+            return None
+        cheapest = min(s.tune["replica_hours"] for s in within)
+        close = [s for s in within if s.tune["replica_hours"] <= cheapest * (1 + CHURN_SLACK)]
         return min(
-            within,
-            key=lambda s: (s.tune["replica_hours"], s.tune["slo_violation_minutes"]),
-            default=None,
+            close,
+            key=lambda s: (
+                s.tune["scale_events"],
+                s.tune["replica_hours"],
+                s.tune["slo_violation_minutes"],
+            ),
         )
 
     @property
@@ -185,14 +205,22 @@ def _run_settings(work: _Work) -> list[Scored]:
         warmup_times=job.warmup_times,
         warmup_rates=job.warmup_rates,
     )
-    forecasters: dict[str, Forecaster] = {}
+    recorded: RecordedForecasts | None = None
     if job.trigger_name in built:
         observed = observed_arrival_rates(job.times, job.rates, step, job.consumer)
         recorded = record(built[job.trigger_name], job.times + step, observed)
-        forecasters = {job.trigger_name: recorded}
+    by_quantile: dict[float, RecordedForecasts] = {}
     scored = []
     for setting in work.settings:
         config = apply(job.run_config, setting)
+        forecasters: dict[str, Forecaster] = {}
+        if recorded is not None:
+            shared = recorded
+            if not setting.budget_percent and setting.forecast_key[1] == 0.0:
+                # Calibrated quantiles: this setting's upper, off the one recording's ladder.
+                q = setting.quantile
+                shared = by_quantile.get(q) or by_quantile.setdefault(q, at_quantile(recorded, q))
+            forecasters = {job.trigger_name: shared}
         timeline = simulate(
             config, job.trigger_name, job.times, job.rates, step, job.consumer, forecasters
         )
@@ -232,7 +260,7 @@ def tune(
         tune_hours=split * step / 3600.0,
         test_hours=(n - split) * step / 3600.0,
     )
-    groups: dict[tuple[str, float], list[Setting]] = defaultdict(list)
+    groups: dict[tuple[str, float, float], list[Setting]] = defaultdict(list)
     for setting in candidates:
         groups[setting.forecast_key].append(setting)
     # Slow groups (models to record) first, so the quick ones fill in at the end.

@@ -4,7 +4,8 @@ A ``Setting`` is what a user would change in the target's YAML: the predictor an
 upper quantile or an SLO budget that adapts the quantile online (``slo.budget_percent``, a
 share of the user's budget: spending less of it on the tuning part leaves a margin for the
 part it is scored on), the spare capacity (``slo.target_utilization``), the dwell time between
-changes and the scale-down stabilization window. The grid is fixed and generic (the same
+changes, the smallest change (``actuation.min_step``), the forecast's lead margin and the
+scale-down stabilization window. The grid is fixed and generic (the same
 for every history, never fitted to one); ``sample`` draws a deterministic subset of it.
 """
 
@@ -17,14 +18,17 @@ from typing import Any
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.replay.runs import with_model
+from predictors.registry import has_calibrated_quantiles
 
 MODELS = ("none", "linear", "seasonal_ridge", "holt_winters")
 QUANTILES = (0.5, 0.8, 0.95)
 BUDGET_SHARES = (1.0, 0.5, 0.25)
 """Budgets tried, as shares of the user's budget (``slo.budget_percent``)."""
 UTILIZATIONS = (1.0, 0.85, 0.7, 0.55)
-DWELL_SECONDS = (0.0, 120.0, 300.0)
+DWELL_SECONDS = (0.0, 120.0, 300.0, 600.0)
 SCALE_DOWN_WINDOWS = (60, 300, 600)
+MIN_STEPS = (1, 2, 3)
+LEAD_MARGINS = (0.0, 30.0, 120.0)
 
 
 @dataclass(frozen=True, order=True)
@@ -38,20 +42,28 @@ class Setting:
     scale_down_window_seconds: int
     budget_percent: float = 0.0
     """``slo.budget_percent`` (the quantile adapts from ``quantile``); 0: no budget."""
+    min_step: int = 1
+    lead_margin_seconds: float = 30.0
 
     @property
-    def forecast_key(self) -> tuple[str, float]:
-        """What the forecasts depend on (the rest only changes the decisions)."""
-        return (self.model, self.quantile if self.model != "none" else 0.0)
+    def forecast_key(self) -> tuple[str, float, float]:
+        """What the recorded forecasts depend on (the rest only changes the decisions): the
+        model and the lead time, and the quantile only for a model whose quantiles are not
+        calibrated (the others' forecasts carry every quantile: one recording serves all)."""
+        if self.model == "none":
+            return ("none", 0.0, 0.0)
+        quantile = 0.0 if has_calibrated_quantiles(self.model) else self.quantile
+        return (self.model, quantile, self.lead_margin_seconds)
 
     @property
     def label(self) -> str:
         q = "" if self.model == "none" else f" q{self.quantile:g}"
         if self.budget_percent:
             q = f" budget{self.budget_percent:g}%"
+        lead = "" if self.model == "none" else f" lead+{self.lead_margin_seconds:g}"
         return (
-            f"{self.model}{q} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
-            f" down{self.scale_down_window_seconds}"
+            f"{self.model}{q}{lead} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
+            f" step{self.min_step} down{self.scale_down_window_seconds}"
         )
 
     def fragment(self, current_model: str | None = None) -> dict[str, Any]:
@@ -61,6 +73,7 @@ class Setting:
         predictor: dict[str, Any] = {"model": self.model}
         if self.model != "none":
             predictor["quantile"] = self.quantile
+            predictor["lead_margin_seconds"] = self.lead_margin_seconds
         if self.model != current_model:
             predictor["params"] = {}
         return {
@@ -69,7 +82,7 @@ class Setting:
                 "target_utilization": self.target_utilization,
                 "budget_percent": self.budget_percent or None,
             },
-            "actuation": {"min_dwell_seconds": self.min_dwell_seconds},
+            "actuation": {"min_dwell_seconds": self.min_dwell_seconds, "min_step": self.min_step},
             "behavior": {
                 "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds}
             },
@@ -80,7 +93,12 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
     """``target`` with ``setting``'s keys; everything else as configured."""
     predictor = with_model(target, setting.model).predictor
     if setting.model != "none":
-        predictor = predictor.model_copy(update={"quantile": setting.quantile})
+        predictor = predictor.model_copy(
+            update={
+                "quantile": setting.quantile,
+                "lead_margin_seconds": setting.lead_margin_seconds,
+            }
+        )
     down = target.behavior.scale_down.model_copy(
         update={"stabilization_window_seconds": setting.scale_down_window_seconds}
     )
@@ -94,7 +112,10 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
                 }
             ),
             "actuation": target.actuation.model_copy(
-                update={"min_dwell_seconds": setting.min_dwell_seconds}
+                update={
+                    "min_dwell_seconds": setting.min_dwell_seconds,
+                    "min_step": setting.min_step,
+                }
             ),
             "behavior": target.behavior.model_copy(update={"scale_down": down}),
         }
@@ -108,12 +129,12 @@ def grid(models: tuple[str, ...] = MODELS, budget_pct: float | None = None) -> l
     if budget_pct is not None:
         headroom += [(0.9, round(budget_pct * share, 6)) for share in BUDGET_SHARES]
     settings = set()
-    for model, (q, budget), u, dwell, down in itertools.product(
-        models, headroom, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS
+    for model, (q, budget), u, dwell, down, step, lead in itertools.product(
+        models, headroom, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS, MIN_STEPS, LEAD_MARGINS
     ):
         if model == "none":
-            q, budget = 0.9, 0.0
-        settings.add(Setting(model, q, u, dwell, down, budget))
+            q, budget, lead = 0.9, 0.0, 30.0
+        settings.add(Setting(model, q, u, dwell, down, budget, step, lead))
     return sorted(settings)
 
 

@@ -191,3 +191,29 @@ def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path:
     assert tuned.slo.target_utilization == 0.55
     assert other.slo.target_utilization == 1.0
     assert other.predictor == load_config(ROOT / "config.example.yaml").targets[1].predictor
+
+
+def test_the_recommendation_trades_up_to_2pct_of_cost_for_fewer_scale_events() -> None:
+    from autoscaler.tune.search import Scored, TuneResult
+
+    def scored(name: str, hours: float, pct: float, events: int) -> Scored:
+        figures = {
+            "replica_hours": hours,
+            "slo_violation_pct": pct,
+            "slo_violation_minutes": pct * 10,
+            "scale_events": events,
+        }
+        return Scored(name, figures, figures)
+
+    result = TuneResult("t", 1.0, 0.0, 1.0, 1.0)
+    result.candidates = [
+        scored("cheapest", 100.0, 0.5, 900),
+        scored("calm", 101.9, 0.8, 200),
+        scored("calmer but dear", 103.0, 0.1, 50),
+        scored("over budget", 90.0, 1.5, 10),
+    ]
+    chosen = result.recommended
+    assert chosen is not None
+    assert chosen.name == "calm"
+    result.candidates = result.candidates[3:]
+    assert result.recommended is None
