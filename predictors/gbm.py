@@ -123,8 +123,8 @@ class QuantileGBMForecaster(Predictor):
         for horizon in np.unique(steps_ahead).tolist():
             x, scale = self._rows(horizon)  # one feature row serves both models
             median, high = self._models_for(horizon)
-            point[steps_ahead == horizon] = float(median.predict(x)[0] * scale[0])
-            upper[steps_ahead == horizon] = float(high.predict(x)[0] * scale[0])
+            point[steps_ahead == horizon] = median.predict_one(x[0]) * float(scale[0])
+            upper[steps_ahead == horizon] = high.predict_one(x[0]) * float(scale[0])
         self._last_upper = upper
         return point
 

@@ -158,8 +158,11 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if args.output:
         directory = Path(args.output)
         directory.mkdir(parents=True, exist_ok=True)
+        from autoscaler.tune.page import render_page
+
         (directory / "tune.json").write_text(json.dumps(summary(result), indent=2) + "\n")
-        written = ["tune.json"]
+        (directory / "report.html").write_text(render_page(result, len(candidates)))
+        written = ["tune.json", "report.html"]
         if chosen is not None and chosen.setting is not None:
             fragment = chosen.setting.fragment(target.predictor.model)
             _write_config(Path(config_path), target.name, fragment, directory)

@@ -47,6 +47,8 @@ def test_predictions_are_bit_identical(quantile: float, missing: float) -> None:
     assert np.array_equal(compact.predict(rows), expected)
     for i in range(0, 300, 37):  # one row at a time, as the live loop asks
         assert compact.predict(rows[i : i + 1])[0] == expected[i]
+    # The single-row walk (what the forecasters use) gives the same bits for every row.
+    assert [compact.predict_one(row) for row in rows] == expected.tolist()
 
 
 def test_one_leaf_trees_predict_the_baseline_and_their_value() -> None:
@@ -59,6 +61,7 @@ def test_one_leaf_trees_predict_the_baseline_and_their_value() -> None:
     expected = model.predict(x[:10])  # type: ignore[attr-defined]
     assert np.array_equal(compact.predict(x[:10]), expected)
     assert compact.predict(x[:1])[0] == pytest.approx(float(np.median(y)), abs=0.5)
+    assert [compact.predict_one(row) for row in x[:10]] == expected.tolist()
 
 
 def test_is_a_fraction_of_the_fitted_model_and_survives_copies() -> None:
@@ -76,6 +79,8 @@ def test_rejects_rows_of_the_wrong_width() -> None:
     compact = CompactTrees.from_sklearn(_fitted(0.5, x, y))
     with pytest.raises(ValueError, match="12 features"):
         compact.predict(np.zeros((1, 11)))
+    with pytest.raises(ValueError, match="expected 12 features"):
+        compact.predict_one(np.zeros(11))
 
 
 def test_refuses_categorical_splits() -> None:

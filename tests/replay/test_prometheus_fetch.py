@@ -17,6 +17,7 @@ from servers.prometheus_server import PrometheusServer, PrometheusServerError, S
 from autoscaler.replay.trace import TraceError
 from autoscaler.sources.prometheus_history import (
     MAX_POINTS_PER_QUERY,
+    fetch_fleet,
     fetch_range,
     parse_duration,
     parse_time,
@@ -184,12 +185,32 @@ def test_several_series(prometheus: PrometheusServer, history_end: float) -> Non
         fetch_range(prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP)
     assert str(caught.value) == (
         f"Prometheus {prometheus.url}, query 'kafka_consumergroup_lag': query returned 2 "
-        "series; replay needs one: aggregate it, e.g. sum(...) (got "
+        "series; replay needs one: aggregate it, e.g. sum(...), or replay them as a fleet "
+        "(--fleet-label) (got "
         'kafka_consumergroup_lag{partition="0", topic="orders"}, '
         'kafka_consumergroup_lag{partition="1", topic="orders"})'
     )
     summed = fetch_range(prometheus.url, "sum(kafka_consumergroup_lag)", start, history_end, 60)
     np.testing.assert_array_equal(summed.rates, np.full(61, 30.0))
+
+
+def test_a_fleet_is_one_trace_per_value_of_its_label(
+    prometheus: PrometheusServer, history_end: float
+) -> None:
+    start = history_end - 3600
+    fleet = fetch_fleet(
+        prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "partition"
+    )
+    assert [trace.name for trace in fleet] == ["0", "1"]
+    assert [len(trace.rates) for trace in fleet] == [61, 61]
+    summed = fleet[0].rates + fleet[1].rates
+    np.testing.assert_array_equal(summed, np.full(61, 30.0))
+    with pytest.raises(TraceError) as caught:
+        fetch_fleet(prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "group")
+    assert "a series has no label 'group' to name its workload by" in str(caught.value)
+    with pytest.raises(TraceError) as caught:
+        fetch_fleet(prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "topic")
+    assert "two series have topic='orders'; aggregate by topic" in str(caught.value)
 
 
 def test_bad_promql(prometheus: PrometheusServer, history_end: float) -> None:

@@ -130,6 +130,14 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     assert set(keys) == {"predictor", "slo", "actuation", "behavior"}
     summary = json.loads((out_dir / "tune.json").read_text())
     assert summary["recommended"]["name"] in out
+    # The report page: one point per setting tried, the KEDA frontier, both baselines, the
+    # recommendation ringed.
+    page = (out_dir / "report.html").read_text()
+    assert page.count('class="setting"') == len(summary["candidates"]) == 6
+    assert page.count('class="keda"') == len(summary["keda_frontier"])
+    assert page.count('class="baseline"') == 2
+    assert page.count('class="chosen"') == 1
+    assert f"recommended: {summary['recommended']['name']}" in page
     assert main(["validate", str(out_dir / "config.yaml")]) == 0
     document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     document["targets"][0].update(keys)
