@@ -82,6 +82,41 @@ def design(
     return np.column_stack(columns).astype(np.float64)
 
 
+def design_newest(values: FloatArray, end_time: float, step: float, horizon: int) -> FloatArray:
+    """``design(values, end_time, step, horizon, [len(values) - 1])``, the same to the bit:
+    the row of the newest origin, which the live loop and replay ask for at every poll. The
+    batch form pays for a dozen array operations whatever the row count; one row is
+    cheaper in scalars (the same float operations in the same order, and numpy's own sine
+    and cosine over the calendar angles, so that no last bit differs from the batch)."""
+    n = len(values)
+    origin = n - 1
+    day = round(DAY / step)
+    week = round(WEEK / step)
+    row = [float(values[origin - lag]) for lag in RECENT_LAGS]
+    start = max(origin + 1 - recent_points(step), 0)
+    row.append(float(np.mean(values[start : origin + 1])))
+
+    def at(index: int) -> float:
+        return float(values[min(max(index, 0), n - 1)])
+
+    target = origin + horizon
+    day_ago = target - day
+    day_value = at(day_ago)
+    row.append(day_value)
+    row.append(day_value - at(origin - day))
+    row.append((at(day_ago - 1) + day_value + at(day_ago + 1)) / 3.0)
+    week_ago = target - week
+    row.append(at(week_ago) if week_ago >= 0 else day_value)
+    target_time = end_time + (target - (n - 1)) * step
+    angles = [2 * math.pi * k * (target_time % DAY) / DAY for k in range(1, DAY_HARMONICS + 1)]
+    angles += [2 * math.pi * k * (target_time % WEEK) / WEEK for k in range(1, WEEK_HARMONICS + 1)]
+    turned = np.asarray(angles, dtype=np.float64)
+    sines, cosines = np.sin(turned).tolist(), np.cos(turned).tolist()
+    for sine, cosine in zip(sines, cosines, strict=True):
+        row += [sine, cosine]
+    return np.asarray([row], dtype=np.float64)
+
+
 def tail_length(step: float) -> int:
     """How many of the newest values the features of the newest origin read (a week and a
     little): a prediction need not touch the whole window."""

@@ -113,8 +113,7 @@ class QuantileGBMForecaster(Predictor):
         history = self.history_
         assert history is not None
         tail = history.tail(features.tail_length(history.step))
-        origin = np.array([len(tail) - 1])
-        x = features.design(tail, history.last_time, history.step, horizon, origin)
+        x = features.design_newest(tail, history.last_time, history.step, horizon)
         return self._scaled(x)
 
     def _forecast(self, steps_ahead: np.ndarray) -> FloatArray:

@@ -86,8 +86,6 @@ class SeasonalRidgeForecaster(Predictor):
         for horizon in np.unique(steps_ahead).tolist():
             weights, intercept = self._model_for(horizon)
             tail = history.tail(features.tail_length(history.step))
-            x = features.design(
-                np.log1p(tail), history.last_time, history.step, horizon, np.array([len(tail) - 1])
-            )
+            x = features.design_newest(np.log1p(tail), history.last_time, history.step, horizon)
             out[steps_ahead == horizon] = float(np.expm1(x[0] @ weights + intercept))
         return out

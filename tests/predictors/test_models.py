@@ -312,3 +312,19 @@ def test_auto_keeps_one_history_buffer_shared_with_its_winner() -> None:
     assert model.history_ is model.model_.history_
     assert model.history_.last_time == t[-1]
     assert len(model.history_) == len(t)  # each point appended once, not twice
+
+
+def test_the_newest_row_is_the_batch_row_to_the_bit() -> None:
+    """``design_newest`` (what every poll's forecast uses) against ``design`` (what the fits
+    and backtests use), over steps, horizons and lengths short enough to clip."""
+    from predictors import features
+
+    rng = np.random.default_rng(1)
+    for _ in range(400):
+        step = float(rng.choice([60, 120, 300, 900]))
+        n = int(rng.integers(3, 12000))
+        values = rng.gamma(2, 100, n)
+        end = float(rng.uniform(1.6e9, 1.8e9))
+        horizon = int(rng.integers(1, 30))
+        batch = features.design(values, end, step, horizon, np.array([n - 1]))
+        assert np.array_equal(features.design_newest(values, end, step, horizon), batch)
