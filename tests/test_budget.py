@@ -39,6 +39,7 @@ def _target(budget: float | None = 1.0, **overrides: Any) -> Any:
         "slo": {"max_lag_seconds": 60, "budget_percent": budget},
         "behavior": UNBOUNDED,
         "poll_interval_seconds": 60,
+        "dry_run": False,
     }
     return make_target(**{**settings, **overrides})
 
@@ -110,6 +111,20 @@ def test_violations_raise_the_quantile_and_clean_polls_lower_it_a_day_at_a_time(
     assert state.quantile == QUANTILE_RANGE[1]
     assert state.violations == 1001
     assert state.judged_polls == 1001
+
+
+def test_forecast_only_counts_the_violations_but_leaves_the_quantile() -> None:
+    """In dry_run the replicas running are someone else's: their violations are shown, and
+    say nothing of the quantile."""
+    target = _target(dry_run=True)
+    state = BudgetState()
+    for _ in range(100):
+        state = track_budget(state, True, target)
+    assert state.quantile == 0.9
+    assert state.violations == 100
+    report = budget_report(target, state)
+    assert report["adapting"] is False
+    assert report["violation_percent"] == 100.0
 
 
 def test_a_poll_that_cannot_be_judged_leaves_the_quantile() -> None:

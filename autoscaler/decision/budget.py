@@ -20,6 +20,9 @@ what the consuming replicas process per second (the throughput configured, else 
 else the measured processing rate). A poll where that cannot be judged (no Kafka trigger
 observed, nothing known of the throughput) leaves the quantile as it is.
 
+In forecast-only mode (``dry_run``) the replicas running are not the decisions', so the
+violations are counted and shown but the quantile does not move.
+
 Sizing's guarantees are untouched: capacity never goes below what arrives now, and
 missing data never scales down; the budget only chooses how much headroom a forecast adds.
 """
@@ -116,12 +119,22 @@ def track_budget(state: BudgetState, violated: bool | None, target: TargetConfig
     quantile = target.predictor.quantile if state.quantile is None else state.quantile
     if violated is None:
         return dataclasses.replace(state, quantile=quantile)
+    if target.dry_run:
+        # Forecast-only: the replicas running are not these decisions', so their violations
+        # say nothing of the quantile; they are counted (the realized share is shown) and
+        # the quantile stays where it is.
+        return _counted(state, quantile, violated, target.poll_interval_seconds)
     budget = budget_percent / 100.0
     poll = target.poll_interval_seconds
     step = ADAPTATION * poll / (budget * DAY_SECONDS)
     hit = 1.0 if violated else 0.0
     low, high = QUANTILE_RANGE
     quantile = min(high, max(low, quantile + step * (hit - budget)))
+    return _counted(state, quantile, violated, poll)
+
+
+def _counted(state: BudgetState, quantile: float, violated: bool, poll: float) -> BudgetState:
+    hit = 1.0 if violated else 0.0
     weight = min(1.0, poll / DAY_SECONDS)
     recent = state.recent_violation_ratio + weight * (hit - state.recent_violation_ratio)
     return BudgetState(
@@ -179,9 +192,10 @@ def _interpolated(ladder: tuple[float, ...], quantile: float) -> float:
 
 def budget_report(target: TargetConfig, state: BudgetState) -> dict[str, float | int | bool]:
     """What ``/status``, the metrics and the decision log say of the budget (empty without
-    one). ``at_limit``: the quantile is pinned at the top of its range and the recent
-    violations still exceed the budget, so headroom from the forecast alone cannot meet it
-    (more spare capacity, ``slo.target_utilization``, or a faster start-up can)."""
+    one). ``adapting``: false in forecast-only mode (the quantile stays). ``at_limit``: the
+    quantile is pinned at the top of its range and the recent violations still exceed the
+    budget, so headroom from the forecast alone cannot meet it (more spare capacity,
+    ``slo.target_utilization``, or a faster start-up can)."""
     budget_percent = target.slo.budget_percent
     if budget_percent is None:
         return {}
@@ -195,4 +209,5 @@ def budget_report(target: TargetConfig, state: BudgetState) -> dict[str, float |
         "violation_percent": round(total_percent, 4),
         "judged_polls": state.judged_polls,
         "at_limit": quantile >= QUANTILE_RANGE[1] and recent_percent > budget_percent,
+        "adapting": not target.dry_run,
     }

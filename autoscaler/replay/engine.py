@@ -259,8 +259,14 @@ def prepare(target: TargetConfig, trace: Trace, settings: ReplaySettings) -> Rep
     warmup_times = np.arange(trace.start, begin - step + 1e-9, step, dtype=np.float64)
     warmup_rates = trace.rate_at(warmup_times) * scale if len(warmup_times) else warmup_times
 
+    # Replay simulates a target that acts on its decisions: forecast-only mode (dry_run) is
+    # the live service's, where the replicas running are not the decisions' to answer for.
     run_config = target.model_copy(
-        update={"startup_seconds": settings.startup_seconds, "poll_interval_seconds": step}
+        update={
+            "startup_seconds": settings.startup_seconds,
+            "poll_interval_seconds": step,
+            "dry_run": False,
+        }
     )
     initial = max(run_config.min_replicas, 1, math.ceil(rates[0] / settings.per_replica_throughput))
     consumer = Consumer(

@@ -49,7 +49,7 @@ def add_parser(commands: Any) -> None:
         help="share of the time the lag may exceed slo.max_lag_seconds, in %% (default 1)",
     )
     parser.add_argument(
-        "--settings", type=int, default=60, metavar="N", help="settings to try (default 60)"
+        "--settings", type=int, default=150, metavar="N", help="settings to try (default 150)"
     )
     parser.add_argument(
         "--models",

@@ -25,9 +25,9 @@ QUANTILES = (0.5, 0.8, 0.95)
 BUDGET_SHARES = (1.0, 0.5, 0.25)
 """Budgets tried, as shares of the user's budget (``slo.budget_percent``)."""
 UTILIZATIONS = (1.0, 0.85, 0.7, 0.55)
-DWELL_SECONDS = (0.0, 120.0, 300.0, 600.0)
+DWELL_SECONDS = (0.0, 120.0, 300.0, 600.0, 900.0)
 SCALE_DOWN_WINDOWS = (60, 300, 600)
-MIN_STEPS = (1, 2, 3)
+MIN_STEPS = (1, 2, 3, 5)
 LEAD_MARGINS = (0.0, 30.0, 120.0)
 
 

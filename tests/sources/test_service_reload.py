@@ -311,7 +311,8 @@ async def test_the_slo_budget_is_in_status_metrics_and_decision_log(
         slo={"max_lag_seconds": 5, "budget_percent": 5},
     )
     budgeted["triggers"][0]["per_replica_throughput"] = 10
-    _write(path, _document(broker, dry_run=True, targets=[budgeted]))
+    # Acting (not forecast-only): in dry_run the quantile would not move.
+    _write(path, _document(broker, dry_run=False, targets=[budgeted]))
     logged = io.StringIO()
     configure_logging("json", "info", stream=logged)
     async with Running(path, api) as running:
@@ -321,6 +322,7 @@ async def test_the_slo_budget_is_in_status_metrics_and_decision_log(
         _status, body = await running.get("/status")
         budget = json.loads(body)["targets"]["orders"]["slo_budget"]
         assert budget["budget_percent"] == 5
+        assert budget["adapting"] is True
         assert budget["violation_percent"] == 100.0
         assert budget["quantile"] >= 0.6  # a step per poll: 0.3 s polls move it little
         in_force = running.svc.controllers["orders"].state.budget.quantile
