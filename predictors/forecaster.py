@@ -42,7 +42,7 @@ def _ladder(prediction: Prediction) -> tuple[float, ...] | None:
     """The first timestamp's forecasts at ``QUANTILE_LEVELS``, at stored precision."""
     if prediction.ladder is None:
         return None
-    return tuple(_at_stored_precision(v) for v in prediction.ladder[0].tolist())
+    return tuple([float(f"{v:.{FORECAST_DIGITS}g}") for v in prediction.ladder[0].tolist()])
 
 
 def _at_stored_precision(value: float) -> float:

@@ -173,7 +173,15 @@ def quantile_value(
 def with_quantile(forecast: Forecast, quantile: float, configured: float) -> Forecast:
     """The forecast with its upper at ``quantile`` (what sizing takes)."""
     upper = at_quantile(forecast, quantile, configured)
-    return dataclasses.replace(forecast, upper=max(upper, forecast.point))
+    # Built directly: ``dataclasses.replace`` costs more than the rest of this, every poll.
+    return Forecast(
+        forecast.horizon_seconds,
+        forecast.point,
+        max(upper, forecast.point),
+        forecast.model,
+        forecast.note,
+        forecast.ladder,
+    )
 
 
 def _interpolated(ladder: tuple[float, ...], quantile: float) -> float:
