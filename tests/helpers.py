@@ -10,6 +10,7 @@ from autoscaler.decision import (
     Decision,
     DecisionState,
     Forecast,
+    KafkaLagObservation,
     Observation,
     TargetInputs,
     decide,
@@ -71,3 +72,22 @@ def step(
     decision, new_state = decide(target, inputs, state or DecisionState(), now)
     new_state = record_scale(target, new_state, current, decision.desired_replicas, now)
     return decision, new_state
+
+
+def lag_observation(
+    lag: int,
+    rate: float = 400.0,
+    processing: float | None = None,
+    at: float = 1000.0,
+    partitions: int = 20,
+) -> KafkaLagObservation:
+    """A consumer group's poll: ``lag`` messages behind, ``rate`` msg/s arriving and (by
+    default) as many processed, 4 members."""
+    return KafkaLagObservation(
+        observed_at=at,
+        total_lag=lag,
+        partition_count=partitions,
+        arrival_rate=rate,
+        processing_rate=rate if processing is None else processing,
+        members=4,
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import KAFKA, UNBOUNDED, make_target
+from helpers import KAFKA, UNBOUNDED, lag_observation, make_target
 
 from autoscaler.config import ConfigError, parse_config
 from autoscaler.decision import (
@@ -45,14 +45,7 @@ def _target(budget: float | None = 1.0, **overrides: Any) -> Any:
 
 
 def _lag(lag: int, rate: float = 400.0, at: float = 1000.0) -> KafkaLagObservation:
-    return KafkaLagObservation(
-        observed_at=at,
-        total_lag=lag,
-        partition_count=50,
-        arrival_rate=rate,
-        processing_rate=rate,
-        members=4,
-    )
+    return lag_observation(lag, rate, at=at, partitions=50)
 
 
 LADDER = tuple(1000.0 + 100.0 * i for i in range(len(QUANTILE_LEVELS)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from helpers import KAFKA, UNBOUNDED, make_target
+from helpers import KAFKA, UNBOUNDED, lag_observation, make_target
 
 from autoscaler.decision import (
     KafkaLagObservation,
@@ -43,14 +43,7 @@ class Scripted:
 def _lag(
     lag: int, rate: float = 400.0, processing: float = 400.0, at: float = 1000.0
 ) -> KafkaLagObservation:
-    return KafkaLagObservation(
-        observed_at=at,
-        total_lag=lag,
-        partition_count=20,
-        arrival_rate=rate,
-        processing_rate=processing,
-        members=4,
-    )
+    return lag_observation(lag, rate, processing, at)
 
 
 def _inputs(observation: object, current: int | None = 4) -> PollInputs:

@@ -167,11 +167,6 @@ def _write(args: argparse.Namespace, document: dict[str, Any], out: TextIO) -> N
 
 
 def _progress_bar(done: int, total: int) -> None:
-    width = 30
-    filled = round(width * done / total)
-    print(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} workloads",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+    from autoscaler.replay.command import draw_progress
+
+    draw_progress(done, total, "workloads")

@@ -325,10 +325,15 @@ def _headline(summary: dict[str, Any], trace: Trace, scale: float, settings: Rep
 
 
 def _progress_bar(run: str, index: int, total: int) -> None:
+    draw_progress(index, total, f"runs: {run:<16}")
+
+
+def draw_progress(done: int, total: int, what: str) -> None:
+    """A one-line progress bar on stderr, redrawn in place (``replay``, ``tune``, fleets)."""
     width = 30
-    done = round(width * index / total)
+    filled = round(width * done / total) if total else width
     print(
-        f"\r[{'#' * done}{'.' * (width - done)}] {index}/{total} runs: {run:<16}",
+        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}",
         end="",
         file=sys.stderr,
         flush=True,

@@ -23,6 +23,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -206,18 +207,8 @@ def fetch_range(
     Raises:
         TraceError: one line naming the server and the query.
     """
-    series, where = _fetch_series(
-        url,
-        query,
-        start,
-        end,
-        step,
-        timeout_seconds,
-        bearer_token_file,
-        ca_file,
-        insecure_skip_verify,
-        headers,
-    )
+    access = _Access(timeout_seconds, bearer_token_file, ca_file, insecure_skip_verify, headers)
+    series, where = _fetch_series(url, query, start, end, step, access)
     if len(series) > 1:
         raise TraceError(
             f"{where}: query returned {len(series)} series; replay needs one: "
@@ -247,18 +238,8 @@ def fetch_fleet(
     its ``label`` (e.g. the consumer group), sorted by name. Same arguments as
     ``fetch_range``; a series without the label, or two with the same value, is a
     ``TraceError``."""
-    series, where = _fetch_series(
-        url,
-        query,
-        start,
-        end,
-        step,
-        timeout_seconds,
-        bearer_token_file,
-        ca_file,
-        insecure_skip_verify,
-        headers,
-    )
+    access = _Access(timeout_seconds, bearer_token_file, ca_file, insecure_skip_verify, headers)
+    series, where = _fetch_series(url, query, start, end, step, access)
     named: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for labels, points in series.items():
         value = dict(labels).get(label)
@@ -279,20 +260,25 @@ def fetch_fleet(
     ]
 
 
+@dataclass(frozen=True)
+class _Access:
+    """How to reach the server (``fetch_range``'s keyword arguments)."""
+
+    timeout_seconds: float
+    bearer_token_file: Path | None
+    ca_file: Path | None
+    insecure_skip_verify: bool
+    headers: Mapping[str, str] | None
+
+
 def _fetch_series(
-    url: str,
-    query: str,
-    start: float,
-    end: float,
-    step: float,
-    timeout_seconds: float,
-    bearer_token_file: Path | None,
-    ca_file: Path | None,
-    insecure_skip_verify: bool,
-    headers: Mapping[str, str] | None,
+    url: str, query: str, start: float, end: float, step: float, access: _Access
 ) -> tuple[dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]], str]:
     """Every series of the query, by label set, as (times in seconds, values); at least
     one, each with at least one numeric value. Also the ``where`` errors begin with."""
+    timeout_seconds, bearer_token_file = access.timeout_seconds, access.bearer_token_file
+    headers, ca_file = access.headers, access.ca_file
+    insecure_skip_verify = access.insecure_skip_verify
     server = display_url(url)
     one_line_query = one_line(query)
     where = f"Prometheus {server}, query '{one_line_query}'"

@@ -111,18 +111,6 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             )
         from autoscaler.fleet.command import fleet_requested, tune_fleet
 
-        if fleet_requested(args):
-            settings = simulation_settings(
-                args,
-                target,
-                throughput,
-                peak=args.peak_replicas,
-                span_days=args.span_days,
-                frontier=False,
-            )
-            candidates = sample(args.settings, models, budget_pct=args.budget)
-            return tune_fleet(args, target, settings, candidates, out)
-        trace = load_trace(args)
         settings = simulation_settings(
             args,
             target,
@@ -132,6 +120,9 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             frontier=False,
         )
         candidates = sample(args.settings, models, budget_pct=args.budget)
+        if fleet_requested(args):
+            return tune_fleet(args, target, settings, candidates, out)
+        trace = load_trace(args)
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
         result = tune(
             target,
@@ -219,11 +210,6 @@ def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def _progress_bar(done: int, total: int) -> None:
-    width = 30
-    filled = round(width * done / total)
-    print(
-        f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} groups of settings",
-        end="",
-        file=sys.stderr,
-        flush=True,
-    )
+    from autoscaler.replay.command import draw_progress
+
+    draw_progress(done, total, "groups of settings")
