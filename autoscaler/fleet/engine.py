@@ -110,7 +110,13 @@ class _DaskClient:
         self.client: Any = None
 
     def __enter__(self) -> Any:
-        from distributed import Client, LocalCluster
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise FleetError(
+                "a fleet on more than one process needs dask.distributed: "
+                "pip install 'predictive-autoscaler[fleet]' (or --workers 1)"
+            ) from None
 
         engine = self.engine
         if engine.address is None:
