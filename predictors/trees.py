@@ -71,7 +71,8 @@ class CompactTrees:
         """Per tree: its root (an internal node, or ``-1 - leaf`` for a one-leaf tree)."""
         self.n_features = n_features
         self._walk: tuple[Any, ...] | None = None
-        """The same arrays as Python ``array``s, for ``predict_one`` (built on first use)."""
+        """The same arrays as Python ``array``s, for ``predict_one``: built on first use, as
+        large again as the arrays (not counted in ``nbytes``), a few tens of kilobytes."""
 
     @classmethod
     def from_sklearn(cls, model: Any) -> CompactTrees:

@@ -106,6 +106,53 @@ def test_violations_raise_the_quantile_and_clean_polls_lower_it_a_day_at_a_time(
     assert state.judged_polls == 1001
 
 
+def test_replicas_beyond_the_partitions_consume_nothing_even_when_allowed() -> None:
+    """allow_idle_consumers lets the target scale past the partition count; those replicas
+    still have no partition: 30 ready on 20 partitions drain at 20 x 100 msg/s."""
+    target = _target(triggers=[{**THROUGHPUT, "allow_idle_consumers": True}])
+    backlog = lag_observation(130_000, partitions=20)  # 65 s at 2,000 msg/s, 43 s at 3,000
+    assert lag_over_slo(target, {"kafka_lag": backlog}, 30, {}) is True
+
+
+def test_a_paused_or_led_elsewhere_target_counts_but_does_not_learn() -> None:
+    target = _target()
+    state = PollState(budget=BudgetState(quantile=0.7))
+    inputs = PollInputs(1000.0, {"kafka_lag": _lag(50_000)}, 4, 4, acting=False)
+    result = poll_step(target, inputs, {"kafka_lag": Fixed()}, state)
+    assert result.lag_over_slo is True
+    assert result.state.budget.quantile == 0.7
+    assert result.state.budget.violations == 1
+    acting = poll_step(
+        target, dataclasses.replace(inputs, acting=True), {"kafka_lag": Fixed()}, state
+    )
+    assert acting.state.budget.quantile is not None
+    assert acting.state.budget.quantile > 0.7
+
+
+class OwnUpper(Fixed):
+    """A model with an upper of its own (no calibrated ladder), as quantile_gbm."""
+
+    def forecast(self) -> SeriesForecast:
+        return SeriesForecast(1000.0, 1500.0, 90.0, "own")
+
+
+def test_a_model_without_a_ladder_never_winds_the_quantile_above_its_own() -> None:
+    """Above its configured quantile such a model has nothing more to give: the quantile
+    stops there (and the budget says it is at its limit), instead of climbing to 0.99 and
+    taking days to come back."""
+    target = _target()
+    state = PollState()
+    inputs = PollInputs(1000.0, {"kafka_lag": _lag(50_000)}, 4, 4)
+    for _ in range(500):
+        result = poll_step(target, inputs, {"kafka_lag": OwnUpper()}, state)
+        state = result.state
+    assert state.budget.quantile == 0.9
+    assert result.forecasts["kafka_lag"].upper == 1500.0
+    report = budget_report(target, state.budget)
+    assert report["ceiling"] == 0.9
+    assert report["at_limit"] is True
+
+
 def test_forecast_only_counts_the_violations_but_leaves_the_quantile() -> None:
     """In dry_run the replicas running are someone else's: their violations are shown, and
     say nothing of the quantile."""
@@ -234,6 +281,14 @@ def test_a_budget_needs_a_predictor_and_a_kafka_trigger() -> None:
     with pytest.raises(ConfigError) as error:
         parse_config(yaml.safe_load(_config_text("budget_percent: 1", model="none")))
     assert "targets[0].slo: budget_percent adapts the forecast quantile" in str(error.value)
+    document = yaml.safe_load(_config_text("budget_percent: 1"))
+    document["prometheus_servers"] = {"main": {"url": "http://prometheus:9090"}}
+    document["targets"][0]["triggers"] = [
+        {"type": "prometheus", "server": "main", "query": "sum(x)", "target_value": 10}
+    ]
+    with pytest.raises(ConfigError) as error:
+        parse_config(document)
+    assert "targets[0].slo: budget_percent is a budget for consumer lag" in str(error.value)
 
 
 def _config_text(slo_line: str, model: str = "linear") -> str:
@@ -249,3 +304,24 @@ targets:
     triggers:
       - {{type: kafka_lag, cluster: main, consumer_group: orders}}
 """
+
+
+def test_a_reload_keeps_the_quantile_only_while_the_budget_settings_stay() -> None:
+    from typing import cast
+
+    from autoscaler.live.actuator import ScaleActuator
+    from autoscaler.live.controller import TargetController
+    from autoscaler.live.service import _carried_state
+
+    target = _target()
+    controller = TargetController(target, {}, {}, cast(ScaleActuator, None))
+    controller.state = PollState(budget=BudgetState(quantile=0.7, judged_polls=10))
+    same = target.model_copy(update={"max_replicas": 50})  # not a budget setting
+    assert _carried_state(controller, same).budget.quantile == 0.7
+    for changed in (
+        target.model_copy(
+            update={"predictor": target.predictor.model_copy(update={"quantile": 0.8})}
+        ),
+        target.model_copy(update={"slo": target.slo.model_copy(update={"budget_percent": 2.0})}),
+    ):
+        assert _carried_state(controller, changed).budget == BudgetState()

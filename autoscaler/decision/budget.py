@@ -8,20 +8,26 @@ adaptive conformal inference adapts its level (Gibbs and Candès, 2021):
 
     q <- q + step * (violated - budget),    step = ADAPTATION * poll / (budget * DAY)
 
-A poll over the SLO raises the quantile, a poll within it lowers it a little. Spending a
-whole day's budget raises it by ``ADAPTATION``; a day without violation lowers it by as
-much. Over time the violations settle at the budget, and the quantile as low as that
-allows: the least headroom that meets the SLO. The quantile stays within
-``QUANTILE_RANGE``; the forecast errors the model has calibrated give the value at each
-quantile (``Forecast.ladder``), so moving the quantile needs no refit.
+A poll over the SLO raises the quantile, a poll within it lowers it a little: a day's
+worth of violating polls raises it by ``ADAPTATION`` (less the budget's share), a day
+without violation lowers it by as much, and a day at the budget leaves it where it is. Over
+time the violations settle at the budget, and the quantile as low as that allows: the least
+headroom that meets the SLO. The quantile stays within ``QUANTILE_RANGE``; the forecast
+errors the model has calibrated give the value at each quantile (``Forecast.ladder``), so
+moving the quantile needs no refit. A model whose upper is its own (``quantile_gbm``, or
+``auto`` when it chose it) knows nothing above its configured quantile: the quantile then
+stays at or below it (``ceiling``), instead of winding up where it changes nothing.
 
-Whether the lag is over the SLO is judged as replay measures it: the backlog divided by
-what the consuming replicas process per second (the throughput configured, else learned,
-else the measured processing rate). A poll where that cannot be judged (no Kafka trigger
-observed, nothing known of the throughput) leaves the quantile as it is.
+Whether the lag is over the SLO is judged from what the live source reports: the committed
+lag divided by what the consuming replicas (at most one per partition) process per second
+(the throughput configured, else learned, else the measured processing rate). Replay scores
+the real backlog at the true throughput, which differs from it by the half commit interval
+of in-flight messages. A poll where that cannot be judged (no Kafka trigger observed,
+nothing known of the throughput) leaves the quantile as it is.
 
-In forecast-only mode (``dry_run``) the replicas running are not the decisions', so the
-violations are counted and shown but the quantile does not move.
+The quantile moves only while the replicas running follow the decisions: in forecast-only
+mode (``dry_run``), while the workload is paused, or while another instance leads, the
+violations are counted and shown but the quantile stays.
 
 Sizing's guarantees are untouched: capacity never goes below what arrives now, and
 missing data never scales down; the budget only chooses how much headroom a forecast adds.
@@ -72,6 +78,9 @@ class BudgetState:
     """Of those, polls over the SLO."""
     recent_violation_ratio: float = 0.0
     """The share of recent polls over the SLO (an average over about a day)."""
+    ceiling: float = QUANTILE_RANGE[1]
+    """The highest quantile that changes anything at the last poll: the top of the range,
+    or the configured quantile for a forecast without a calibrated ladder."""
 
 
 def lag_over_slo(
@@ -93,9 +102,9 @@ def lag_over_slo(
         if observation.total_lag <= 0:
             judged = judged or False
             continue
-        consuming = ready_replicas
-        if not trigger.allow_idle_consumers:
-            consuming = min(consuming, observation.partition_count)
+        # A replica beyond the partition count has no partition to consume, whatever
+        # allow_idle_consumers lets the target scale to.
+        consuming = min(ready_replicas, observation.partition_count)
         per_replica = trigger.per_replica_throughput or learned_throughput.get(name)
         if per_replica is not None and per_replica > 0:
             rate = consuming * per_replica
@@ -110,38 +119,40 @@ def lag_over_slo(
     return judged
 
 
-def track_budget(state: BudgetState, violated: bool | None, target: TargetConfig) -> BudgetState:
+def track_budget(
+    state: BudgetState,
+    violated: bool | None,
+    target: TargetConfig,
+    *,
+    acting: bool = True,
+    ceiling: float = QUANTILE_RANGE[1],
+) -> BudgetState:
     """The budget's state after one poll (``violated`` None: the poll could not be judged).
-    Without a budget configured the state is returned as it is."""
+    ``acting``: the replicas running follow the decisions (false: the violations are
+    counted, the quantile stays). ``ceiling``: the highest quantile that changes the
+    forecast. Without a budget configured the state is returned as it is."""
     budget_percent = target.slo.budget_percent
     if budget_percent is None:
         return state
+    low, high = QUANTILE_RANGE[0], max(QUANTILE_RANGE[0], min(QUANTILE_RANGE[1], ceiling))
     quantile = target.predictor.quantile if state.quantile is None else state.quantile
+    quantile = min(high, max(low, quantile))
     if violated is None:
-        return dataclasses.replace(state, quantile=quantile)
-    if target.dry_run:
-        # Forecast-only: the replicas running are not these decisions', so their violations
-        # say nothing of the quantile; they are counted (the realized share is shown) and
-        # the quantile stays where it is.
-        return _counted(state, quantile, violated, target.poll_interval_seconds)
-    budget = budget_percent / 100.0
-    poll = target.poll_interval_seconds
-    step = ADAPTATION * poll / (budget * DAY_SECONDS)
+        return dataclasses.replace(state, quantile=quantile, ceiling=high)
+    if acting and not target.dry_run:
+        budget = budget_percent / 100.0
+        step = ADAPTATION * target.poll_interval_seconds / (budget * DAY_SECONDS)
+        hit = 1.0 if violated else 0.0
+        quantile = min(high, max(low, quantile + step * (hit - budget)))
     hit = 1.0 if violated else 0.0
-    low, high = QUANTILE_RANGE
-    quantile = min(high, max(low, quantile + step * (hit - budget)))
-    return _counted(state, quantile, violated, poll)
-
-
-def _counted(state: BudgetState, quantile: float, violated: bool, poll: float) -> BudgetState:
-    hit = 1.0 if violated else 0.0
-    weight = min(1.0, poll / DAY_SECONDS)
+    weight = min(1.0, target.poll_interval_seconds / DAY_SECONDS)
     recent = state.recent_violation_ratio + weight * (hit - state.recent_violation_ratio)
     return BudgetState(
         quantile=quantile,
         judged_polls=state.judged_polls + 1,
         violations=state.violations + int(violated),
         recent_violation_ratio=recent,
+        ceiling=high,
     )
 
 
@@ -175,12 +186,12 @@ def with_quantile(forecast: Forecast, quantile: float, configured: float) -> For
     upper = at_quantile(forecast, quantile, configured)
     # Built directly: ``dataclasses.replace`` costs more than the rest of this, every poll.
     return Forecast(
-        forecast.horizon_seconds,
-        forecast.point,
-        max(upper, forecast.point),
-        forecast.model,
-        forecast.note,
-        forecast.ladder,
+        horizon_seconds=forecast.horizon_seconds,
+        point=forecast.point,
+        upper=max(upper, forecast.point),
+        model=forecast.model,
+        note=forecast.note,
+        ladder=forecast.ladder,
     )
 
 
@@ -201,8 +212,8 @@ def _interpolated(ladder: tuple[float, ...], quantile: float) -> float:
 def budget_report(target: TargetConfig, state: BudgetState) -> dict[str, float | int | bool]:
     """What ``/status``, the metrics and the decision log say of the budget (empty without
     one). ``adapting``: false in forecast-only mode (the quantile stays). ``at_limit``: the
-    quantile is pinned at the top of its range and the recent violations still exceed the
-    budget, so headroom from the forecast alone cannot meet it (more spare capacity,
+    quantile is pinned at its ceiling and the recent violations still exceed the budget, so
+    headroom from the forecast alone cannot meet it (more spare capacity,
     ``slo.target_utilization``, or a faster start-up can)."""
     budget_percent = target.slo.budget_percent
     if budget_percent is None:
@@ -216,6 +227,7 @@ def budget_report(target: TargetConfig, state: BudgetState) -> dict[str, float |
         "recent_violation_percent": round(recent_percent, 4),
         "violation_percent": round(total_percent, 4),
         "judged_polls": state.judged_polls,
-        "at_limit": quantile >= QUANTILE_RANGE[1] and recent_percent > budget_percent,
+        "ceiling": state.ceiling,
+        "at_limit": quantile >= state.ceiling and recent_percent > budget_percent,
         "adapting": not target.dry_run,
     }

@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from autoscaler.config.model import KafkaLagTrigger, TargetConfig
-from autoscaler.decision.budget import BudgetState, lag_over_slo, track_budget, with_quantile
+from autoscaler.decision.budget import (
+    QUANTILE_RANGE,
+    BudgetState,
+    lag_over_slo,
+    track_budget,
+    with_quantile,
+)
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.forecasters import Forecaster, load_series
 from autoscaler.decision.throughput import ThroughputEstimate, learn_throughput
@@ -60,6 +66,10 @@ class PollInputs:
     ready_replicas: int | None = None
     """Replicas consuming now (the workload's ready pods); defaults to
     ``current_replicas``."""
+    acting: bool = True
+    """Whether the replicas running follow this target's decisions: false while the
+    workload is paused or another instance leads (and, whatever this says, in dry_run).
+    The SLO budget learns its quantile only from polls where they do."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +133,9 @@ def poll_step(
         ready = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
         if ready is not None:
             violated = lag_over_slo(target, inputs.observations, ready, learned)
-        budget = track_budget(budget, violated, target)
+        calibrated = all(forecast.ladder is not None for forecast in forecasts.values())
+        ceiling = QUANTILE_RANGE[1] if calibrated else target.predictor.quantile
+        budget = track_budget(budget, violated, target, acting=inputs.acting, ceiling=ceiling)
         if forecasts and budget.quantile is not None:
             configured = target.predictor.quantile
             forecasts = {

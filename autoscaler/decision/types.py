@@ -102,7 +102,8 @@ class Forecast:
     horizon_seconds: float
     point: float
     upper: float | None = None
-    """The configured upper quantile, when the model gives one: headroom for bursts."""
+    """The upper quantile sizing takes, when the model gives one (headroom for bursts): the
+    configured ``predictor.quantile``, or under an SLO budget the quantile in force."""
     model: str = ""
     note: str | None = None
     """Why the forecast is degraded (e.g. a fallback to the naive model on short history)."""

@@ -95,7 +95,12 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
         args.fleet_label,
         value_kind=args.value_kind,
     )
-    return [Workload(trace.name, trace=trace) for trace in traces]
+    return [
+        Workload(name, error=str(trace))
+        if isinstance(trace, TraceError)
+        else Workload(name, trace=trace)
+        for name, trace in traces
+    ]
 
 
 def replay_fleet(
@@ -117,7 +122,7 @@ def replay_fleet(
     )
     print(render_ranking(rows, title), file=out)
     _write(args, {"kind": "replay", "run": run, "ranking": rows, "workloads": outcomes}, out)
-    return 0
+    return _exit_code(rows)
 
 
 def tune_fleet(
@@ -142,6 +147,15 @@ def tune_fleet(
     )
     print(render_ranking(rows, title), file=out)
     _write(args, {"kind": "tune", "ranking": rows, "workloads": outcomes}, out)
+    return _exit_code(rows)
+
+
+def _exit_code(rows: list[dict[str, Any]]) -> int:
+    """0 when any workload was replayed (the failures are listed); 2 when none could be:
+    the input is wrong, not the fleet."""
+    if rows and all(row["error"] is not None for row in rows):
+        print("fleet: no workload could be replayed (see above)", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -86,7 +86,8 @@ def fan_out(
 
 def worker_peak_memory(engine: Engine) -> dict[str, int]:
     """Each worker's peak resident memory so far, in bytes (Linux), by worker address;
-    empty for ``Serial``. For the fleet benchmark: flat in the number of workloads."""
+    empty for ``Serial``. For the fleet benchmark (flat in the number of workloads): give
+    the address of the cluster that ran the fleet; ``Dask(None)`` would start a new one."""
     if isinstance(engine, Serial):
         return {}
     with _DaskClient(engine) as client:

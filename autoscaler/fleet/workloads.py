@@ -5,7 +5,7 @@ replays it, so the scheduler never holds the fleet's data) or a trace already fe
 series of a Prometheus query). ``replay_workload`` and ``tune_workload`` are the tasks a
 fleet fans out: plain functions of a picklable task, returning JSON-ready summaries. A
 workload whose history cannot be read fails alone: its summary carries the error and the
-others go on.
+others go on (so does one that meets an unexpected error: it is reported as such).
 """
 
 from __future__ import annotations
@@ -36,8 +36,12 @@ class Workload:
     path: str | None = None
     value_kind: Literal["count", "rate"] = "count"
     trace: Trace | None = field(default=None, repr=False)
+    error: str | None = None
+    """Why its history could not be had (e.g. a series of only NaN): it fails alone."""
 
     def load(self) -> Trace:
+        if self.error is not None:
+            raise TraceError(self.error)
         if self.trace is not None:
             return self.trace
         assert self.path is not None
@@ -52,7 +56,9 @@ def workloads_in(folder: str, value_kind: Literal["count", "rate"]) -> list[Work
     files = sorted(p for p in directory.glob("*.csv") if p.is_file())
     if not files:
         raise TraceError(f"--fleet {folder}: no *.csv file in it (one CSV per workload)")
-    return [Workload(p.stem, str(p), value_kind) for p in files]
+    # Absolute paths: a worker of a remote cluster (sharing the filesystem) has another
+    # working directory.
+    return [Workload(p.stem, str(p.resolve()), value_kind) for p in files]
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,8 @@ def replay_workload(task: ReplayTask) -> dict[str, Any]:
         result = replay(task.target, trace, task.settings, list(task.runs), jobs=1)
     except TraceError as error:
         return {"workload": task.workload.name, "error": str(error)}
+    except Exception as error:  # a bug met by one workload must not lose the fleet's others
+        return {"workload": task.workload.name, "error": f"internal error: {error!r}"}
     summary = result.summary()
     for run in summary["results"] + summary["keda_frontier"]:
         run.pop("runtime_seconds", None)
@@ -113,4 +121,6 @@ def tune_workload(task: TuneTask) -> dict[str, Any]:
         )
     except TraceError as error:
         return {"workload": task.workload.name, "error": str(error)}
+    except Exception as error:  # a bug met by one workload must not lose the fleet's others
+        return {"workload": task.workload.name, "error": f"internal error: {error!r}"}
     return {"workload": task.workload.name, "error": None, "tune": summary(result)}

@@ -140,6 +140,8 @@ class TargetController:
             observations=observations,
             current_replicas=None if scale is None else scale.spec_replicas,
             ready_replicas=None if scale is None else _consuming(scale),
+            # Paused, or led elsewhere: the replicas running are not these decisions'.
+            acting=scale is not None and not scale.paused and self.is_leader(),
         )
         result = await self._poll_step(inputs)
         self.state = result.state

@@ -49,7 +49,7 @@ from autoscaler.decision import (
     forecaster_for,
     forecaster_settings,
 )
-from autoscaler.decision.budget import budget_report
+from autoscaler.decision.budget import BudgetState, budget_report, with_quantile
 from autoscaler.live.actuator import ScaleActuator
 from autoscaler.live.controller import (
     PrometheusTriggerSource,
@@ -101,8 +101,10 @@ class ReloadStatus:
 
 def _carried_state(previous: TargetController, target: TargetConfig) -> PollState:
     """The poll state a rebuilt controller of the same workload starts from: the decision
-    history, and the throughput learned for each trigger that still reads the same consumer
-    group (the estimate belongs to the group's consumers, not to the sizing settings)."""
+    history, the throughput learned for each trigger that still reads the same consumer
+    group (the estimate belongs to the group's consumers, not to the sizing settings), and
+    the SLO budget's quantile while the budget, the SLO, the model and its quantile stay the
+    same (a new ``predictor.quantile`` or budget starts the budget afresh)."""
     old = dict(zip(previous.target.trigger_names, previous.target.triggers, strict=True))
     new = dict(zip(target.trigger_names, target.triggers, strict=True))
     throughput = {
@@ -112,7 +114,16 @@ def _carried_state(previous: TargetController, target: TargetConfig) -> PollStat
         and _group(new[name]) is not None
         and _group(old.get(name)) == _group(new[name])
     }
-    return dataclasses.replace(previous.state, throughput=throughput)
+    budget = previous.state.budget
+    if _budget_settings(previous.target) != _budget_settings(target):
+        budget = BudgetState()
+    return dataclasses.replace(previous.state, throughput=throughput, budget=budget)
+
+
+def _budget_settings(target: TargetConfig) -> tuple[object, ...]:
+    """What the budget's quantile was learned under."""
+    slo, predictor = target.slo, target.predictor
+    return (slo.budget_percent, slo.max_lag_seconds, predictor.model, predictor.quantile)
 
 
 def _group(trigger: Trigger | None) -> tuple[str, str, tuple[str, ...]] | None:
@@ -303,12 +314,18 @@ class Service:
         metrics.set_leader(self.is_leader())
         for trigger, observation in outcome.observations.items():
             metrics.observe_observation(name, trigger, observation)
+        configured = target.predictor.quantile
         for trigger, forecast in outcome.forecasts.items():
+            # Scored at the configured quantile (what the accuracy gauges are about), not
+            # at the one an SLO budget holds in force.
+            scored = forecast
+            if target.slo.budget_percent is not None:
+                scored = with_quantile(forecast, configured, configured)
             metrics.observe_forecast(
                 name,
                 trigger,
                 now,
-                forecast,
+                scored,
                 quantile=target.predictor.quantile,
                 poll_interval_seconds=target.poll_interval_seconds,
             )

@@ -12,6 +12,7 @@ process never collide, and nothing registers on the global default registry by i
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -420,6 +421,12 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self._budget_gauges = [
+            self.slo_budget_quantile,
+            self.slo_budget_ratio,
+            self.slo_violation_ratio,
+            self.slo_budget_at_limit,
+        ]
         self._by_target = [
             self.slo_budget_quantile,
             self.slo_budget_ratio,
@@ -453,8 +460,11 @@ class ServiceMetrics:
 
     def observe_budget(self, target: str, report: Mapping[str, float | int | bool]) -> None:
         """The SLO budget's quantile in force and realized violations (``budget_report``);
-        nothing for a target without a budget."""
+        a target without a budget (any more, after a reload) has none of these series."""
         if not report:
+            for gauge in self._budget_gauges:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(target)
             return
         self.slo_budget_quantile.labels(target).set(float(report["quantile"]))
         self.slo_budget_ratio.labels(target).set(float(report["budget_percent"]) / 100)

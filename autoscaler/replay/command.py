@@ -246,6 +246,11 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             model = target.predictor.model
             chosen_runs = _predictors(args.predictors, False) if args.predictors else [model]
             runs = ["reactive", *(r for r in chosen_runs if r != "reactive")]
+            if len(runs) < 2:
+                raise TraceError(
+                    "a fleet ranks one run against reactive: --predictors must name a run "
+                    "besides reactive (e.g. auto)"
+                )
             peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2
             settings = simulation_settings(
                 args, target, throughput, peak=peak, span_days=args.span_days, frontier=False

@@ -59,9 +59,12 @@ class RecordedForecasts:
 
 
 def at_quantile(recorded: RecordedForecasts, quantile: float) -> RecordedForecasts:
-    """The same forecasts with each upper at ``quantile``, read off their calibrated ladder
-    (what a model with calibrated quantiles, built with that quantile, would have given):
-    one recording serves every quantile."""
+    """The same forecasts with each upper at ``quantile``, read off their calibrated ladder:
+    one recording serves every quantile. Only for a model whose quantiles are calibrated
+    (``predictors.registry.has_calibrated_quantiles``; ``auto`` is not, its choice depends
+    on its quantile): at each of ``QUANTILE_LEVELS`` it is exactly what the model built with
+    that quantile gives (tested), between them an interpolation. A forecast without a
+    ladder is kept as it is."""
     answers = [
         f
         if f is None or f.ladder is None

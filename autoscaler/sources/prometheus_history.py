@@ -233,13 +233,14 @@ def fetch_fleet(
     ca_file: Path | None = None,
     insecure_skip_verify: bool = False,
     headers: Mapping[str, str] | None = None,
-) -> list[Trace]:
-    """One trace per series of ``query`` (e.g. ``sum by (consumergroup) (...)``), named by
-    its ``label`` (e.g. the consumer group), sorted by name. Same arguments as
-    ``fetch_range``; a series without the label, or two with the same value, is a
-    ``TraceError``."""
+) -> list[tuple[str, Trace | TraceError]]:
+    """One trace per series of ``query`` (e.g. ``sum by (consumergroup) (...)``), by the
+    value of its ``label`` (e.g. the consumer group), sorted by it. Same arguments as
+    ``fetch_range``. A series that is no trace (only NaN, or too few points) comes as its
+    ``TraceError`` (a fleet reports it and goes on); a series without the label, two with
+    the same value, a negative value, or a query that fails is a ``TraceError`` raised."""
     access = _Access(timeout_seconds, bearer_token_file, ca_file, insecure_skip_verify, headers)
-    series, where = _fetch_series(url, query, start, end, step, access)
+    series, where = _fetch_series(url, query, start, end, step, access, allow_empty=True)
     named: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for labels, points in series.items():
         value = dict(labels).get(label)
@@ -254,10 +255,16 @@ def fetch_fleet(
                 f"e.g. sum by ({label}) (...)"
             )
         named[value] = points
-    return [
-        from_points(times, values, value_kind, name, f"{where}, {label}={name!r}")
-        for name, (times, values) in sorted(named.items())
-    ]
+    traces: list[tuple[str, Trace | TraceError]] = []
+    for name, (times, values) in sorted(named.items()):
+        one = f"{where}, {label}={name!r}"
+        try:
+            if not len(times):
+                raise TraceError(f"{one}: no numeric value, only NaN")
+            traces.append((name, from_points(times, values, value_kind, name, one)))
+        except TraceError as error:
+            traces.append((name, error))
+    return traces
 
 
 @dataclass(frozen=True)
@@ -272,10 +279,18 @@ class _Access:
 
 
 def _fetch_series(
-    url: str, query: str, start: float, end: float, step: float, access: _Access
+    url: str,
+    query: str,
+    start: float,
+    end: float,
+    step: float,
+    access: _Access,
+    *,
+    allow_empty: bool = False,
 ) -> tuple[dict[tuple[tuple[str, str], ...], tuple[np.ndarray, np.ndarray]], str]:
     """Every series of the query, by label set, as (times in seconds, values); at least
-    one, each with at least one numeric value. Also the ``where`` errors begin with."""
+    one, each with at least one numeric value unless ``allow_empty``. Also the ``where``
+    errors begin with."""
     timeout_seconds, bearer_token_file = access.timeout_seconds, access.bearer_token_file
     headers, ca_file = access.headers, access.ca_file
     insecure_skip_verify = access.insecure_skip_verify
@@ -301,7 +316,7 @@ def _fetch_series(
         raise TraceError(f"{where}: query returned no series {span}")
     arrays = {}
     for labels, (times_ms, values) in series.items():
-        if not times_ms:
+        if not times_ms and not allow_empty:
             raise TraceError(f"{where}: query returned no numeric value {span}, only NaN")
         arrays[labels] = (
             np.array(times_ms, dtype=np.float64) / 1000,

@@ -146,7 +146,11 @@ def _html(result: TuneResult, tried: int, svg: str) -> str:
         f"<td>{s.tune['replica_hours']:,.1f}</td><td>{s.tune['slo_violation_pct']:.2f}</td>"
         f"<td>{s.test['replica_hours']:,.1f}</td><td>{s.test['slo_violation_pct']:.2f}</td>"
         f"<td>{s.test['scale_events']:,d}</td></tr>"
-        for s in [*result.frontier, *result.baselines]
+        for s in [
+            *result.frontier,
+            *([chosen] if chosen and chosen not in result.frontier else []),
+            *result.baselines,
+        ]
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>tune: {escape(result.trace)}</title>

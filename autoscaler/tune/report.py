@@ -43,8 +43,15 @@ def render(result: TuneResult, tried: int) -> str:
         "with each point's test-part figures:",
         f"{'setting':<44}{'tuning part':>33}   {'test part':>33}",
     ]
-    for scored in result.frontier:
-        mark = " *" if scored is result.recommended else ""
+    chosen = result.recommended
+    # The recommendation trades a little cost for fewer scale events, so it may sit just
+    # off the frontier: it is listed with it, in cost order, always.
+    shown = sorted(
+        {id(s): s for s in [*result.frontier, *([chosen] if chosen else [])]}.values(),
+        key=lambda s: (s.tune["replica_hours"], s.tune["slo_violation_minutes"]),
+    )
+    for scored in shown:
+        mark = " *" if scored is chosen else ""
         lines.append(f"{scored.name + mark:<44}{_figures(scored.tune)}   {_figures(scored.test)}")
     lines += ["", "on the test part:", HEADER]
     for scored in [*result.baselines, *result.keda_frontier]:

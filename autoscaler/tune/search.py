@@ -219,7 +219,9 @@ def _run_settings(work: _Work) -> list[Scored]:
             if not setting.budget_percent and setting.forecast_key[1] == 0.0:
                 # Calibrated quantiles: this setting's upper, off the one recording's ladder.
                 q = setting.quantile
-                shared = by_quantile.get(q) or by_quantile.setdefault(q, at_quantile(recorded, q))
+                if q not in by_quantile:
+                    by_quantile[q] = at_quantile(recorded, q)
+                shared = by_quantile[q]
             forecasters = {job.trigger_name: shared}
         timeline = simulate(
             config, job.trigger_name, job.times, job.rates, step, job.consumer, forecasters

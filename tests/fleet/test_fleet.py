@@ -89,6 +89,20 @@ def test_a_workload_that_cannot_be_read_fails_alone(
     assert "failed broken:" in capsys.readouterr().out
 
 
+def test_a_fleet_where_no_workload_can_be_read_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "a.csv").write_text("not,a,trace\n")
+    (folder / "b.csv").write_bytes(b"\xff\xfe")
+    assert main(["replay", "--fleet", str(folder), *COMMON, "--workers", "1"]) == 2
+    captured = capsys.readouterr()
+    assert "failed a:" in captured.out
+    assert "failed b:" in captured.out
+    assert "no workload could be replayed" in captured.err
+
+
 def test_tune_over_a_fleet_matches_between_dask_and_this_process(
     fleet: Path, tmp_path: Path
 ) -> None:
@@ -101,9 +115,18 @@ def test_tune_over_a_fleet_matches_between_dask_and_this_process(
 
     here = run(tmp_path / "serial", "1")
     assert run(tmp_path / "dask", "2") == here
-    assert [row["workload"] for row in here["ranking"]] != []
+    assert sorted(row["workload"] for row in here["ranking"]) == sorted(WINDOWS)
     for outcome in here["workloads"]:
+        assert outcome["error"] is None
         assert len(outcome["tune"]["candidates"]) == 4
+    for row in here["ranking"]:
+        # Each row is its workload's recommendation (or closest) on the test part.
+        outcome = next(o for o in here["workloads"] if o["workload"] == row["workload"])
+        tuned = outcome["tune"]
+        chosen = tuned["recommended"] or {"name": row["setting"]}
+        assert row["setting"] == chosen["name"]
+        reactive = next(b for b in tuned["baselines"] if b["name"] == "reactive")
+        assert row["reactive_replica_hours"] == reactive["test"]["replica_hours"]
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_2(
@@ -128,6 +151,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_2(
         (["--fleet-label", "consumergroup"], "--fleet-label needs --prometheus-url and --query"),
         (["--fleet", "{fleet}", "--workers", "0"], "--workers must be >= 1"),
         (["--fleet", "{fleet}", "--history", "x.csv"], "--history is one workload"),
+        (["--fleet", "{fleet}", "--predictors", "reactive"], "must name a run besides reactive"),
     ],
 )
 def test_bad_fleet_options_are_one_line(

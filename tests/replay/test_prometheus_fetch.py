@@ -201,9 +201,11 @@ def test_a_fleet_is_one_trace_per_value_of_its_label(
     fleet = fetch_fleet(
         prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "partition"
     )
-    assert [trace.name for trace in fleet] == ["0", "1"]
-    assert [len(trace.rates) for trace in fleet] == [61, 61]
-    summed = fleet[0].rates + fleet[1].rates
+    assert [name for name, _ in fleet] == ["0", "1"]
+    traces = [trace for _, trace in fleet if not isinstance(trace, TraceError)]
+    assert [trace.name for trace in traces] == ["0", "1"]
+    assert [len(trace.rates) for trace in traces] == [61, 61]
+    summed = traces[0].rates + traces[1].rates
     np.testing.assert_array_equal(summed, np.full(61, 30.0))
     with pytest.raises(TraceError) as caught:
         fetch_fleet(prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "group")
@@ -211,6 +213,16 @@ def test_a_fleet_is_one_trace_per_value_of_its_label(
     with pytest.raises(TraceError) as caught:
         fetch_fleet(prometheus.url, "kafka_consumergroup_lag", start, history_end, STEP, "topic")
     assert "two series have topic='orders'; aggregate by topic" in str(caught.value)
+    # A series of only NaN is one workload that fails, not a fleet that does.
+    mixed = 'kafka_topic_arrival_rate{topic=~"broken|orders"}'
+    (broken, error), (orders, trace) = fetch_fleet(
+        prometheus.url, mixed, start, history_end, STEP, "topic"
+    )
+    assert (broken, orders) == ("broken", "orders")
+    assert isinstance(error, TraceError)
+    assert "topic='broken': no numeric value, only NaN" in str(error)
+    assert not isinstance(trace, TraceError)
+    assert len(trace.rates) == 61
 
 
 def test_bad_promql(prometheus: PrometheusServer, history_end: float) -> None:

@@ -223,5 +223,14 @@ def test_the_recommendation_trades_up_to_2pct_of_cost_for_fewer_scale_events() -
     chosen = result.recommended
     assert chosen is not None
     assert chosen.name == "calm"
+    # "calm" is off the cost/violation frontier ("cheapest" beats it on both), and is
+    # still printed, marked, with the frontier.
+    assert chosen not in result.frontier
+    result.baselines = [scored("reactive", 120.0, 2.0, 1000), scored("oracle", 90.0, 0.1, 500)]
+    from autoscaler.tune.page import render_page
+    from autoscaler.tune.report import render
+
+    assert "calm *" in render(result, 4)
+    assert "calm (recommended)" in render_page(result, 4)
     result.candidates = result.candidates[3:]
     assert result.recommended is None
