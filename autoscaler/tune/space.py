@@ -5,7 +5,7 @@ upper quantile or an SLO budget that adapts the quantile online (``slo.budget_pe
 share of the user's budget: spending less of it on the tuning part leaves a margin for the
 part it is scored on), the spare capacity (``slo.target_utilization``), the dwell time between
 changes, the smallest change (``actuation.min_step``), the forecast's lead margin and the
-scale-down stabilization window. The grid is fixed and generic (the same
+scale-up and scale-down stabilization windows. The grid is fixed and generic (the same
 for every history, never fitted to one); ``sample`` draws a deterministic subset of it.
 """
 
@@ -27,6 +27,7 @@ BUDGET_SHARES = (1.0, 0.5, 0.25)
 UTILIZATIONS = (1.0, 0.85, 0.7, 0.55)
 DWELL_SECONDS = (0.0, 120.0, 300.0, 600.0, 900.0)
 SCALE_DOWN_WINDOWS = (60, 300, 600)
+SCALE_UP_WINDOWS = (0, 60, 180)
 MIN_STEPS = (1, 2, 3, 5)
 LEAD_MARGINS = (0.0, 30.0, 120.0)
 
@@ -44,6 +45,7 @@ class Setting:
     """``slo.budget_percent`` (the quantile adapts from ``quantile``); 0: no budget."""
     min_step: int = 1
     lead_margin_seconds: float = 30.0
+    scale_up_window_seconds: int = 0
 
     @property
     def forecast_key(self) -> tuple[str, float, float]:
@@ -63,7 +65,8 @@ class Setting:
         lead = "" if self.model == "none" else f" lead+{self.lead_margin_seconds:g}"
         return (
             f"{self.model}{q}{lead} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
-            f" step{self.min_step} down{self.scale_down_window_seconds}"
+            f" step{self.min_step} up{self.scale_up_window_seconds}"
+            f" down{self.scale_down_window_seconds}"
         )
 
     def fragment(self, current_model: str | None = None) -> dict[str, Any]:
@@ -84,7 +87,8 @@ class Setting:
             },
             "actuation": {"min_dwell_seconds": self.min_dwell_seconds, "min_step": self.min_step},
             "behavior": {
-                "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds}
+                "scale_up": {"stabilization_window_seconds": self.scale_up_window_seconds},
+                "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds},
             },
         }
 
@@ -102,6 +106,9 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
     down = target.behavior.scale_down.model_copy(
         update={"stabilization_window_seconds": setting.scale_down_window_seconds}
     )
+    up = target.behavior.scale_up.model_copy(
+        update={"stabilization_window_seconds": setting.scale_up_window_seconds}
+    )
     return target.model_copy(
         update={
             "predictor": predictor,
@@ -117,7 +124,7 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
                     "min_step": setting.min_step,
                 }
             ),
-            "behavior": target.behavior.model_copy(update={"scale_down": down}),
+            "behavior": target.behavior.model_copy(update={"scale_up": up, "scale_down": down}),
         }
     )
 
@@ -129,12 +136,19 @@ def grid(models: tuple[str, ...] = MODELS, budget_pct: float | None = None) -> l
     if budget_pct is not None:
         headroom += [(0.9, round(budget_pct * share, 6)) for share in BUDGET_SHARES]
     settings = set()
-    for model, (q, budget), u, dwell, down, step, lead in itertools.product(
-        models, headroom, UTILIZATIONS, DWELL_SECONDS, SCALE_DOWN_WINDOWS, MIN_STEPS, LEAD_MARGINS
+    for model, (q, budget), u, dwell, down, step, lead, up in itertools.product(
+        models,
+        headroom,
+        UTILIZATIONS,
+        DWELL_SECONDS,
+        SCALE_DOWN_WINDOWS,
+        MIN_STEPS,
+        LEAD_MARGINS,
+        SCALE_UP_WINDOWS,
     ):
         if model == "none":
             q, budget, lead = 0.9, 0.0, 30.0
-        settings.add(Setting(model, q, u, dwell, down, budget, step, lead))
+        settings.add(Setting(model, q, u, dwell, down, budget, step, lead, up))
     return sorted(settings)
 
 
