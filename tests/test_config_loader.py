@@ -379,6 +379,26 @@ VALUE_CASES = [
         ["targets[0].triggers[0]: must be a mapping of keys to values"],
         id="trigger-not-a-mapping",
     ),
+    # Finite and in range: .inf would only fail far later (replay: "cannot convert float
+    # infinity to integer"), a replica count past int32 at the API server.
+    pytest.param(
+        _target(REF + TRIGGERS + "startup_seconds: .inf\ncooldown_seconds: -.inf\n"),
+        [
+            "targets[0].startup_seconds: must be a finite number (not .inf or .nan)",
+            "targets[0].cooldown_seconds: must be a finite number (not .inf or .nan)",
+        ],
+        id="infinite-durations",
+    ),
+    pytest.param(
+        _target(REF + TRIGGERS + "poll_interval_seconds: .nan\n"),
+        ["targets[0].poll_interval_seconds: must be a finite number (not .inf or .nan)"],
+        id="nan-interval",
+    ),
+    pytest.param(
+        _target(REF + TRIGGERS + "max_replicas: 100000000000000000000000000\n"),
+        ["targets[0].max_replicas: must be <= 2147483647"],
+        id="replicas-past-int32",
+    ),
 ]
 
 

@@ -50,6 +50,7 @@ _INHERITED = frozenset({"poll_interval_seconds", "dry_run"})
 _TYPE_MESSAGES = {
     "int_type": "must be an integer",
     "float_type": "must be a number",
+    "finite_number": "must be a finite number (not .inf or .nan)",
     "bool_type": "must be true or false",
     "string_type": "must be a string",
     "model_type": "must be a mapping of keys to values",

@@ -39,6 +39,10 @@ _DNS1123_SUBDOMAIN = re.compile(
 )
 # Our own identifiers (target, trigger, cluster and server names) end up in metric labels,
 # log fields and Kubernetes event messages: keep them to a safe, readable alphabet.
+INT32_MAX = 2**31 - 1
+"""Kubernetes replica counts are int32 (``spec.replicas``)."""
+INT64_MAX = 2**63 - 1
+"""Kafka offsets, so lags, are int64."""
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$")
 
 PREDICTOR_MODELS = (
@@ -83,7 +87,9 @@ ParamValue = bool | int | float | str | list[int] | list[float] | list[str]
 class Section(BaseModel):
     """Base of every config section: strict types, no unknown keys, immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # allow_inf_nan=False: YAML's .inf is a float, and an infinite duration or replica count
+    # would only fail much later (replay: "cannot convert float infinity to integer").
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _check_identifier(value: str, what: str) -> str:
@@ -284,15 +290,15 @@ class KafkaLagTrigger(Section):
     consumer_group: str = Field(min_length=1)
     topics: tuple[str, ...] = Field((), strict=False)
     """Empty: every topic the group has committed offsets for."""
-    lag_threshold: int = Field(10, gt=0)
+    lag_threshold: int = Field(10, gt=0, le=INT64_MAX)
     """KEDA ``lagThreshold``: the lag one replica is expected to handle."""
-    activation_lag_threshold: int = Field(0, ge=0)
+    activation_lag_threshold: int = Field(0, ge=0, le=INT64_MAX)
     offset_reset_policy: Literal["latest", "earliest"] = "latest"
     allow_idle_consumers: bool = False
     limit_to_partitions_with_lag: bool = False
     scale_to_zero_on_invalid_offset: bool = False
     exclude_persistent_lag: bool = False
-    persistent_lag_polls: int = Field(3, ge=1)
+    persistent_lag_polls: int = Field(3, ge=1, le=INT32_MAX)
     """A partition whose committed offset has not moved for this many polls, with lag, is stuck."""
     per_replica_throughput: float | None = Field(None, gt=0)
     """Messages/s one replica processes. None: learned online from the processing rate."""
@@ -363,7 +369,7 @@ class ScalingPolicy(Section):
     """HPA ``HPAScalingPolicy``: change at most ``value`` pods or percent per period."""
 
     type: Literal["Pods", "Percent"]
-    value: int = Field(gt=0)
+    value: int = Field(gt=0, le=INT32_MAX)
     period_seconds: int = Field(gt=0, le=1800)
 
 
@@ -473,11 +479,11 @@ class FallbackConfig(Section):
     metrics can lower the replica count, and only because this file asks for it.
     """
 
-    failure_threshold: int = Field(3, ge=1)
+    failure_threshold: int = Field(3, ge=1, le=INT32_MAX)
     behavior: Literal[
         "current_replicas", "static", "current_replicas_if_higher", "current_replicas_if_lower"
     ] = "current_replicas"
-    replicas: int | None = Field(None, ge=0)
+    replicas: int | None = Field(None, ge=0, le=INT32_MAX)
 
     @model_validator(mode="after")
     def _replicas_when_needed(self) -> FallbackConfig:
@@ -492,7 +498,7 @@ class ActuationConfig(Section):
 
     min_dwell_seconds: float = Field(0.0, ge=0)
     """No replica change within this long after the previous one."""
-    min_step: int = Field(1, ge=1)
+    min_step: int = Field(1, ge=1, le=INT32_MAX)
     """Ignore changes smaller than this, unless they reach a bound (min, max, partitions)."""
 
 
@@ -502,9 +508,9 @@ class TargetConfig(Section):
     name: str
     namespace: str = "default"
     scale_target_ref: ScaleTargetRef
-    min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(100, ge=1)
-    idle_replicas: int | None = Field(None, ge=0)
+    min_replicas: int = Field(1, ge=0, le=INT32_MAX)
+    max_replicas: int = Field(100, ge=1, le=INT32_MAX)
+    idle_replicas: int | None = Field(None, ge=0, le=INT32_MAX)
     """Replicas while every trigger is inactive (KEDA idleReplicaCount); 0 scales to zero.
     With min_replicas 0 and no idle_replicas, the idle count is 0."""
     cooldown_seconds: float = Field(300.0, ge=0)
