@@ -395,6 +395,32 @@ VALUE_CASES = [
         id="nan-interval",
     ),
     pytest.param(
+        _trigger("type: kafka_lag\ncluster: main\nconsumer_group: g\ntopics: [my orders]\n"),
+        [
+            "targets[0].triggers[0].topics: 'my orders' is not a Kafka topic name: only ASCII "
+            "letters, digits, '.', '_' and '-'"
+        ],
+        id="topic-with-a-space",
+    ),
+    pytest.param(
+        _trigger(
+            "type: kafka_lag\ncluster: main\nconsumer_group: g\ntopics: [" + "t" * 250 + "]\n"
+        ),
+        [
+            "targets[0].triggers[0].topics: '" + "t" * 250 + "' is not a Kafka topic name: "
+            "250 characters, at most 249"
+        ],
+        id="topic-too-long",
+    ),
+    pytest.param(
+        _trigger("type: kafka_lag\ncluster: main\nconsumer_group: g\ntopics: [..]\n"),
+        [
+            "targets[0].triggers[0].topics: '..' is not a Kafka topic name: empty, '.' and "
+            "'..' are not allowed"
+        ],
+        id="topic-dots",
+    ),
+    pytest.param(
         _target(REF + TRIGGERS + "max_replicas: 100000000000000000000000000\n"),
         ["targets[0].max_replicas: must be <= 2147483647"],
         id="replicas-past-int32",

@@ -92,6 +92,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+_KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _kafka_topic_problem(topic: str) -> str | None:
+    """Why Kafka would refuse ``topic`` as a name (its ``Topic.validate``), or None."""
+    if topic in ("", ".", ".."):
+        return "empty, '.' and '..' are not allowed"
+    if len(topic) > 249:
+        return f"{len(topic)} characters, at most 249"
+    if not _KAFKA_TOPIC.match(topic):
+        return "only ASCII letters, digits, '.', '_' and '-'"
+    return None
+
+
 def _check_identifier(value: str, what: str) -> str:
     if len(value) > 63 or not _IDENTIFIER.match(value):
         raise ValueError(
@@ -312,6 +326,15 @@ class KafkaLagTrigger(Section):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         return None if value is None else _check_identifier(value, "a trigger name")
+
+    @field_validator("topics")
+    @classmethod
+    def _kafka_topic_names(cls, topics: tuple[str, ...]) -> tuple[str, ...]:
+        for topic in topics:
+            problem = _kafka_topic_problem(topic)
+            if problem is not None:
+                raise ValueError(f"{topic!r} is not a Kafka topic name: {problem}")
+        return topics
 
     @model_validator(mode="after")
     def _keda_rules(self) -> KafkaLagTrigger:
