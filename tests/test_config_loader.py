@@ -980,7 +980,7 @@ def test_a_token_file_beside_an_authorization_header_is_a_config_error(tmp_path:
           main:
             url: http://prometheus:9090
             bearer_token_file: /dev/null
-            headers: {authorization: Basic abc}
+            header_files: {authorization: /dev/null}
         targets:
           - name: orders
             scale_target_ref: {name: orders}
@@ -991,4 +991,58 @@ def test_a_token_file_beside_an_authorization_header_is_a_config_error(tmp_path:
     assert problem.message == (
         "both bearer_token_file and an Authorization header are set: use one"
     )
+
+
+@pytest.mark.parametrize(
+    ("server", "path", "message"),
+    [
+        (
+            "headers: {Authorization: Basic abc}",
+            "prometheus_servers.main.headers",
+            "'Authorization' carries a credential: secrets never appear in this file",
+        ),
+        (
+            "headers: {X-API-Key: abc}",
+            "prometheus_servers.main.headers",
+            "'X-API-Key' carries a credential",
+        ),
+        (
+            "url: https://user:Basic abc@prometheus:9090",
+            "prometheus_servers.main.url",
+            "must not carry credentials (user:password@)",
+        ),
+    ],
+)
+def test_credentials_written_inline_are_refused_with_advice(
+    tmp_path: Path, server: str, path: str, message: str
+) -> None:
+    url = "" if server.startswith("url:") else "url: http://prometheus:9090\n            "
+    text = f"""\
+        prometheus_servers:
+          main:
+            {url}{server}
+        targets:
+          - name: orders
+            scale_target_ref: {{name: orders}}
+            triggers: [{{type: prometheus, server: main, query: up, target_value: 1}}]
+        """
+    (problem,) = _problems(_write(tmp_path, text))
+    assert problem.path == path
+    assert message in problem.message
     assert "Basic abc" not in str(problem)
+    assert "abc@" not in str(problem)
+
+
+def test_a_tenant_header_is_fine_inline(tmp_path: Path) -> None:
+    text = """\
+        prometheus_servers:
+          main:
+            url: http://prometheus:9090
+            headers: {X-Scope-OrgID: shop}
+        targets:
+          - name: orders
+            scale_target_ref: {name: orders}
+            triggers: [{type: prometheus, server: main, query: up, target_value: 1}]
+        """
+    config = load_config(_write(tmp_path, text))
+    assert "X-Scope-OrgID" in config.prometheus_servers["main"].headers

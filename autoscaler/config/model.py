@@ -18,6 +18,7 @@ import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -92,6 +93,8 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+_CREDENTIAL_HEADER = re.compile(r"auth|token|key|secret|passw|cookie|session", re.IGNORECASE)
+"""Header names that carry credentials (Authorization, X-API-Key, X-Auth-Token...)."""
 _KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -273,21 +276,44 @@ class PrometheusServerConfig(Section):
     insecure_skip_verify: bool = False
     timeout_seconds: float = Field(10.0, gt=0, le=300)
     headers: dict[str, SecretStr] = Field(default_factory=dict)
-    """Extra HTTP headers (e.g. a tenant id). Values are treated as secrets: never logged."""
+    """Extra HTTP headers (e.g. a tenant id). Values are treated as secrets: never logged.
+    A header that carries a credential (its name says auth, token, key, secret, password,
+    cookie or session) is refused here: name its file under ``header_files``."""
+    header_files: dict[str, FilePath] = Field(default_factory=dict)
+    """HTTP headers whose value is read from a file (a mounted Secret), re-read when the
+    file changes: for credentials, which never appear in this file."""
 
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError("must be an http:// or https:// URL")
+        if "@" in urlsplit(url).netloc:
+            raise ValueError(
+                "must not carry credentials (user:password@): secrets never appear in this "
+                "file; use bearer_token_file, or an Authorization header under header_files"
+            )
         return url.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _no_inline_credentials(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for name in headers:
+            if _CREDENTIAL_HEADER.search(name):
+                raise ValueError(
+                    f"{name!r} carries a credential: secrets never appear in this file; put "
+                    f"its value in a file (a mounted Secret) and name it under header_files"
+                )
+        return headers
 
     @model_validator(mode="after")
     def _one_authorization(self) -> PrometheusServerConfig:
-        if self.bearer_token_file is not None and any(
-            key.lower() == "authorization" for key in self.headers
-        ):
+        names = [key.lower() for key in [*self.headers, *self.header_files]]
+        if self.bearer_token_file is not None and "authorization" in names:
             raise ValueError("both bearer_token_file and an Authorization header are set: use one")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"header {', '.join(twice)} is set twice (headers, header_files)")
         return self
 
 

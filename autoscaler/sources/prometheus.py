@@ -105,10 +105,12 @@ class _QueryError(Exception):
 
 
 class _TokenFile:
-    """A bearer token file, re-read when its identity, size or mtime changes."""
+    """A bearer token (or header value) file, re-read when its identity, size or mtime
+    changes."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, what: str = "bearer_token_file") -> None:
         self._path = path
+        self._what = what
         self._lock = threading.Lock()  # requests of one source run in several threads
         self._key: tuple[int, int, int, int] | None = None
         self._token = ""
@@ -124,18 +126,21 @@ class _TokenFile:
                     changed = self._key is not None
                     self._key, self._token = key, token
                     if changed:
-                        log.info("prometheus_bearer_token_reloaded", file=str(path))
+                        event = (
+                            "prometheus_bearer_token_reloaded"
+                            if self._what == "bearer_token_file"
+                            else "prometheus_header_file_reloaded"
+                        )
+                        log.info(event, file=str(path))
                 token = self._token
         except OSError as error:
             raise _QueryError(
-                f"cannot read bearer_token_file {path}: {error.strerror or error}"
+                f"cannot read {self._what} {path}: {error.strerror or error}"
             ) from None
         except UnicodeDecodeError:
-            raise _QueryError(
-                f"cannot read bearer_token_file {path}: not a UTF-8 text file"
-            ) from None
+            raise _QueryError(f"cannot read {self._what} {path}: not a UTF-8 text file") from None
         if not token:
-            raise _QueryError(f"bearer_token_file {path} is empty")
+            raise _QueryError(f"{self._what} {path} is empty")
         return token
 
 
@@ -159,6 +164,10 @@ class PrometheusSource:
         self._token = (
             None if config.bearer_token_file is None else _TokenFile(config.bearer_token_file)
         )
+        self._header_files = {
+            name: _TokenFile(path, f"header_files.{name}")
+            for name, path in config.header_files.items()
+        }
         self._session = requests.Session()
         # Passed with every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE
         # and CURL_CA_BUNDLE from the environment (psf/requests#3829).
@@ -293,6 +302,8 @@ class PrometheusSource:
     def _get(self, path: str, params: Mapping[str, str]) -> Any:
         """One blocking request (runs in a worker thread)."""
         headers = dict(self._headers)
+        for name, source in self._header_files.items():
+            headers[name] = source.token()
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token.token()}"
         try:

@@ -373,6 +373,29 @@ async def test_tls_settings(
         assert expected in result.reason
 
 
+async def test_header_files_are_sent_reread_and_never_logged(
+    tmp_path: Path, recorder: tuple[str, list[dict[str, str]]]
+) -> None:
+    url, seen = recorder
+    key_file = tmp_path / "api-key"
+    key_file.write_text("first-secret-key\n", encoding="utf-8")
+    source = PrometheusSource(_config(url, header_files={"X-API-Key": key_file}))
+    with capture_logs() as logs:
+        assert await source.instant(_trigger("up"), 1.0) == MetricObservation(1.0, 5.0)
+        rotated = tmp_path / "api-key.new"
+        rotated.write_text("second-secret-key", encoding="utf-8")
+        rotated.replace(key_file)
+        assert await source.instant(_trigger("up"), 2.0) == MetricObservation(2.0, 5.0)
+        key_file.unlink()
+        missing = await source.instant(_trigger("up"), 3.0)
+    await source.aclose()
+    assert [headers["X-API-Key"] for headers in seen] == ["first-secret-key", "second-secret-key"]
+    assert isinstance(missing, Unavailable)
+    assert f"cannot read header_files.X-API-Key {key_file}" in missing.reason
+    assert "secret" not in repr(logs) + missing.reason
+    assert "prometheus_header_file_reloaded" in [line["event"] for line in logs]
+
+
 async def test_bearer_token_reread_when_rotated_and_secrets_never_logged(
     tmp_path: Path, recorder: tuple[str, list[dict[str, str]]]
 ) -> None:
