@@ -207,6 +207,45 @@ def check_positive(name: str, value: float | None) -> None:
         raise TraceError(f"{name} must be a number > 0, not {value:g}")
 
 
+def check_simulation_numbers(args: argparse.Namespace) -> None:
+    """Every number of what is simulated, up front, before any history is read (``replay``
+    and ``tune`` take the same options and the same rules)."""
+    check_positive("--per-replica-throughput", args.per_replica_throughput)
+    check_positive("--poll-interval", args.poll_interval)
+    startup = args.startup_seconds
+    if startup is not None and not (math.isfinite(startup) and startup >= 0):
+        raise TraceError(f"--startup-seconds must be a number >= 0, not {startup:g}")
+    if args.partitions is not None and args.partitions < 1:
+        raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
+    for name, value in (
+        ("--peak-replicas", args.peak_replicas),
+        ("--warmup-days", args.warmup_days),
+    ):
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise TraceError(f"{name} must be a number >= 0, not {value:g}")
+    if args.span_days is not None and not (math.isfinite(args.span_days) and args.span_days > 0):
+        raise TraceError(f"--span-days must be a number > 0, not {args.span_days:g}")
+    jobs = getattr(args, "jobs", 1)
+    if jobs < 1:
+        raise TraceError(f"--jobs must be >= 1, not {jobs}")
+
+
+def check_output(output: str | None) -> None:
+    """``--output``: a folder that exists or can be made, and can be written, checked before
+    a long run rather than after it."""
+    if not output:
+        return
+    path = Path(output)
+    if path.exists() and not path.is_dir():
+        raise TraceError(f"--output {output} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TraceError(f"--output {output}: cannot make it ({error.strerror})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise TraceError(f"--output {output}: cannot write in it (permission denied)")
+
+
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """The ``replay`` sub-command; returns the exit code."""
     # Imported here, not at the top: the other sub-commands need not load scikit-learn.
@@ -225,8 +264,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     _, target = chosen
     _, _, trigger = kafka_trigger(target)
     try:
-        for name in ("--per-replica-throughput", "--startup-seconds", "--poll-interval"):
-            check_positive(name, getattr(args, name[2:].replace("-", "_")))
+        check_simulation_numbers(args)
+        check_output(args.output)
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None:
             raise TraceError(
@@ -239,8 +278,6 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             target = with_trigger(
                 target, per_replica_throughput=assumed, learn_throughput=assumed is None
             )
-        if args.partitions is not None and args.partitions < 1:
-            raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
         if fleet:
             # Reactive, and the target's own model unless --predictors says which.
             model = target.predictor.model
@@ -268,8 +305,6 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         )
         settings = simulation_settings(args, target, throughput, peak=peak, span_days=span_days)
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
-        if args.jobs < 1:
-            raise TraceError(f"--jobs must be >= 1, not {args.jobs}")
         result = replay(target, trace, settings, default_runs(predictors), progress, args.jobs)
     except TraceError as error:
         print(f"replay: {error}", file=sys.stderr)
@@ -311,6 +346,8 @@ def _predictors(text: str | None, default_run: bool) -> list[str]:
 
     names = [name.strip() for name in text.split(",") if name.strip()]
     known = {*MODELS, "none", "reactive", "oracle", "oracle-behavior"}
+    if not names:
+        raise TraceError(f"--predictors {text!r} names no run (known: {', '.join(sorted(known))})")
     unknown = [name for name in names if name not in known]
     if unknown:
         raise TraceError(

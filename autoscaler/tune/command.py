@@ -75,7 +75,13 @@ def add_parser(commands: Any) -> None:
 
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    from autoscaler.replay.command import load_target, load_trace, simulation_settings
+    from autoscaler.replay.command import (
+        check_output,
+        check_simulation_numbers,
+        load_target,
+        load_trace,
+        simulation_settings,
+    )
     from autoscaler.replay.runs import kafka_trigger
     from autoscaler.tune.search import tune
     from autoscaler.tune.space import MODELS, sample
@@ -100,9 +106,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 f"--models: unknown {', '.join(unknown) or '(none given)'} "
                 f"(known: {', '.join(MODELS)})"
             )
-        _check_numbers(args)
-        if args.output and Path(args.output).exists() and not Path(args.output).is_dir():
-            raise TraceError(f"--output {args.output} is a file, not a folder")
+        check_simulation_numbers(args)
+        check_output(args.output)
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None or not (math.isfinite(throughput) and throughput > 0):
             raise TraceError(
@@ -160,27 +165,6 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             written.append("config.yaml")
         print(f"wrote {', '.join(written)} to {directory}", file=out)
     return EXIT_OK
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
-    """Every number up front, before the history is read (the same rules as replay)."""
-    from autoscaler.replay.command import check_positive
-
-    check_positive("--per-replica-throughput", args.per_replica_throughput)
-    check_positive("--poll-interval", args.poll_interval)
-    startup = args.startup_seconds
-    if startup is not None and not (math.isfinite(startup) and startup >= 0):
-        raise TraceError(f"--startup-seconds must be a number >= 0, not {startup:g}")
-    if args.partitions is not None and args.partitions < 1:
-        raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
-    for name, value in (
-        ("--peak-replicas", args.peak_replicas),
-        ("--warmup-days", args.warmup_days),
-    ):
-        if not (math.isfinite(value) and value >= 0):
-            raise TraceError(f"{name} must be a number >= 0, not {value:g}")
-    if args.span_days is not None and not (math.isfinite(args.span_days) and args.span_days > 0):
-        raise TraceError(f"--span-days must be a number > 0, not {args.span_days:g}")
 
 
 def _write_config(

@@ -65,6 +65,18 @@ def test_replay_csv_with_output(
         pytest.param(["--target", "invoice-renderer"], "has no kafka_lag trigger", id="not-kafka"),
         pytest.param(["--poll-interval", "0"], "--poll-interval must be a number > 0", id="poll"),
         pytest.param(["--partitions", "0"], "--partitions must be >= 1", id="partitions"),
+        # Every flag checked up front, before the history is read or a run starts.
+        pytest.param(["--peak-replicas", "-5"], "--peak-replicas must be a number >= 0", id="peak"),
+        pytest.param(["--span-days", "0"], "--span-days must be a number > 0, not 0", id="span0"),
+        pytest.param(["--span-days", "-1"], "--span-days must be a number > 0", id="span<0"),
+        pytest.param(["--warmup-days", "nan"], "--warmup-days must be a number >= 0", id="warm"),
+        pytest.param(["--startup-seconds", "-1"], "--startup-seconds must be", id="startup"),
+        pytest.param(["--jobs", "0"], "--jobs must be >= 1", id="jobs"),
+        pytest.param(["--predictors", ","], "--predictors ',' names no run", id="no-run"),
+        pytest.param(["--output", __file__], "is a file, not a folder", id="output-file"),
+        pytest.param(
+            ["--output", "/proc/nope/out"], "--output /proc/nope/out: cannot make it", id="out"
+        ),
         pytest.param(
             ["--assume-throughput", "fast"], "--assume-throughput must be a number", id="assume"
         ),
