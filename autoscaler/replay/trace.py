@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import math
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +24,14 @@ from predictors.history import to_grid
 
 FloatArray = NDArray[np.float64]
 ValueKind = Literal["rate", "count"]
+
+MAX_GRID_POINTS = 20_000_000
+"""The most grid points a history may fill (160 MB of rates): a year at 2-second steps. A
+history that would need more has a row far from the others (a typo, a stray year) or a
+step too fine for its span; it is refused before anything that size is allocated."""
+MILLISECONDS_FROM = 1e11
+"""Numeric timestamps at or above this are Unix milliseconds (what Grafana exports): in
+seconds it would be the year 5138; in milliseconds it is March 1973."""
 
 
 class TraceError(Exception):
@@ -79,30 +89,54 @@ def parse_timestamp(text: str) -> float:
 
 def load_csv(path: str | Path, value_kind: ValueKind = "count", name: str | None = None) -> Trace:
     """Read ``timestamp,value`` rows. ``count``: events per row interval (the interval is
-    the spacing of the rows); ``rate``: events per second."""
+    the spacing of the rows); ``rate``: events per second.
+
+    The rows are streamed into two float arrays (16 bytes a row, not a list of strings per
+    row), so a large file costs a small multiple of its numbers. A UTF-8 byte-order mark is
+    skipped; numeric timestamps in Unix milliseconds are recognized (with a warning)."""
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            times, values = _read_rows(path, csv.reader(handle))
     except FileNotFoundError:
         raise TraceError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise TraceError(f"{path}: is a directory, not a CSV file") from None
     except UnicodeDecodeError:
         raise TraceError(f"{path}: not a UTF-8 text file") from None
+    except csv.Error as error:
+        raise TraceError(f"{path}: not a CSV file ({error})") from None
     except OSError as error:
         raise TraceError(f"{path}: cannot read: {error.strerror}") from None
-    if not rows:
+    stamps = np.frombuffer(times, dtype=np.float64) if len(times) else np.empty(0)
+    warnings: tuple[str, ...] = ()
+    if len(stamps) and bool(np.all(stamps >= MILLISECONDS_FROM)):
+        stamps = stamps / 1000.0
+        warnings = (f"{path}: timestamps read as Unix milliseconds",)
+    amounts = np.frombuffer(values, dtype=np.float64) if len(values) else np.empty(0)
+    trace = from_points(stamps, amounts, value_kind, name or path.stem, str(path))
+    if warnings:
+        trace = Trace(
+            trace.name, trace.start, trace.step, trace.rates, trace.observed,
+            warnings + trace.warnings,
+        )  # fmt: skip
+    return trace
+
+
+def _read_rows(path: Path, reader: Iterator[list[str]]) -> tuple[array[float], array[float]]:
+    """The timestamp and value columns, checked row by row."""
+    first = next(reader, None)
+    if first is None:
         raise TraceError(f"{path}: the file is empty")
-    header = [column.strip().lower() for column in rows[0]]
+    header = [column.strip().lower() for column in first]
     if "timestamp" not in header or "value" not in header:
-        raise TraceError(
-            f"{path}: expected a header with columns timestamp,value; found {','.join(rows[0])}"
-        )
+        found = ",".join(first)
+        shown = found if len(found) <= 60 else found[:57] + "..."
+        raise TraceError(f"{path}: expected a header with columns timestamp,value; found {shown!r}")
     t_col, v_col = header.index("timestamp"), header.index("value")
-    times: list[float] = []
-    values: list[float] = []
-    for line, row in enumerate(rows[1:], start=2):
+    times: array[float] = array("d")
+    values: array[float] = array("d")
+    for line, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) <= max(t_col, v_col):
@@ -110,15 +144,21 @@ def load_csv(path: str | Path, value_kind: ValueKind = "count", name: str | None
         try:
             times.append(parse_timestamp(row[t_col]))
         except ValueError as error:
-            raise TraceError(f"{path}:{line}: timestamp {error}") from None
+            raise TraceError(f"{path}:{line}: timestamp {_short(str(error))}") from None
         try:
             value = float(row[v_col])
         except ValueError:
-            raise TraceError(f"{path}:{line}: value '{row[v_col]}' is not a number") from None
+            raise TraceError(
+                f"{path}:{line}: value {_short(repr(row[v_col]))} is not a number"
+            ) from None
         if not math.isfinite(value) or value < 0:
             raise TraceError(f"{path}:{line}: value {row[v_col]} must be a finite number >= 0")
         values.append(value)
-    return from_points(np.array(times), np.array(values), value_kind, name or path.stem, str(path))
+    return times, values
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def from_points(
@@ -149,6 +189,15 @@ def from_points(
             f"comes before the row above it"
         )
     step = float(np.median(spacing))
+    points = (times[-1] - times[0]) / step + 1
+    if points > MAX_GRID_POINTS:
+        at = int(np.argmax(spacing)) + 1
+        raise TraceError(
+            f"{where}: the rows span {(times[-1] - times[0]) / 86400:,.0f} days at a "
+            f"{step:g} s step: {points:,.0f} points, at most {MAX_GRID_POINTS:,}; the widest "
+            f"gap is before row {at + 2} ({_iso(times[at])}), {spacing[at - 1] / 86400:,.0f} "
+            "days after the row above it"
+        )
     rates = values / step if value_kind == "count" else values
     grid = to_grid(times, rates.astype(np.float64), step)
     warnings: list[str] = []
@@ -169,4 +218,7 @@ def from_points(
 
 
 def _iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):  # past year 9999 (a typo, or milliseconds)
+        return f"Unix time {timestamp:.0f}"

@@ -133,3 +133,55 @@ def test_bad_csv_is_one_clear_line(tmp_path: Path, text: str | None, message: st
 )
 def test_parse_timestamp(text: str, expected: float) -> None:
     assert parse_timestamp(text) == expected
+
+
+def _minutes(count: int, start: float = 1_700_000_000.0) -> list[float]:
+    return [start + 60.0 * i for i in range(count)]
+
+
+def test_unix_milliseconds_are_recognized_with_a_warning(tmp_path: Path) -> None:
+    """What Grafana exports: the same trace as in seconds, and a warning saying how it was
+    read (in seconds it would hang allocating millennia of grid)."""
+    seconds, millis = tmp_path / "s.csv", tmp_path / "ms.csv"
+    rows = [(t, i % 7) for i, t in enumerate(_minutes(500))]
+    seconds.write_text("timestamp,value\n" + "".join(f"{t:.0f},{v}\n" for t, v in rows))
+    millis.write_text("timestamp,value\n" + "".join(f"{t * 1000:.0f},{v}\n" for t, v in rows))
+    plain, converted = load_csv(seconds), load_csv(millis)
+    assert (converted.start, converted.step) == (plain.start, plain.step)
+    np.testing.assert_array_equal(converted.rates, plain.rates)
+    assert converted.warnings == (f"{millis}: timestamps read as Unix milliseconds",)
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    body = "".join(f"{t:.0f},3\n" for t in _minutes(10))
+    path.write_bytes(b"\xef\xbb\xbf" + ("timestamp,value\n" + body).encode())
+    assert len(load_csv(path).rates) == 10
+
+
+def test_a_row_centuries_away_is_refused_before_anything_is_allocated(tmp_path: Path) -> None:
+    path = tmp_path / "typo.csv"
+    body = "".join(f"{t:.0f},3\n" for t in _minutes(100))
+    path.write_text("timestamp,value\n" + body + "99999999999,5\n")
+    with pytest.raises(TraceError) as caught:
+        load_csv(path)
+    message = str(caught.value)
+    assert "points, at most 20,000,000; the widest gap is before row 102" in message
+    assert "(5138-11-16T09:46:39Z)" in message
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (bytes(range(256)) * 4, "not a UTF-8 text file"),
+        (b"x" * 400 + b"\n1,2\n", "found '" + "x" * 57 + "...'"),
+        (b"timestamp,value\n1,\x002\n", ":2: value '\\x002' is not a number"),
+    ],
+)
+def test_garbage_is_one_short_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "garbage.csv"
+    path.write_bytes(content)
+    with pytest.raises(TraceError) as caught:
+        load_csv(path)
+    assert message in str(caught.value)
+    assert len(str(caught.value)) < 200
