@@ -1046,3 +1046,40 @@ def test_a_tenant_header_is_fine_inline(tmp_path: Path) -> None:
         """
     config = load_config(_write(tmp_path, text))
     assert "X-Scope-OrgID" in config.prometheus_servers["main"].headers
+
+
+def test_an_alias_bomb_is_refused_from_its_nodes_quickly(tmp_path: Path) -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    path = _write(tmp_path, "\n".join([*lines, "targets: [*a9]", ""]))
+    started = time.perf_counter()
+    (problem,) = _problems(path)
+    assert time.perf_counter() - started < 5  # 9**10 values if expanded: hours
+    assert "aliases (*name) expand to more than 1,000,000 values" in problem.message
+
+
+def test_a_recursive_alias_and_an_oversized_file_are_one_line(tmp_path: Path) -> None:
+    (problem,) = _problems(_write(tmp_path, "a: &a [*a]\ntargets: []\n"))
+    assert "an alias refers to a section it is inside of" in problem.message
+    huge = _write(tmp_path, "# " + "x" * (9 * 2**20) + "\n", name="huge.yaml")
+    (problem,) = _problems(huge)
+    assert "a config may be at most 8 MiB" in problem.message
+
+
+def test_aliases_used_as_intended_still_load(tmp_path: Path) -> None:
+    text = SERVERS + textwrap.dedent(
+        """\
+        targets:
+          - &orders
+            name: orders
+            scale_target_ref: {name: orders}
+            triggers: [{type: kafka_lag, cluster: main, consumer_group: orders}]
+          - <<: *orders
+            name: payments
+            scale_target_ref: {name: payments}
+        """
+    )
+    config = load_config(_write(tmp_path, text))
+    assert [t.name for t in config.targets] == ["orders", "payments"]

@@ -143,8 +143,23 @@ def read_text(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
+MAX_DOCUMENT_CHARACTERS = 8 * 1024 * 1024
+"""A config file larger than this is refused before it is parsed (thousands of targets fit
+in a fraction of it)."""
+MAX_EXPANDED_NODES = 1_000_000
+"""The most values a document may stand for once its aliases are expanded. Ten lines of
+nested aliases (a "billion laughs") stand for billions: validating them would take hours
+and gigabytes, so such a document is refused from its node graph, before it is built."""
+
+
 def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
     """Parse one YAML document into data, positions and duplicate-key problems."""
+    if len(text) > MAX_DOCUMENT_CHARACTERS:
+        raise _file_error(
+            source,
+            f"the file is {len(text) / 2**20:.1f} MiB of text; a config may be at most "
+            f"{MAX_DOCUMENT_CHARACTERS / 2**20:.0f} MiB",
+        )
     try:
         loader = yaml.SafeLoader(text)
     except yaml.YAMLError as error:  # the reader rejects control characters up front
@@ -153,6 +168,21 @@ def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
         node = loader.get_single_node()
         if node is None:
             raise _file_error(source, "the file is empty")
+        expanded, recursive = _expanded_size(node)
+        if recursive:
+            raise _file_error(
+                source,
+                "an alias refers to a section it is inside of (&a [*a]): it never ends",
+                _position(node.start_mark),
+            )
+        if expanded > MAX_EXPANDED_NODES:
+            raise _file_error(
+                source,
+                f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} values "
+                "(aliases nested in aliases multiply): write the repeated sections out, or "
+                "alias them one level deep",
+                _position(node.start_mark),
+            )
         duplicates = _duplicate_keys(loader, node, ())
         data = loader.construct_document(node)
     except yaml.YAMLError as error:
@@ -170,6 +200,50 @@ def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
     positions = Positions()
     _index(loader, node, (), None, positions, set())
     return YamlDocument(data, positions, duplicates)
+
+
+def _expanded_size(root: Node) -> tuple[int, bool]:
+    """How many nodes the document stands for with every alias expanded (a node shared by
+    aliases counts once per use), capped, and whether an alias is recursive. Linear in the
+    node graph (each node's size is computed once), whatever the expansion."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    recursive = False
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            children = _children(node)
+            total = 1
+            for child in children:
+                total += sizes.get(id(child), MAX_EXPANDED_NODES + 1)
+                if total > MAX_EXPANDED_NODES:
+                    break
+            sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:  # &a [*a]: never ends
+            recursive = True
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                recursive = True
+            elif id(child) not in sizes:
+                stack.append((child, False))
+    return sizes.get(id(root), 1), recursive
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _scalar_key(loader: yaml.SafeLoader, node: Node) -> object:

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from autoscaler.config import ConfigError, load_config
+from autoscaler.config import ConfigError, Problem, load_config
 from autoscaler.config.model import (
     AutoscalerConfig,
     KafkaLagTrigger,
@@ -67,6 +67,9 @@ from autoscaler.sources.prometheus import PrometheusSource
 from predictors.forecaster import SeriesForecaster
 
 _log = structlog.get_logger("autoscaler.live.service")
+RELOAD_DEADLINE_SECONDS = 30.0
+"""How long a changed config file may take to parse and validate before the reload is
+rejected (the running config is kept)."""
 
 WARM_START_SECONDS = 14 * 86400.0
 CONFIG_CHECK_SECONDS = 5.0
@@ -412,7 +415,23 @@ class Service:
         """Load ``path`` and apply it; an invalid config is logged and changes nothing."""
         self.reload.last_attempt_at = now
         try:
-            changes = await self.apply(load_config(path), now)
+            # Parsed and validated in a worker thread, within a deadline: a huge or hostile
+            # file must not stall /healthz and every target's polls on the event loop.
+            loading = asyncio.to_thread(load_config, path)
+            try:
+                config = await asyncio.wait_for(loading, RELOAD_DEADLINE_SECONDS)
+            except TimeoutError:
+                raise ConfigError(
+                    [
+                        Problem(
+                            "<file>",
+                            f"not validated within {RELOAD_DEADLINE_SECONDS:g} s: "
+                            "the running config is kept",
+                        )
+                    ],
+                    path,
+                ) from None
+            changes = await self.apply(config, now)
         except ConfigError as error:
             summary, problems = error.summary(), [str(p) for p in error.problems]
             self.reload.last_result = "rejected"

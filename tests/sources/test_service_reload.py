@@ -209,6 +209,26 @@ async def test_an_invalid_config_on_disk_is_rejected_and_the_old_one_keeps_runni
         assert running.svc.reload.errors == []
 
 
+async def test_an_alias_bomb_on_disk_is_rejected_while_the_service_keeps_answering(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer, tmp_path: Path
+) -> None:
+    """Ten lines of nested aliases once froze /healthz and grew the process to gigabytes:
+    the reload is parsed off the event loop and the bomb refused from its node graph."""
+    await _burst(kafka)
+    path = tmp_path / "config.yaml"
+    _write(path, _document(broker, dry_run=True, targets=[_target("orders", "orders")]))
+    async with Running(path, api) as running:
+        await running.until(lambda: running.svc.controllers["orders"].last is not None, 5)
+        lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+        lines += [f"a{i}: &a{i} [{','.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+        path.write_text("\n".join([*lines, "targets: [*a8]", ""]), encoding="utf-8")
+        await running.until(lambda: running.svc.reload.last_result == "rejected", 10)
+        assert "aliases (*name) expand to more than" in " ".join(running.svc.reload.errors)
+        status, _ = await running.get("/healthz")
+        assert status == 200
+        assert "orders" in running.svc.controllers  # the old config runs on
+
+
 async def test_targets_added_and_removed_on_disk_start_and_stop(
     kafka: KafkaData, broker: TansuBroker, api: KubeApiServer, tmp_path: Path
 ) -> None:
