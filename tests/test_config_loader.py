@@ -421,6 +421,19 @@ VALUE_CASES = [
         id="topic-dots",
     ),
     pytest.param(
+        _trigger("type: prometheus\nserver: main\nquery: sum(rate(x[5m])\ntarget_value: 1\n"),
+        ["targets[0].triggers[0].query: is not valid PromQL: unclosed left parenthesis"],
+        id="promql-syntax",
+    ),
+    pytest.param(
+        _trigger("type: prometheus\nserver: main\nquery: rate(x)\ntarget_value: 1\n"),
+        [
+            "targets[0].triggers[0].query: is not valid PromQL: expected type matrix in call "
+            "to function 'rate', got vector"
+        ],
+        id="promql-types",
+    ),
+    pytest.param(
         _target(REF + TRIGGERS + "max_replicas: 100000000000000000000000000\n"),
         ["targets[0].max_replicas: must be <= 2147483647"],
         id="replicas-past-int32",

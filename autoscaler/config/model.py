@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from autoscaler.config.promql import promql_problem
 from predictors.registry import model_parameters
 
 # Kubernetes object names: DNS-1123 label (namespaces) and subdomain (workloads).
@@ -387,6 +388,14 @@ class PrometheusTrigger(Section):
     on_empty: Literal["unavailable", "zero"] = "unavailable"
     """What an empty result means. ``unavailable`` (default) never scales down on it;
     ``zero`` is for queries that are legitimately empty when idle (KEDA ignoreNullValues)."""
+
+    @field_validator("query")
+    @classmethod
+    def _valid_promql(cls, query: str) -> str:
+        problem = promql_problem(query)
+        if problem is not None:
+            raise ValueError(f"is not valid PromQL: {problem}")
+        return query
 
     @field_validator("name")
     @classmethod

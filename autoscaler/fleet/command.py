@@ -83,6 +83,9 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
         return workloads_in(args.fleet, args.value_kind)
     if not (args.prometheus_url and args.query):
         raise TraceError("--fleet-label needs --prometheus-url and --query")
+    from autoscaler.replay.command import check_query
+
+    check_query(args.query)
     from autoscaler.sources import prometheus_history as prometheus
 
     now = prometheus.parse_time("now")

@@ -185,6 +185,7 @@ def load_trace(args: argparse.Namespace) -> Trace:
     if args.prometheus_url or args.query:
         if not (args.prometheus_url and args.query):
             raise TraceError("--prometheus-url and --query go together")
+        check_query(args.query)
         from autoscaler.sources import prometheus_history as prometheus
 
         now = prometheus.parse_time("now")
@@ -199,6 +200,15 @@ def load_trace(args: argparse.Namespace) -> Trace:
     if args.history:
         return load_csv(args.history, args.value_kind)
     return load_csv(EMBEDDED_TRACE, "count")
+
+
+def check_query(query: str) -> None:
+    """``--query``: valid PromQL, or one line saying why, before any request is made."""
+    from autoscaler.config.promql import promql_problem
+
+    problem = promql_problem(query)
+    if problem is not None:
+        raise TraceError(f"--query is not valid PromQL: {problem}")
 
 
 def check_positive(name: str, value: float | None) -> None:

@@ -87,6 +87,11 @@ def test_replay_csv_with_output(
             ["--prometheus-url", "http://127.0.0.1:9"], "go together", id="url-without-query"
         ),
         pytest.param(
+            ["--prometheus-url", "http://127.0.0.1:9", "--query", "sum(rate(x[5m])"],
+            "--query is not valid PromQL: unclosed left parenthesis",
+            id="bad-promql",
+        ),
+        pytest.param(
             ["--prometheus-url", "http://127.0.0.1:9", "--query", "x"],
             "cannot connect",
             id="unreachable-prometheus",
