@@ -76,12 +76,12 @@ def parse_timestamp(text: str) -> float:
         pass
     else:
         if not math.isfinite(number):
-            raise ValueError(f"'{text}' is not a time")
+            raise ValueError(f"{text!r} is not a time")
         return number
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise ValueError(f"'{text}' is neither ISO-8601 nor Unix seconds") from None
+        raise ValueError(f"{text!r} is neither ISO-8601 nor Unix seconds") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -152,7 +152,9 @@ def _read_rows(path: Path, reader: Iterator[list[str]]) -> tuple[array[float], a
                 f"{path}:{line}: value {_short(repr(row[v_col]))} is not a number"
             ) from None
         if not math.isfinite(value) or value < 0:
-            raise TraceError(f"{path}:{line}: value {row[v_col]} must be a finite number >= 0")
+            raise TraceError(
+                f"{path}:{line}: value {_short(row[v_col].strip())} must be a finite number >= 0"
+            )
         values.append(value)
     return times, values
 

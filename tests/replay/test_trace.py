@@ -176,6 +176,7 @@ def test_a_row_centuries_away_is_refused_before_anything_is_allocated(tmp_path: 
         (bytes(range(256)) * 4, "not a UTF-8 text file"),
         (b"x" * 400 + b"\n1,2\n", "found '" + "x" * 57 + "...'"),
         (b"timestamp,value\n1,\x002\n", ":2: value '\\x002' is not a number"),
+        (b'timestamp,value\n"a\nb",1\n', ":2: timestamp 'a\\nb' is neither ISO-8601"),
     ],
 )
 def test_garbage_is_one_short_line(tmp_path: Path, content: bytes, message: str) -> None:
@@ -185,3 +186,4 @@ def test_garbage_is_one_short_line(tmp_path: Path, content: bytes, message: str)
         load_csv(path)
     assert message in str(caught.value)
     assert len(str(caught.value)) < 200
+    assert "\n" not in str(caught.value)
