@@ -333,7 +333,14 @@ def _normalize(
         detail = f"last change {now - state.last_scale_at:.0f}s ago"
         bounds.append(Bound(Rule.MIN_DWELL, desired, current, detail))
         return current, history
-    if abs(desired - current) < actuation.min_step and desired not in (min_allowed, max_allowed):
+    # A change the rate policies cut short is as big as it may be now: min_step must not
+    # hold it (with a 4-pod scale-up policy and min_step 5, nothing would ever scale up).
+    rate_limited = desired != stabilized
+    if (
+        abs(desired - current) < actuation.min_step
+        and desired not in (min_allowed, max_allowed)
+        and not rate_limited
+    ):
         detail = f"change of {desired - current} is below min_step {actuation.min_step}"
         bounds.append(Bound(Rule.MIN_STEP, desired, current, detail))
         return current, history
