@@ -18,7 +18,6 @@ import difflib
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -289,7 +288,8 @@ class PrometheusServerConfig(Section):
     def _http_url(cls, url: str) -> str:
         if not re.match(r"^https?://[^/\s]+", url):
             raise ValueError("must be an http:// or https:// URL")
-        if "@" in urlsplit(url).netloc:
+        authority = url.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        if "@" in authority:
             raise ValueError(
                 "must not carry credentials (user:password@): secrets never appear in this "
                 "file; use bearer_token_file, or an Authorization header under header_files"
