@@ -74,6 +74,7 @@ def replay_fleet(folder: Path, out: Path, workers: int, span_days: float) -> flo
     started = time.perf_counter()
     code = cli(
         ["replay", "--fleet", str(folder), "--poll-interval", "60", "--warmup-days", "3",
+         "--peak-replicas", "25",
          "--span-days", str(span_days), "--no-progress", "--workers", str(workers),
          "--output", str(out)]
     )  # fmt: skip

@@ -25,9 +25,10 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED_TRACE = DATA / "nab_twitter_amzn.csv"
 DAY = 86400.0
 ALL_PREDICTORS = ("linear", "holt_winters", "seasonal_ridge", "quantile_gbm", "auto")
-# What runs with no argument: one PHPA-parity model and ours, on three days after a week of
-# warm-up, so that a newcomer's first run takes well under 30 s on two cores.
-QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge")
+# What runs with no argument: one PHPA-parity model, ours, and auto (the config's default
+# model), on three days after a week of warm-up: a newcomer's first run in well under a
+# minute on two cores.
+QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge", "auto")
 QUICK_SPAN_DAYS = 3.0
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
@@ -56,12 +57,14 @@ def add_parser(commands: Any) -> None:
     target = add_simulation_arguments(
         parser,
         peak_default=None,
-        peak_help="(default: half of max_replicas; 0 replays the values as they are)",
+        peak_help="(default: half of max_replicas for the embedded demo trace; your own history "
+        "replays as it is, unless given; 0: as it is)",
     )
     target.add_argument(
         "--predictors",
-        help=f"comma-separated runs besides reactive and oracle (default: all: "
-        f"{','.join(ALL_PREDICTORS)}; 'none' is our decision without a forecast)",
+        help=f"comma-separated runs besides reactive and oracle (default: "
+        f"{','.join(QUICK_PREDICTORS)} on the embedded demo, {','.join(ALL_PREDICTORS)} on "
+        "your own history; 'none' is our decision without a forecast)",
     )
     target.add_argument(
         "--assume-throughput",
@@ -298,16 +301,25 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                     "a fleet ranks one run against reactive: --predictors must name a run "
                     "besides reactive (e.g. auto)"
                 )
-            peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2
+            # A fleet is the user's own history: replayed as it is unless --peak-replicas.
             settings = simulation_settings(
-                args, target, throughput, peak=peak, span_days=args.span_days, frontier=False
+                args,
+                target,
+                throughput,
+                peak=args.peak_replicas,
+                span_days=args.span_days,
+                frontier=False,
             )
             return replay_fleet(args, target, settings, runs, runs[1], out)
         predictors = _predictors(args.predictors, default_run)
         trace = load_trace(args)
         for warning in trace.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        peak = args.peak_replicas if args.peak_replicas is not None else target.max_replicas / 2
+        # The embedded demo trace is scaled to the target (its counts are tweets); a user's
+        # own history replays as it is (messages/s, or per row) unless --peak-replicas asks.
+        embedded = not (args.history or args.prometheus_url)
+        default_peak = target.max_replicas / 2 if embedded else None
+        peak = args.peak_replicas if args.peak_replicas is not None else default_peak
         span_days = (
             args.span_days
             if args.span_days is not None
@@ -323,15 +335,28 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         print(file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from autoscaler.replay.report import comparison_table, knowledge_line, write_report
+    from autoscaler.replay.report import (
+        LEGEND,
+        NEXT_STEPS,
+        comparison_table,
+        knowledge_line,
+        verdict,
+        write_report,
+    )
 
     summary = result.summary()
     print(_headline(summary, trace, result.scale, settings), file=out)
     print(knowledge_line(summary), file=out)
     print(comparison_table(summary), file=out)
+    print("", file=out)
+    for line in (verdict(summary), LEGEND):
+        if line:
+            print(line, file=out)
     if args.output:
         written = write_report(result, Path(args.output))
         print(f"wrote {len(written)} files to {args.output}", file=out)
+    else:
+        print(NEXT_STEPS, file=out)
     return EXIT_OK
 
 
@@ -367,10 +392,17 @@ def _predictors(text: str | None, default_run: bool) -> list[str]:
 
 
 def _headline(summary: dict[str, Any], trace: Trace, scale: float, settings: ReplaySettings) -> str:
+    factor = f"{scale:,.0f}" if scale >= 100 else f"{scale:.4g}"
+    scaled = (
+        "arrival rate as recorded"
+        if scale == 1 or settings.peak_replicas is None
+        else f"arrival rate scaled x{factor} so that its 99th percentile needs "
+        f"{settings.peak_replicas:g} replicas (--peak-replicas)"
+    )
     return (
         f"{summary['trace']}: {summary['duration_hours'] / 24:.1f} days replayed "
         f"({summary['steps']} polls of {summary['step_seconds']:g}s) after "
-        f"{settings.warmup_seconds / DAY:g} days of warm-up; arrival rate x{scale:.4g}; "
+        f"{settings.warmup_seconds / DAY:g} days of warm-up; {scaled}; "
         f"{summary['per_replica_throughput']:g} msg/s per replica, start-up "
         f"{summary['startup_seconds']:g}s, SLO {summary['slo_max_lag_seconds']:g}s to drain"
     )

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from autoscaler.replay.engine import ReplayResult
-from autoscaler.replay.runs import REACTIVE, REFERENCE_RUNS
+from autoscaler.replay.runs import ORACLE, ORACLE_BEHAVIOR, REACTIVE, REFERENCE_RUNS
 from autoscaler.replay.simulator import Timeline
 from autoscaler.replay.svg import (
     Chart,
@@ -240,6 +240,49 @@ def knowledge_line(summary: dict[str, Any]) -> str:
     if not_learned:
         text += f"; never saturated, so never learned: {', '.join(not_learned)}"
     return text
+
+
+LEGEND = (
+    "rep-h: replica-hours paid; eff: work done / capacity paid; SLO min, SLO %: time the lag "
+    "took longer than the SLO to drain; p50/p99/max s: that drain time; events: replica "
+    "changes (each a consumer-group rebalance); MAE, MASE: forecast error (MASE < 1 beats "
+    "repeating the last value); oracle: the cheapest schedule meeting the SLO with perfect "
+    "foresight, a floor no autoscaler reaches"
+)
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """One line: which run to prefer here, and at what cost, against reactive KEDA."""
+    results: list[dict[str, Any]] = summary["results"]
+    base = next((r for r in results if r["predictor"] == REACTIVE), None)
+    candidates = [r for r in results if r["predictor"] not in (REACTIVE, ORACLE, ORACLE_BEHAVIOR)]
+    if base is None or not candidates:
+        return ""
+    no_worse = [
+        r for r in candidates if r["slo_violation_minutes"] <= base["slo_violation_minutes"]
+    ]
+    if no_worse:
+        best = min(no_worse, key=lambda r: (r["replica_hours"], r["slo_violation_minutes"]))
+        hours = percent_change(best["replica_hours"], base["replica_hours"]) or "n/a"
+        return (
+            f"verdict: {best['predictor']} is the cheapest run that violates the SLO no longer "
+            f"than reactive KEDA: {hours} replica-hours, {best['slo_violation_minutes']:,.1f} "
+            f"vs {base['slo_violation_minutes']:,.1f} SLO-violation minutes"
+        )
+    least = min(candidates, key=lambda r: (r["slo_violation_minutes"], r["replica_hours"]))
+    return (
+        f"verdict: every run violates the SLO longer than reactive KEDA here; the least is "
+        f"{least['predictor']} ({least['slo_violation_minutes']:,.1f} vs "
+        f"{base['slo_violation_minutes']:,.1f} minutes): try more spare capacity "
+        "(slo.target_utilization) or autoscaler tune"
+    )
+
+
+NEXT_STEPS = (
+    "next: --output DIR writes report.html (charts), summary.json and a CSV per run; "
+    "--history your.csv or --prometheus-url URL --query 'sum(rate(...))' replays your own "
+    "history; autoscaler tune finds the cheapest settings within an SLO budget"
+)
 
 
 def changes_vs_reactive(results: Sequence[dict[str, Any]]) -> list[str]:

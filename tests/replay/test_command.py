@@ -153,9 +153,25 @@ def test_no_argument_default_is_the_main_job() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("nab_twitter_amzn: 3.0 days replayed")
-    for run in ("reactive", "none", "linear", "seasonal_ridge", "oracle"):
+    for run in ("reactive", "none", "linear", "seasonal_ridge", "auto", "oracle"):
         assert any(line.startswith(run) for line in lines), run
+    assert "arrival rate scaled x13,889 so that its 99th percentile needs 25 replicas" in lines[0]
+    # A verdict, what the columns mean, and what to do next.
+    assert any(line.startswith("verdict: ") for line in lines)
+    assert any(line.startswith("rep-h: replica-hours paid; eff: ") for line in lines)
+    assert lines[-1].startswith("next: --output DIR writes report.html")
     assert "Traceback" not in result.stderr
+
+
+def test_a_users_own_history_replays_as_recorded_unless_asked(
+    history: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ["replay", "--history", str(history), "--predictors", "none", "--poll-interval",
+              "60", "--span-days", "1", "--warmup-days", "2", "--no-progress"]  # fmt: skip
+    assert main(common) == 0
+    assert "arrival rate as recorded" in capsys.readouterr().out.splitlines()[0]
+    assert main([*common, "--peak-replicas", "10"]) == 0
+    assert "needs 10 replicas (--peak-replicas)" in capsys.readouterr().out.splitlines()[0]
 
 
 def _trickle(tmp_path: Path) -> Path:
