@@ -31,8 +31,9 @@ Protocol
   SLO-violation minutes are those no schedule can avoid (0 where any schedule reaches 0).
 * Bar (issue #13): the default config (model ``auto``, with the example's 1% SLO budget) has
   replica-hours <= reactive's and fewer SLO-violation minutes; without the budget (the
-  quantile fixed at 0.9) its replica-hours are still <= reactive's. The example's budget is
-  on for every predictive run above.
+  quantile fixed at 0.9) its replica-hours are still <= reactive's. Every other run above
+  takes the example's target with its quantile fixed at 0.9 (no budget), as the earlier
+  bars were defined.
 * Knowledge (issue #12): the same trace replayed with a target that is not told the
   throughput (it learns it, as live) and with one told 20% too much, runs ``none`` and
   ``linear``: what learning costs, and what the mistake costs.
@@ -70,8 +71,16 @@ DEFAULT_PREDICTORS = ("none", "linear", "holt_winters", "seasonal_ridge", "auto"
 SPEED_RUNS = ("reactive", "linear", "holt_winters", "seasonal_ridge", "auto")
 
 
-def _target() -> TargetConfig:
+def _example_target() -> TargetConfig:
     return load_config(ROOT / "config.example.yaml").targets[0]
+
+
+def _target() -> TargetConfig:
+    """The example's first target with its quantile fixed (no SLO budget): the runs of the
+    issue #4 and #12 bars compare mechanisms at one headroom, as they were defined; the
+    budget has its own bar (``default_config``)."""
+    target = _example_target()
+    return target.model_copy(update={"slo": target.slo.model_copy(update={"budget_percent": None})})
 
 
 def _settings(target: TargetConfig, span_days: float, throughput: float) -> ReplaySettings:
@@ -211,27 +220,22 @@ def default_config(
 ) -> dict[str, Any]:
     """The bar of issue #13: the default config (model auto) with its SLO budget (the
     example's 1%) has replica-hours <= reactive's and fewer violation minutes; without a
-    budget (quantile fixed at 0.9) it still costs no more than reactive."""
+    budget (quantile fixed at 0.9, the main runs) it still costs no more than reactive."""
     by_run = {r["predictor"]: r for r in summary["results"]}
-    reactive, budgeted = by_run["reactive"], by_run.get("auto")
-    slo = target.slo.model_copy(update={"budget_percent": None})
-    fixed = replay(
-        target.model_copy(update={"slo": slo}),
-        trace,
-        replace(settings, frontier=False),
-        ["auto"],
-        jobs=1,
-    ).results[0]
+    reactive, fixed = by_run["reactive"], by_run["auto"]
+    target = _example_target()
+    budgeted = replay(target, trace, replace(settings, frontier=False), ["auto"], jobs=1)
+    budgeted_run = budgeted.results[0]
     keys = ("replica_hours", "slo_violation_minutes", "slo_violation_pct", "scale_events")
     figures = {
         "budget_percent": target.slo.budget_percent,
         "reactive": {k: reactive[k] for k in keys},
-        "with_budget": None if budgeted is None else {k: budgeted[k] for k in keys},
+        "with_budget": {k: budgeted_run[k] for k in keys},
         "without_budget": {k: fixed[k] for k in keys},
     }
-    figures["met_with_budget"] = budgeted is not None and (
-        budgeted["replica_hours"] <= reactive["replica_hours"]
-        and budgeted["slo_violation_minutes"] < reactive["slo_violation_minutes"]
+    figures["met_with_budget"] = (
+        budgeted_run["replica_hours"] <= reactive["replica_hours"]
+        and budgeted_run["slo_violation_minutes"] < reactive["slo_violation_minutes"]
     )
     figures["met_without_budget"] = fixed["replica_hours"] <= reactive["replica_hours"]
     figures["met"] = figures["met_with_budget"] and figures["met_without_budget"]
