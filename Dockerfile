@@ -14,16 +14,27 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 RUN python -m venv /opt/venv
 WORKDIR /src
+# The dependencies from the lock, each checked against its hashes (what was tested is what
+# ships; README "Install in a cluster" says how the lock is refreshed), then the package
+# alone.
+COPY deploy/requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY autoscaler ./autoscaler
 COPY predictors ./predictors
 # Not editable: the package lands in the venv's site-packages, byte-compiled by pip there
 # (the final image's root file system is read-only, so nothing is compiled at run time).
-RUN /opt/venv/bin/pip install . \
+RUN /opt/venv/bin/pip install --no-deps . \
+    && /opt/venv/bin/pip check \
     && /opt/venv/bin/autoscaler --version
 
 FROM ${PYTHON_IMAGE}
+# Where the image came from: docker build --build-arg REVISION=$(git rev-parse HEAD) .
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/predictive-autoscaler/predictive-autoscaler
 LABEL org.opencontainers.image.title="predictive-autoscaler" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.description="Predictive autoscaler for Kafka consumers on Kubernetes" \
       org.opencontainers.image.licenses="Apache-2.0"
 # 65532: the conventional "nonroot" UID (distroless); deploy/base/deployment.yaml runs as it.

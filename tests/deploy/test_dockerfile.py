@@ -100,3 +100,35 @@ def test_dockerignore_lets_the_package_sources_in(needed: str) -> None:
     assert f"!{needed}" in rules
     copied = " ".join(args for instruction, args in _instructions() if instruction == "COPY")
     assert needed.rstrip("/") in copied
+
+
+def _normalized(name: str) -> str:  # PEP 503
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_the_image_installs_a_hashed_lock_of_every_runtime_dependency() -> None:
+    """What ships is what was locked: every dependency of pyproject.toml pinned with its
+    hashes in deploy/requirements.lock, installed with --require-hashes, the package after
+    it without resolving anything again."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock = (ROOT / "deploy" / "requirements.lock").read_text()
+    pinned = {
+        _normalized(match.group(1)): match.group(2)
+        for match in re.finditer(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.MULTILINE)
+    }
+    for requirement in project["dependencies"]:
+        name = _normalized(re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0])
+        assert name in pinned, f"{name} is not in deploy/requirements.lock"
+    blocks = re.split(r"^(?=[A-Za-z0-9_.-]+==)", lock, flags=re.MULTILINE)[1:]
+    assert blocks
+    assert all("--hash=sha256:" in block for block in blocks)
+    options = [line for line in lock.splitlines() if line.startswith("--")]
+    assert options == [], "no machine's index or wheel folder in the lock"
+    runs = " ".join(args for instruction, args in _instructions() if instruction == "RUN")
+    assert "--require-hashes --no-deps -r requirements.lock" in runs
+    assert "pip install --no-deps ." in runs
+    labels = " ".join(args for instruction, args in _stages()[-1] if instruction == "LABEL")
+    for label in ("source", "revision", "licenses"):
+        assert f"org.opencontainers.image.{label}=" in labels
