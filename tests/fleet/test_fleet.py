@@ -29,8 +29,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+# The windows are tweet counts: scaled to the target's size (a fleet replays its histories
+# as recorded unless --peak-replicas asks).
 COMMON = ["--config", str(ROOT / "config.example.yaml"), "--poll-interval", "300",
-          "--warmup-days", "2", "--span-days", "3", "--no-progress"]  # fmt: skip
+          "--warmup-days", "2", "--span-days", "3", "--peak-replicas", "25",
+          "--no-progress"]  # fmt: skip
 
 
 def _replay(fleet: Path, out: Path, *extra: str) -> dict[str, Any]:
