@@ -51,14 +51,17 @@ def partition_lag(
 ) -> int:
     """The lag of one partition, KEDA's ``getLagForPartition`` with keda#7936 fixed.
 
-    A partition without a committed offset counts 1 with ``latest`` (0 with
-    ``scale_to_zero_on_invalid_offset``): a consumer would start at the end, but one replica
-    is needed to get there. With ``earliest`` it counts the messages a consumer would read:
-    end minus log start (retention-deleted messages are not lag).
+    A partition without a committed offset counts 0 with ``scale_to_zero_on_invalid_offset``,
+    whatever the reset policy (KEDA checks it first). Otherwise it counts 1 with ``latest``:
+    a consumer would start at the end, but one replica is needed to get there; and with
+    ``earliest`` the messages a consumer would read: end minus log start
+    (retention-deleted messages are not lag).
     """
     if committed is None:
+        if scale_to_zero_on_invalid_offset:
+            return 0
         if offset_reset_policy == "latest":
-            return 0 if scale_to_zero_on_invalid_offset else 1
+            return 1
         return max(0, end_offset - (start_offset or 0))
     return max(0, end_offset - committed)
 
@@ -254,7 +257,13 @@ class ConsumerGroupLag:
             observed_at=now,
             total_lag=total_lag,
             partition_count=len(rows),
-            partitions_with_lag=sum(1 for row in rows if row.lag > 0),
+            # A stuck partition excluded from the lag (exclude_persistent_lag) does not earn
+            # a replica under limit_to_partitions_with_lag either, as in KEDA.
+            partitions_with_lag=sum(
+                1
+                for row in rows
+                if row.lag > 0 and not (trigger.exclude_persistent_lag and row.stuck)
+            ),
             persistent_lag=sum(row.lag for row in rows if row.stuck),
             arrival_rate=arrival_rate,
             processing_rate=processing_rate,

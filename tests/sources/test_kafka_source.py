@@ -49,7 +49,8 @@ def _observed(result: KafkaLagObservation | Unavailable) -> KafkaLagObservation:
         pytest.param(None, 10, 0, "latest", False, 1, id="no-commit-latest"),
         pytest.param(None, 10, 0, "latest", True, 0, id="no-commit-latest-scale-to-zero"),
         pytest.param(None, 10, 4, "earliest", False, 6, id="no-commit-earliest-keda-7936"),
-        pytest.param(None, 10, 4, "earliest", True, 6, id="no-commit-earliest-ignores-flag"),
+        # Current KEDA checks scaleToZeroOnInvalidOffset for earliest too.
+        pytest.param(None, 10, 4, "earliest", True, 0, id="no-commit-earliest-scale-to-zero"),
         pytest.param(None, 0, 0, "earliest", False, 0, id="no-commit-earliest-empty"),
     ],
 )
@@ -114,6 +115,7 @@ async def test_lag_members_and_rates(kafka: KafkaData, cluster: KafkaCluster) ->
         pytest.param("latest", False, 1, id="latest"),
         pytest.param("latest", True, 0, id="latest-scale-to-zero"),
         pytest.param("earliest", False, 3, id="earliest"),
+        pytest.param("earliest", True, 0, id="earliest-scale-to-zero"),
     ],
 )
 async def test_partition_without_commit_follows_reset_policy(
@@ -155,6 +157,31 @@ async def test_stuck_partition_after_n_polls(kafka: KafkaData, cluster: KafkaClu
 
     await kafka.commit("g-jobs", "jobs", {0: 4})  # it moves again: no longer stuck
     assert _observed(await source.poll(30.0)).persistent_lag == 0
+
+
+@pytest.mark.parametrize(("exclude", "expected"), [(False, 2), (True, 1)])
+async def test_a_stuck_partition_excluded_from_the_lag_earns_no_replica(
+    kafka: KafkaData, cluster: KafkaCluster, exclude: bool, expected: int
+) -> None:
+    """With exclude_persistent_lag, limit_to_partitions_with_lag counts only the partitions
+    whose lag counts: a stuck one would otherwise allow one idle replica more (KEDA)."""
+    await kafka.create_topic("stuck", 2)
+    await kafka.produce("stuck", [5, 10])
+    await kafka.commit("g-stuck", "stuck", {0: 3, 1: 2})
+    trigger = _trigger(
+        "g-stuck",
+        "stuck",
+        persistent_lag_polls=1,
+        exclude_persistent_lag=exclude,
+        limit_to_partitions_with_lag=True,
+    )
+    source = ConsumerGroupLag(cluster, trigger)
+    for poll, now in enumerate([0.0, 10.0]):
+        observation = _observed(await source.poll(now))
+        await kafka.commit("g-stuck", "stuck", {1: 3 + poll})  # partition 1 keeps moving
+    assert source.last is not None
+    assert [p.stuck for p in source.last.partitions] == [True, False]
+    assert observation.partitions_with_lag == expected
 
 
 async def test_topics_discovered_and_added_while_running(
