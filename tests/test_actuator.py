@@ -280,3 +280,23 @@ async def test_conflict_from_a_writer_that_changed_replicas(
     assert result.replicas == 9
     assert len(api.patches()) == 1  # the rejected one; no second patch
     assert api.workload("Deployment", "shop", "orders").replicas == 9
+
+
+@pytest.mark.parametrize("with_env", [False, True])
+async def test_a_missing_kubeconfig_is_said_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_env: bool
+) -> None:
+    from autoscaler.live.actuator import ConnectError
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.kube/config here
+    if with_env:
+        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope.yaml"))
+    else:
+        monkeypatch.delenv("KUBECONFIG", raising=False)
+    with pytest.raises(ConnectError) as caught:
+        await ScaleActuator.connect(KubernetesConfig())
+    message = str(caught.value)
+    assert "no kubeconfig file at" in message
+    assert ("KUBECONFIG" if with_env else "~/.kube/config") in message
+    assert "current-context" not in message

@@ -201,6 +201,7 @@ class ScaleActuator:
                 api_client = k8s.ApiClient(configuration)
             else:
                 path = str(config.kubeconfig_path) if config.kubeconfig_path else None
+                _check_kubeconfig_exists(path)
                 api_client = await k8s_config.new_client_from_config(
                     config_file=path, context=config.context, persist_config=False
                 )
@@ -477,3 +478,29 @@ def _message(exc: ApiException) -> str:
         if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
             return str(parsed["message"])
     return str(exc.reason or "")
+
+
+def _check_kubeconfig_exists(path: str | None) -> None:
+    """A missing kubeconfig said plainly: the client library reports it as "Invalid
+    kube-config file. Expected key current-context", which sends people looking inside a
+    file that is not there."""
+    if path is not None:
+        candidates = [path]
+    else:
+        from_env = os.environ.get("KUBECONFIG", "")
+        candidates = [p for p in from_env.split(os.pathsep) if p] or [
+            os.path.expanduser("~/.kube/config")
+        ]
+    if not any(os.path.isfile(candidate) for candidate in candidates):
+        source = (
+            "kubernetes.kubeconfig_path"
+            if path is not None
+            else "KUBECONFIG"
+            if os.environ.get("KUBECONFIG")
+            else "the default ~/.kube/config"
+        )
+        raise ConnectError(
+            f"cannot load Kubernetes credentials: no kubeconfig file at "
+            f"{', '.join(candidates)} ({source}); set kubernetes.kubeconfig_path, or run in "
+            "a pod (mode: in_cluster)"
+        )
