@@ -259,8 +259,13 @@ async def test_api_errors_never_end_the_loop(api: KubeApiServer, candidates: Can
     await asyncio.sleep(0.5)
     assert not candidates.tasks["pod-a_1"].done()
     api.clear_failures()
-    api.fail("POST", "/leases", 403, anywhere=True, times=1)
-    await asyncio.wait_for(elector.wait_for(leader=True), 2)
+    with capture_logs() as logs:
+        api.fail("POST", "/leases", 403, anywhere=True, times=1)
+        await asyncio.wait_for(elector.wait_for(leader=True), 2)
+    # A 403 names what was refused, as the scale errors do.
+    (forbidden,) = [e for e in logs if e["event"] == "lease_api_error" and e["status"] == 403]
+    assert forbidden["request"] == f"create leases.coordination.k8s.io/{NAME} in namespace {NS}"
+    assert forbidden["error"].startswith(f"forbidden: create leases.coordination.k8s.io/{NAME}")
 
 
 # --------------------------------------------------------------------------- fake + helpers
@@ -308,7 +313,11 @@ def test_lease_namespace(
     path = tmp_path / "namespace"
     if file_text is not None:
         path.write_text(file_text)
-    assert lease_namespace(configured, path) == expected
+    with capture_logs() as logs:
+        assert lease_namespace(configured, path) == expected
+    # Falling back to "default" outside a pod is said, once per call; the others are quiet.
+    defaulted = [e for e in logs if e["event"] == "lease_namespace_defaulted"]
+    assert len(defaulted) == (1 if expected == "default" else 0)
 
 
 def test_default_identity(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -54,15 +54,27 @@ def default_identity() -> str:
     return f"{host}_{secrets.token_hex(4)}"
 
 
+_VERBS = (("read_", "get"), ("create_", "create"), ("replace_", "update"), ("patch_", "patch"))
+"""The Kubernetes verb of each client method the elector calls (what RBAC grants)."""
+
+
 def lease_namespace(configured: str | None, path: Path = SERVICE_ACCOUNT_NAMESPACE) -> str:
-    """The configured namespace, else the pod's (service account file), else ``default``."""
+    """The configured namespace, else the pod's (service account file), else ``default``
+    (said once in the log: outside a pod, a Lease in ``default`` is rarely what was meant)."""
     if configured:
         return configured
     try:
         namespace = path.read_text().strip()
     except OSError:
+        namespace = ""
+    if not namespace:
+        _log.warning(
+            "lease_namespace_defaulted",
+            namespace="default",
+            why=f"no leader_election.lease_namespace and no {path} (not in a pod)",
+        )
         return "default"
-    return namespace or "default"
+    return namespace
 
 
 def _micro_time(now: datetime.datetime | None = None) -> str:
@@ -211,12 +223,21 @@ class LeaderElector:
             raise
         except ApiException as exc:
             level = "info" if exc.status == 409 else "warning"
+            verb = getattr(self, "_verb", "?")
+            request = f"{verb} leases.coordination.k8s.io/{self.name} in namespace {self.namespace}"
+            error = str(exc.reason)
+            if exc.status == 403:
+                error = (
+                    f"forbidden: {request}: the service account needs get, create and update "
+                    "on this Lease (deploy/base/rbac.yaml)"
+                )
             getattr(_log, level)(
                 "lease_api_error",
                 lease=self.name,
                 namespace=self.namespace,
                 status=exc.status,
-                error=str(exc.reason),
+                request=request,
+                error=error,
                 leader=self._is_leader,
                 **self._ids(),
             )
@@ -358,6 +379,8 @@ class LeaderElector:
 
     async def _call(self, method: Any, *args: Any) -> Any:
         """One API call, bounded by the request timeout and, while leading, the deadline."""
+        name = getattr(method, "__name__", "")
+        self._verb = next((verb for prefix, verb in _VERBS if name.startswith(prefix)), name)
         timeout = self._timeout
         if self._is_leader:
             left = self._last_renew + self._deadline() - asyncio.get_running_loop().time()
