@@ -39,6 +39,7 @@ from autoscaler.decision.budget import budget_report
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.memory import release_free_memory
 from autoscaler.observability.decision_log import log_decision
+from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.prometheus import PrometheusSource
 
 _log = structlog.get_logger("autoscaler.live.controller")
@@ -84,6 +85,27 @@ def _consuming(scale: ScaleState) -> int:
     return scale.status_replicas if scale.ready_replicas is None else scale.ready_replicas
 
 
+def _log_failure(state: RepeatedFailure, event: str, error: ActuatorError, now: float) -> None:
+    how = state.failed(str(error), now)
+    if how == "new":
+        _log.warning(event, error=str(error), temporary=error.temporary)
+    elif how == "summary":
+        _log.warning(
+            event,
+            error=str(error),
+            temporary=error.temporary,
+            still_failing_for_seconds=round(now - state.since),
+            occurrences=state.count,
+        )
+
+
+def _log_recovery(state: RepeatedFailure, event: str, now: float) -> None:
+    ended = state.recovered(now)
+    if ended is not None:
+        error, count, seconds = ended
+        _log.info(event, after_seconds=round(seconds), occurrences=count, last_error=error)
+
+
 class TargetController:
     """Observe, run the poll step and actuate one target, poll after poll."""
 
@@ -113,6 +135,10 @@ class TargetController:
         self.last_result: PollResult | None = None
         """The poll step's last answer (with the learned throughput), for reports."""
         self._in_thread: asyncio.Future[PollResult] | None = None
+        # An API outage is logged when it starts, changes or ends (and every few minutes
+        # while it lasts), not at every poll.
+        self._read_failures = RepeatedFailure()
+        self._patch_failures = RepeatedFailure()
 
     async def step(self, now: float) -> StepOutcome:
         """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
@@ -131,8 +157,10 @@ class TargetController:
         try:
             scale = await self.actuator.read(target)
         except ActuatorError as error:
-            _log.warning("scale_unreadable", error=str(error), temporary=error.temporary)
+            _log_failure(self._read_failures, "scale_unreadable", error, now)
             unreadable = error
+        else:
+            _log_recovery(self._read_failures, "scale_readable_again", now)
         # The step runs even when the scale cannot be read: forecasters and the throughput
         # estimate keep learning, and accuracy keeps being scored, through an API outage.
         inputs = PollInputs(
@@ -183,8 +211,9 @@ class TargetController:
                 target, desired, expected_current=scale.spec_replicas
             )
         except ActuatorError as error:
-            _log.warning("scale_failed", error=str(error), temporary=error.temporary)
+            _log_failure(self._patch_failures, "scale_failed", error, now)
             return outcome(decision, False, str(error), error.kind)
+        _log_recovery(self._patch_failures, "scale_patched_again", now)
         if patched.outcome != "scaled":
             return outcome(decision, False, patched.outcome)
         self.state = scaled(target, self.state, scale.spec_replicas, desired, now)
