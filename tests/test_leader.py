@@ -326,3 +326,34 @@ def test_default_identity(monkeypatch: pytest.MonkeyPatch) -> None:
     assert first.startswith("autoscaler-7d9f_")
     assert second.startswith("autoscaler-7d9f_")
     assert first != second
+
+
+async def test_an_unreachable_api_server_is_logged_when_it_starts_and_ends() -> None:
+    """Every retry period during an outage (a line every 2 s before): the start, a summary
+    every 5 minutes, and the end."""
+    import aiohttp
+
+    class _Down:
+        up = False
+
+        async def read_namespaced_lease(self, *args: object, **kwargs: object) -> object:
+            if not self.up:
+                raise aiohttp.ClientConnectionError("connection refused")
+            raise ApiException(status=404)
+
+        async def create_namespaced_lease(self, *args: object, **kwargs: object) -> object:
+            raise ApiException(status=409)
+
+    elector = LeaderElector(object(), CONFIG, identity="pod-a_1", namespace=NS)
+    down = _Down()
+    elector._api = down  # type: ignore[assignment]
+    with capture_logs() as logs:
+        for k in range(3001):  # 10 minutes of attempts 0.2 s apart
+            await elector._attempt(1000.0 + 0.2 * k)
+        down.up = True
+        await elector._attempt(1600.2)
+    unavailable = [e for e in logs if e["event"] == "lease_api_unavailable"]
+    assert len(unavailable) == 3  # the start, then after 5 and 10 minutes
+    assert unavailable[1]["still_failing_for_seconds"] == 300
+    (back,) = [e for e in logs if e["event"] == "lease_api_available_again"]
+    assert back["attempts_failed"] == 3001

@@ -39,6 +39,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from autoscaler.config.model import LeaderElectionConfig
+from autoscaler.observability.repeats import RepeatedFailure
 
 __all__ = ["SERVICE_ACCOUNT_NAMESPACE", "LeaderElector", "default_identity", "lease_namespace"]
 
@@ -124,6 +125,7 @@ class LeaderElector:
         self.identity = identity or default_identity()
         self.name = config.lease_name
         self.namespace = namespace or lease_namespace(config.lease_namespace)
+        self._outage = RepeatedFailure()
         self._timeout = request_timeout_seconds
         self._lease_seconds = max(1, math.ceil(config.lease_duration_seconds))
         self._is_leader = False
@@ -215,13 +217,26 @@ class LeaderElector:
         self._observed = None
         self._set_leader(False, reason)
 
+    def _answered(self, now: float) -> None:
+        """The API server answered: an outage, if there was one, is over (said once)."""
+        ended = self._outage.recovered(now)
+        if ended is not None:
+            _log.info(
+                "lease_api_available_again",
+                lease=self.name,
+                after_seconds=round(ended[2]),
+                attempts_failed=ended[1],
+                **self._ids(),
+            )
+
     async def _attempt(self, now: float) -> bool:
         """One tryAcquireOrRenew; API errors are logged and count as a failed attempt."""
         try:
-            return await self._try_acquire_or_renew(now)
+            result = await self._try_acquire_or_renew(now)
         except asyncio.CancelledError:
             raise
         except ApiException as exc:
+            self._answered(now)  # the server answered: it is reachable again
             level = "info" if exc.status == 409 else "warning"
             verb = getattr(self, "_verb", "?")
             request = f"{verb} leases.coordination.k8s.io/{self.name} in namespace {self.namespace}"
@@ -242,14 +257,25 @@ class LeaderElector:
                 **self._ids(),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            _log.warning(
-                "lease_api_unavailable",
-                lease=self.name,
-                namespace=self.namespace,
-                error=f"{type(exc).__name__}: {exc}",
-                leader=self._is_leader,
-                **self._ids(),
-            )
+            # Said when the outage starts or changes, then every few minutes (an attempt
+            # runs every retry period: an outage would otherwise be a line every 2 s).
+            error = f"{type(exc).__name__}: {exc}"
+            how = self._outage.failed(error, now)
+            if how is not None:
+                extra = (
+                    {"still_failing_for_seconds": round(now - self._outage.since)}
+                    if how == "summary"
+                    else {}
+                )
+                _log.warning(
+                    "lease_api_unavailable",
+                    lease=self.name,
+                    namespace=self.namespace,
+                    error=error,
+                    leader=self._is_leader,
+                    **extra,
+                    **self._ids(),
+                )
         except Exception as exc:  # the loop must survive anything the client raises
             _log.error(
                 "lease_attempt_failed",
@@ -258,6 +284,9 @@ class LeaderElector:
                 error=f"{type(exc).__name__}: {exc}",
                 **self._ids(),
             )
+        else:
+            self._answered(now)
+            return result
         return False
 
     async def _try_acquire_or_renew(self, now: float) -> bool:
