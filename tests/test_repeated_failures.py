@@ -57,3 +57,43 @@ async def test_a_twenty_minute_scale_outage_is_five_lines_not_eighty() -> None:
     (back,) = [e for e in logs if e["event"] == "scale_readable_again"]
     assert back["occurrences"] == 80
     assert back["after_seconds"] == 1200
+
+
+class _Forbidden:
+    """Reads are forbidden (RBAC) or the API server is down, as ``error`` says."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def read(self, target: TargetConfig) -> ScaleState:
+        raise self.error
+
+
+async def test_readiness_covers_a_forbidden_scale_but_not_an_api_outage() -> None:
+    """A service whose every poll is refused by RBAC is not ready (it cannot do its job,
+    and a rollout should stop); one whose API server is down stays ready: it is temporary,
+    and an unready pod under the PodDisruptionBudget would block node drains."""
+    from pathlib import Path
+
+    from autoscaler.config import load_config
+    from autoscaler.live.actuator import PermissionDenied
+    from autoscaler.live.service import Service
+
+    config = load_config(Path(__file__).resolve().parents[1] / "config.example.yaml")
+    target = make_target(triggers=[KAFKA], fallback={"failure_threshold": 3})
+    for error, ready in (
+        (PermissionDenied("get", "deployments/scale", "default"), False),
+        (ApiUnavailable("GET deployments/orders/scale: 503"), True),
+    ):
+        service = Service(config, cast(ScaleActuator, None))
+        controller = TargetController(
+            target, {"kafka_lag": _Source()}, {}, cast(ScaleActuator, _Forbidden(error))
+        )
+        service.controllers, service.built = {"orders": controller}, True
+        for k in range(3):
+            assert service.ready()[0] is True  # within the budget of 3 failed polls
+            await controller.step(1000.0 + 15 * k)
+        is_ready, detail = service.ready()
+        assert is_ready is ready, detail
+        if not ready:
+            assert "orders: the scale read failed 3 polls in a row: forbidden: need 'get'" in detail

@@ -139,6 +139,9 @@ class TargetController:
         # while it lasts), not at every poll.
         self._read_failures = RepeatedFailure()
         self._patch_failures = RepeatedFailure()
+        self._permanent: dict[str, ActuatorError] = {}
+        """Per kind of call (read, patch): the failure in force when no retry can mend it
+        (forbidden, rejected credentials): readiness reports it."""
 
     async def step(self, now: float) -> StepOutcome:
         """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
@@ -158,9 +161,11 @@ class TargetController:
             scale = await self.actuator.read(target)
         except ActuatorError as error:
             _log_failure(self._read_failures, "scale_unreadable", error, now)
+            self._note_failure("read", error)
             unreadable = error
         else:
             _log_recovery(self._read_failures, "scale_readable_again", now)
+            self._permanent.pop("read", None)
         # The step runs even when the scale cannot be read: forecasters and the throughput
         # estimate keep learning, and accuracy keeps being scored, through an API outage.
         inputs = PollInputs(
@@ -212,8 +217,10 @@ class TargetController:
             )
         except ActuatorError as error:
             _log_failure(self._patch_failures, "scale_failed", error, now)
+            self._note_failure("patch", error)
             return outcome(decision, False, str(error), error.kind)
         _log_recovery(self._patch_failures, "scale_patched_again", now)
+        self._permanent.pop("patch", None)
         if patched.outcome != "scaled":
             return outcome(decision, False, patched.outcome)
         self.state = scaled(target, self.state, scale.spec_replicas, desired, now)
@@ -223,6 +230,18 @@ class TargetController:
             message=f"{scale.spec_replicas} -> {desired} replicas: {decision.reason}",
         )
         return outcome(decision, True)
+
+    def _note_failure(self, call: str, error: ActuatorError) -> None:
+        if error.temporary:
+            self._permanent.pop(call, None)
+        else:
+            self._permanent[call] = error
+
+    def kubernetes_failures(self) -> dict[str, tuple[str, int]]:
+        """Per kind of call (``read``, ``patch``): a failure no retry can mend (forbidden,
+        rejected credentials), and how many polls in a row met it."""
+        counts = {"read": self._read_failures.count, "patch": self._patch_failures.count}
+        return {call: (str(error), counts[call]) for call, error in self._permanent.items()}
 
     async def _poll_step(self, inputs: PollInputs) -> PollResult:
         """The pure step; in a worker thread when it refits (heavy), so other targets keep

@@ -467,7 +467,10 @@ class Service:
 
     def ready(self) -> tuple[bool, str]:
         """Ready once built, while every trigger's source is within its failure budget
-        (the target's ``fallback.failure_threshold`` consecutive failed polls)."""
+        (the target's ``fallback.failure_threshold`` consecutive failed polls), and no
+        target's scale has been forbidden or its credentials rejected that many polls in a
+        row. (An API server that is down is not a reason: it is temporary, and an unready
+        pod under the PodDisruptionBudget would block node drains.)"""
         if not self.built:
             return False, "starting: building targets and warm-starting forecasters"
         failing = []
@@ -485,8 +488,13 @@ class Service:
                         f"{name}/{trigger}: {failures} failed polls in a row "
                         f"(budget {budget}){reason}"
                     )
+            for call, (error, count) in controller.kubernetes_failures().items():
+                if count >= budget:
+                    failing.append(
+                        f"{name}: the scale {call} failed {count} polls in a row: {error}"
+                    )
         if failing:
-            return False, "sources failing: " + "; ".join(failing)
+            return False, "failing: " + "; ".join(failing)
         count = len(self.controllers)
         return True, f"{count} target{'' if count == 1 else 's'} running"
 
