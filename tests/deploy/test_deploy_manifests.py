@@ -232,6 +232,9 @@ def test_deployment_matches_the_config(
     assert shipped_config["leader_election"]["enabled"] is True
     budget = find(docs, "PodDisruptionBudget")
     assert budget["spec"]["minAvailable"] == 1
+    # Readiness follows Kafka: unready pods during a Kafka outage must stay evictable, or
+    # the budget would block every node drain until Kafka is back.
+    assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert budget["spec"]["selector"]["matchLabels"] == selector
     service = find(docs, "Service")
