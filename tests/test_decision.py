@@ -625,3 +625,21 @@ def test_target_utilization_leaves_spare_capacity(utilization: float, expected: 
     (rec,) = decision.triggers
     assert rec.replicas == expected, rec.detail
     assert (f"/ {utilization:g} utilization" in rec.detail) is (utilization != 1.0)
+
+
+def test_below_the_idle_count_and_inactive_goes_to_the_idle_count() -> None:
+    """Someone scaled the workload to 0 while idle_replicas is 1: inactive, it goes to the
+    idle count (KEDA sets idleReplicaCount while inactive), not held at 0."""
+    target = make_target(min_replicas=3, idle_replicas=1)
+    decision, _ = step(target, 0, {"kafka_lag": lag(0)})
+    assert (decision.desired_replicas, decision.reason) == (1, Rule.IDLE)
+    unknown, _ = step(target, 0, {})  # activity unknown (no data): held
+    assert unknown.desired_replicas == 0
+
+
+def test_scale_to_idle_is_reported_as_such_under_a_partition_cap() -> None:
+    """min_replicas 3 above a 2-partition cap, idle count 2: going idle is ScaleToIdle,
+    not PartitionCap (the cap's explanation was appended after it)."""
+    target = make_target(min_replicas=3, idle_replicas=2, cooldown_seconds=0)
+    decision, _ = step(target, 3, {"kafka_lag": lag(0, partitions=2)})
+    assert (decision.desired_replicas, decision.reason) == (2, Rule.SCALE_TO_IDLE)

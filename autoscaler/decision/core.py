@@ -112,10 +112,14 @@ def decide(
         if any_active:
             desired = min(max(raw, min_allowed), max_allowed)
             bounds.append(Bound(Rule.ACTIVATION, current, desired, "a trigger is active"))
+        elif all_inactive:
+            # Idle is the idle count, also from below it (someone scaled the workload to 0
+            # while idle_replicas is 1): KEDA sets idleReplicaCount while inactive.
+            desired = idle
+            bounds.append(Bound(Rule.IDLE, raw, idle, "every trigger inactive"))
         else:
             desired = current
-            why = "every trigger inactive" if all_inactive else "trigger activity unknown"
-            bounds.append(Bound(Rule.IDLE, raw, current, why))
+            bounds.append(Bound(Rule.IDLE, raw, current, "trigger activity unknown"))
     elif idle is not None and all_inactive and now - last_active_at >= target.cooldown_seconds:
         desired = idle
         detail = f"every trigger inactive for {now - last_active_at:.0f}s"
@@ -135,8 +139,14 @@ def decide(
             target, current, raw, history, state, min_allowed, max_allowed, now, bounds
         )
 
+    idle_decided = bool(bounds) and bounds[-1].rule in (
+        Rule.IDLE,
+        Rule.SCALE_TO_IDLE,
+        Rule.SCALING_DISABLED,
+    )
     if (
-        min_allowed < target.active_min_replicas
+        not idle_decided
+        and min_allowed < target.active_min_replicas
         and min_allowed <= desired < target.active_min_replicas
     ):
         detail = f"min_replicas {target.min_replicas} is above the partition cap {cap}"
