@@ -105,7 +105,8 @@ def test_run_without_cluster_credentials_is_one_clear_line(
     monkeypatch.setenv("HOME", str(tmp_path))
     assert main(["run", "--config", str(EXAMPLE)]) == 1
     err = capsys.readouterr().err
-    assert "cannot load Kubernetes credentials from the kubeconfig" in err
+    assert "cannot load Kubernetes credentials: no kubeconfig file at" in err
+    assert "(KUBECONFIG)" in err
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
 
