@@ -139,12 +139,11 @@ def track_budget(
     quantile = min(high, max(low, quantile))
     if violated is None:
         return dataclasses.replace(state, quantile=quantile, ceiling=high)
+    hit = 1.0 if violated else 0.0
     if acting and not target.dry_run:
         budget = budget_percent / 100.0
         step = ADAPTATION * target.poll_interval_seconds / (budget * DAY_SECONDS)
-        hit = 1.0 if violated else 0.0
         quantile = min(high, max(low, quantile + step * (hit - budget)))
-    hit = 1.0 if violated else 0.0
     weight = min(1.0, target.poll_interval_seconds / DAY_SECONDS)
     recent = state.recent_violation_ratio + weight * (hit - state.recent_violation_ratio)
     return BudgetState(

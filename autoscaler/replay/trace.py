@@ -9,6 +9,7 @@ because a missing row means "no data", not "no traffic".
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from array import array
 from collections.abc import Iterator
@@ -116,10 +117,7 @@ def load_csv(path: str | Path, value_kind: ValueKind = "count", name: str | None
     amounts = np.frombuffer(values, dtype=np.float64) if len(values) else np.empty(0)
     trace = from_points(stamps, amounts, value_kind, name or path.stem, str(path))
     if warnings:
-        trace = Trace(
-            trace.name, trace.start, trace.step, trace.rates, trace.observed,
-            warnings + trace.warnings,
-        )  # fmt: skip
+        trace = dataclasses.replace(trace, warnings=warnings + trace.warnings)
     return trace
 
 

@@ -136,7 +136,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             candidates,
             args.budget,
             tune_share=args.tune_share,
-            jobs=max(1, args.jobs),
+            jobs=args.jobs,  # checked >= 1 up front
             progress=progress,
         )
     except TraceError as error:
