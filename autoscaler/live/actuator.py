@@ -3,9 +3,9 @@
 With the leader elector beside it, the only code that imports the Kubernetes client (as
 kopf keeps its client behind one layer; ``tests/test_layers.py`` keeps it in
 ``autoscaler/live``). Like the HPA, we touch ``deployments/scale`` or
-``statefulsets/scale`` only: a merge patch of ``{"spec": {"replicas": N}}`` and nothing
-else, so no other field of the workload is ever written and RBAC can grant exactly
-``get``/``patch`` on ``*/scale``.
+``statefulsets/scale`` only: a merge patch of ``{"spec": {"replicas": N}}`` (with the
+``resourceVersion`` it read as a precondition) and nothing else, so no other field of the
+workload is ever written and RBAC can grant exactly ``get``/``patch`` on ``*/scale``.
 
 Errors follow one vocabulary (kopf's permanent vs temporary):
 
@@ -280,8 +280,11 @@ class ScaleActuator:
         """Merge-patch ``spec.replicas`` of the scale subresource, and nothing else.
 
         With ``expected_current``, the scale is read first: when it differs, someone else
-        changed it since the decision was made, and nothing is written. On 409 the scale is
-        read again and the patch retried (at most ``max_conflict_retries`` times).
+        changed it since the decision was made, and nothing is written. A patch after a read
+        carries the ``resourceVersion`` read, so a writer slipping in between (a person's
+        ``kubectl scale``, another controller) makes the API server answer 409 instead of
+        being overwritten, as the HPA's read-then-update does. On 409 the scale is read
+        again and the patch retried (at most ``max_conflict_retries`` times).
         """
         if replicas < 0:
             raise ValueError(f"replicas must be >= 0, not {replicas}")
@@ -294,6 +297,7 @@ class ScaleActuator:
         )
         must_read = expected_current is not None
         previous: int | None = None
+        version: str | None = None
         attempts = 0
         while True:
             if must_read:
@@ -305,6 +309,9 @@ class ScaleActuator:
                 if previous == replicas:
                     return ScaleResult("unchanged", replicas, previous, version, attempts)
             attempts += 1
+            body: dict[str, Any] = {"spec": {"replicas": replicas}}
+            if version:
+                body["metadata"] = {"resourceVersion": version}
             try:
                 patched = await self._call(
                     "patch",
@@ -313,7 +320,7 @@ class ScaleActuator:
                     patch_method,
                     name,
                     namespace,
-                    {"spec": {"replicas": replicas}},
+                    body,
                     _content_type=_MERGE_PATCH,
                 )
             except ScaleConflict:

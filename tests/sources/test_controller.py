@@ -62,7 +62,9 @@ async def test_lag_scales_the_deployment_and_explains_why(
     assert outcome.patched
     # ceil(400 / 100) = 4, within the HPA's default +4 pods per 15 s, at the 4-partition cap
     assert api.workload("Deployment", "default", "orders").replicas == 4
-    assert [p.json() for p in api.patches()] == [{"spec": {"replicas": 4}}]
+    (patch,) = api.patches()
+    # the replicas, with the version read as a precondition (a write in between is a 409)
+    assert patch.json() == {"spec": {"replicas": 4}, "metadata": {"resourceVersion": "1001"}}
     (event,) = api.events
     assert "1 -> 4 replicas" in event["message"]
     assert controller.state.decision.scale_up_events  # recorded only after the patch succeeded
