@@ -1,11 +1,11 @@
 """Rendering of deploy/ for the deployment tests, with or without kubectl.
 
 ``kubectl kustomize`` renders each flavor when a kubectl with kustomize v4 or later is on the
-PATH (components and ``labels`` need it). Without one, ``render_raw`` applies the few
-kustomize features deploy/ uses (resources, components, namespace, labels,
-configMapGenerator, images) to the raw files, so that the RBAC, security and config tests
-still run; ``test_deploy_manifests.py`` checks that both renderings agree whenever kubectl is
-there.
+PATH or beside the test control plane's kube-apiserver (components and ``labels`` need it).
+Without one, ``render_raw`` applies the few kustomize features deploy/ uses (resources,
+components, namespace, labels, configMapGenerator, images) to the raw files, so that the
+RBAC, security and config tests still run; ``test_deploy_manifests.py`` checks that both
+renderings agree whenever kubectl is there.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from servers.kube_control_plane import find_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -33,14 +34,25 @@ _KUSTOMIZE_VERSION = re.compile(r"v?(\d+)\.(\d+)")
 Doc = dict[str, Any]
 
 
+def kubectl() -> str | None:
+    """kubectl from the PATH, else the one beside the test control plane's kube-apiserver."""
+    found = shutil.which("kubectl")
+    if found is not None:
+        return found
+    binaries = find_binaries()
+    if isinstance(binaries, str) or binaries.kubectl is None:
+        return None
+    return str(binaries.kubectl)
+
+
 def kubectl_missing() -> str | None:
     """Why ``kubectl kustomize`` cannot render deploy/ here, or None when it can."""
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
+    kubectl_path = kubectl()
+    if kubectl_path is None:
         return "kubectl is not installed"
     try:
         out = subprocess.run(
-            [kubectl, "version", "--client", "-o", "json"],
+            [kubectl_path, "version", "--client", "-o", "json"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -58,7 +70,10 @@ def kubectl_missing() -> str | None:
 def render(path: Path) -> list[Doc]:
     """``kubectl kustomize path``, parsed."""
     result = subprocess.run(
-        ["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=60
+        [kubectl() or "kubectl", "kustomize", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, f"kubectl kustomize {path} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 import structlog
-from kube_rbac import install_rbac, remove_rule
 from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from servers.kube_control_plane import Kube
+from servers.kube_rbac import install_rbac, remove_rule
 
 from autoscaler.config.model import LeaderElectionConfig
 from autoscaler.live.leader import LeaderElector

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube_rbac import install_rbac, remove_rule
 from servers.kube_control_plane import Kube
+from servers.kube_rbac import install_rbac, remove_rule
 
 from autoscaler.config.model import KubernetesConfig, TargetConfig
 from autoscaler.live.actuator import ApiRejected, PermissionDenied, ScaleActuator, TargetMissing
