@@ -6,7 +6,12 @@
 # stays valid) and runs as a numeric non-root user. No compiler, pip cache or source tree
 # in the final image. Every dependency ships manylinux wheels for CPython 3.11, so the
 # builder needs no compiler either.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+#
+# The base is pinned by digest (a tag moves: the same build would silently get another OS
+# and interpreter). Refresh it deliberately, e.g. monthly for Debian's security fixes:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
+# and put the tag and the digest printed below (the multi-arch index digest).
+ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \

@@ -51,6 +51,8 @@ def test_multi_stage_from_a_slim_python_311() -> None:
         image = stage[0][1].split()[0]
         image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
         assert re.match(r"^python:3\.11(\.\d+)?-slim", image), image
+        # pinned: a tag alone moves under the same build
+        assert re.search(r"@sha256:[0-9a-f]{64}$", image), f"{image} is not pinned by digest"
     assert "--from=builder" in " ".join(args for _, args in stages[-1])
 
 
