@@ -47,6 +47,7 @@ __all__ = [
     "ScaleResult",
     "ScaleState",
     "TargetMissing",
+    "call_api",
 ]
 
 _log = structlog.get_logger(__name__)
@@ -413,19 +414,34 @@ class ScaleActuator:
     async def _call(
         self, verb: str, resource: str, namespace: str, method: Any, *args: Any, **kwargs: Any
     ) -> Any:
-        """Call ``method`` with the request timeout; translate failures to ActuatorError."""
-        try:
-            return await method(*args, _request_timeout=self._timeout, **kwargs)
-        except ApiException as exc:
-            raise _translate(exc, verb, resource, namespace) from exc
-        except TimeoutError as exc:
-            raise ApiUnavailable(
-                f"{verb} {resource} in namespace '{namespace}' timed out after {self._timeout}s"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ApiUnavailable(
-                f"{verb} {resource} in namespace '{namespace}': API server unreachable: {exc}"
-            ) from exc
+        return await call_api(
+            verb, resource, namespace, method, *args, timeout=self._timeout, **kwargs
+        )
+
+
+async def call_api(
+    verb: str,
+    resource: str,
+    namespace: str,
+    method: Any,
+    *args: Any,
+    timeout: float,
+    **kwargs: Any,
+) -> Any:
+    """Call a kubernetes-asyncio ``method`` with a request timeout; translate failures to
+    ``ActuatorError`` (``verb`` and ``resource`` name the RBAC rule in a 403's message)."""
+    try:
+        return await method(*args, _request_timeout=timeout, **kwargs)
+    except ApiException as exc:
+        raise _translate(exc, verb, resource, namespace) from exc
+    except TimeoutError as exc:
+        raise ApiUnavailable(
+            f"{verb} {resource} in namespace '{namespace}' timed out after {timeout}s"
+        ) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise ApiUnavailable(
+            f"{verb} {resource} in namespace '{namespace}': API server unreachable: {exc}"
+        ) from exc
 
 
 def type_name(exc: BaseException) -> str:

@@ -6,9 +6,11 @@ It never lets a source or the API crash the poll: sources answer ``Unavailable``
 error is logged and reported in the outcome, and nothing is recorded as a scale event unless
 the patch succeeded (the rate policies count real changes only, as the HPA's do).
 
-Patching happens only when all of these hold: the decision changed the count, the target is
-not in dry-run (forecast-only), this instance is the leader, and the workload is not paused
-(``autoscaler.io/paused``; ``autoscaler.io/paused-replicas: N`` pins the count instead).
+Patching happens only when all of these hold: the decision changed the count, no HPA or
+KEDA ScaledObject scales the same workload (``conflicts.py``; and that could be checked), the
+target is not in dry-run (forecast-only), this instance is the leader, and the workload is
+not paused (``autoscaler.io/paused``; ``autoscaler.io/paused-replicas: N`` pins the count
+instead).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from autoscaler.decision import (
 )
 from autoscaler.decision.budget import budget_report
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
+from autoscaler.live.conflicts import Conflict, ConflictChecker
 from autoscaler.live.memory import release_free_memory
 from autoscaler.observability.decision_log import log_decision
 from autoscaler.observability.repeats import RepeatedFailure
@@ -77,6 +80,9 @@ class StepOutcome:
     failed."""
     at: float | None = None
     """The poll's time."""
+    conflict: str | None = None
+    """Another owner of the workload (``HorizontalPodAutoscaler shop/orders``): while there
+    is one the target is never patched."""
 
 
 def _consuming(scale: ScaleState) -> int:
@@ -118,8 +124,12 @@ class TargetController:
         is_leader: Callable[[], bool] = lambda: True,
         *,
         refits: asyncio.Semaphore | None = None,
+        conflicts: ConflictChecker | None = None,
     ) -> None:
         self.target = target
+        self.conflicts = conflicts
+        """Asked before every patch; None: no check (tests of the decision path only)."""
+        self._conflict: Conflict | None = None
         self.sources = dict(sources)
         self.forecasters = dict(forecasters)
         self.actuator = actuator
@@ -139,6 +149,7 @@ class TargetController:
         # while it lasts), not at every poll.
         self._read_failures = RepeatedFailure()
         self._patch_failures = RepeatedFailure()
+        self._conflict_failures = RepeatedFailure()
         self._permanent: dict[str, ActuatorError] = {}
         """Per kind of call (read, patch): the failure in force when no retry can mend it
         (forbidden, rejected credentials): readiness reports it."""
@@ -180,6 +191,8 @@ class TargetController:
         self.state = result.state
         self.last_result = result
 
+        conflict, unchecked = (None, None) if scale is None else await self._check(now)
+
         def outcome(
             decision: Decision | None,
             patched: bool,
@@ -187,7 +200,14 @@ class TargetController:
             api_error: str | None = None,
         ) -> StepOutcome:
             return StepOutcome(
-                decision, patched, held_because, observations, result.forecasts, api_error, now
+                decision,
+                patched,
+                held_because,
+                observations,
+                result.forecasts,
+                api_error,
+                now,
+                None if conflict is None else str(conflict),
             )
 
         if scale is None or result.decision is None:
@@ -195,7 +215,9 @@ class TargetController:
             return outcome(None, False, str(unreadable), unreadable.kind)
         decision = result.decision
         budget = budget_report(target, result.state.budget)
-        extra = {"slo_budget": budget} if budget else {}
+        extra: dict[str, object] = {"slo_budget": budget} if budget else {}
+        if conflict is not None:
+            extra["conflict"] = str(conflict)
         log_decision(
             target.name, decision, dry_run=target.dry_run, leader=self.is_leader(), **extra
         )
@@ -207,6 +229,10 @@ class TargetController:
             desired = scale.paused_replicas  # pinned by autoscaler.io/paused-replicas
         elif not decision.changed:
             return outcome(decision, False)
+        if conflict is not None:
+            return outcome(decision, False, f"conflict: {conflict} scales this workload too")
+        if unchecked is not None:
+            return outcome(decision, False, f"conflict check failed: {unchecked}", unchecked.kind)
         if target.dry_run:
             return outcome(decision, False, "dry-run")
         if not self.is_leader():
@@ -231,6 +257,33 @@ class TargetController:
         )
         return outcome(decision, True)
 
+    async def _check(self, now: float) -> tuple[Conflict | None, ActuatorError | None]:
+        """Another owner of the workload, or why that cannot be known this poll. A new
+        conflict is a warning and a Warning Event (once, by the leader); its end is said."""
+        if self.conflicts is None:
+            return None, None
+        try:
+            conflict = await self.conflicts.find(self.target, now)
+        except ActuatorError as error:
+            _log_failure(self._conflict_failures, "conflict_check_failed", error, now)
+            self._note_failure("conflict check", error)
+            return None, error
+        _log_recovery(self._conflict_failures, "conflict_check_works_again", now)
+        self._permanent.pop("conflict check", None)
+        previous, self._conflict = self._conflict, conflict
+        if conflict is not None and conflict != previous:
+            why = (
+                f"{conflict} also scales {self.target.scale_target_ref.kind} "
+                f"{self.target.namespace}/{self.target.scale_target_ref.name}: this target "
+                "will not patch it while it exists (remove one of the two)"
+            )
+            _log.warning("scale_conflict", conflict=str(conflict), detail=why)
+            if self.is_leader():
+                await self.actuator.event(self.target, "Conflict", why, type="Warning")
+        elif conflict is None and previous is not None:
+            _log.info("scale_conflict_resolved", previous=str(previous))
+        return conflict, None
+
     def _note_failure(self, call: str, error: ActuatorError) -> None:
         if error.temporary:
             self._permanent.pop(call, None)
@@ -240,7 +293,11 @@ class TargetController:
     def kubernetes_failures(self) -> dict[str, tuple[str, int]]:
         """Per kind of call (``read``, ``patch``): a failure no retry can mend (forbidden,
         rejected credentials), and how many polls in a row met it."""
-        counts = {"read": self._read_failures.count, "patch": self._patch_failures.count}
+        counts = {
+            "read": self._read_failures.count,
+            "patch": self._patch_failures.count,
+            "conflict check": self._conflict_failures.count,
+        }
         return {call: (str(error), counts[call]) for call, error in self._permanent.items()}
 
     async def _poll_step(self, inputs: PollInputs) -> PollResult:

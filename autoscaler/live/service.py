@@ -51,6 +51,7 @@ from autoscaler.decision import (
 )
 from autoscaler.decision.budget import BudgetState, budget_report, with_quantile
 from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.conflicts import ConflictChecker
 from autoscaler.live.controller import (
     PrometheusTriggerSource,
     StepOutcome,
@@ -185,6 +186,11 @@ class Service:
         self._tasks = TargetTasks(grace_seconds=grace_seconds)
         self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
         self._refits = asyncio.Semaphore(REFIT_CONCURRENCY)
+        self.conflicts = ConflictChecker(
+            actuator.api_client,
+            request_timeout_seconds=config.kubernetes.request_timeout_seconds,
+        )
+        """Shared by every target: one cached list of HPAs and ScaledObjects per namespace."""
 
     # ------------------------------------------------------------------ building
 
@@ -249,6 +255,7 @@ class Service:
             self.actuator,
             self.is_leader,
             refits=self._refits,
+            conflicts=self.conflicts,
         )
 
     async def _warm_start(
@@ -336,6 +343,7 @@ class Service:
             metrics.observe_decision(name, outcome.decision)
         if outcome.api_error is not None:
             metrics.patch_error(name, outcome.api_error)
+        metrics.set_conflict(name, outcome.conflict is not None)
 
     # ------------------------------------------------------------------ reloading
 
@@ -521,6 +529,7 @@ class Service:
                 "patched": None if last is None else last.patched,
                 "held_because": None if last is None else last.held_because,
                 "api_error": None if last is None else last.api_error,
+                "conflict": None if last is None else last.conflict,
                 "failed_polls_in_a_row": dict(controller.state.decision.failures),
                 "throughput": _throughput_status(controller),
                 "slo_budget": budget_report(target, controller.state.budget) or None,

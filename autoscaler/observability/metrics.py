@@ -345,6 +345,14 @@ class ServiceMetrics:
             registry=r,
             buckets=_LOOP_BUCKETS,
         )
+        self.target_conflict = Gauge(
+            "target_conflict",
+            "1 while an HPA or a KEDA ScaledObject also scales the target's workload (it is "
+            "then never patched).",
+            target,
+            namespace=ns,
+            registry=r,
+        )
         self.leader = Gauge(
             "leader",
             "1 while this instance holds the leader lease (and may patch replicas).",
@@ -448,6 +456,7 @@ class ServiceMetrics:
             self.forecast_pinball,
             self.forecast_coverage,
             self.forecast_matched,
+            self.target_conflict,
         ]
 
     # ------------------------------------------------------------------ updates
@@ -552,6 +561,9 @@ class ServiceMetrics:
     def patch_error(self, target: str, kind: str) -> None:
         """``kind``: a short, bounded word (``conflict``, ``forbidden``, ``timeout``...)."""
         self.patch_errors.labels(target, kind).inc()
+
+    def set_conflict(self, target: str, conflict: bool) -> None:
+        self.target_conflict.labels(target).set(1 if conflict else 0)
 
     def config_reload(self, *, success: bool) -> None:
         self.config_reloads.labels("applied" if success else "rejected").inc()

@@ -29,18 +29,29 @@ from servers.kube_api import KubeApiServer
 
 from autoscaler.config.model import LeaderElectionConfig, TargetConfig
 from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.conflicts import ConflictChecker
 from autoscaler.live.leader import LeaderElector
 
 Call = tuple[str, str, str]  # (API group, resource[/subresource], verb)
 
 # kubernetes-asyncio API classes -> their API group ("" is the core group).
-API_GROUPS = {"AppsV1Api": "apps", "CoreV1Api": "", "CoordinationV1Api": "coordination.k8s.io"}
+API_GROUPS = {
+    "AppsV1Api": "apps",
+    "CoreV1Api": "",
+    "CoordinationV1Api": "coordination.k8s.io",
+    "AutoscalingV2Api": "autoscaling",
+    # The group of a custom object is an argument: the code lists only KEDA's ScaledObjects
+    # (autoscaler/live/conflicts.py passes KEDA_GROUP; test_custom_objects_are_keda's).
+    "CustomObjectsApi": "keda.sh",
+}
 # The kind part of a method name -> (API group, resource).
 RESOURCES = {
     "deployment": ("apps", "deployments"),
     "stateful_set": ("apps", "statefulsets"),
     "event": ("", "events"),
     "lease": ("coordination.k8s.io", "leases"),
+    "horizontal_pod_autoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "custom_object": ("keda.sh", "scaledobjects"),
 }
 SUBRESOURCES = ("scale", "status")
 # Method prefix -> RBAC verb.
@@ -171,7 +182,21 @@ def test_static_calls() -> None:
         ("coordination.k8s.io", "leases", "get"),
         ("coordination.k8s.io", "leases", "create"),
         ("coordination.k8s.io", "leases", "update"),
+        ("autoscaling", "horizontalpodautoscalers", "list"),
+        ("keda.sh", "scaledobjects", "list"),
     }
+
+
+def test_custom_objects_are_keda_scaled_objects_only() -> None:
+    """The static map reads every custom-object call as KEDA's ScaledObjects: true only
+    while the one module calling it passes KEDA's group and plural."""
+    callers = [
+        where for where, tree in _service_trees().items() if "custom_object" in ast.unparse(tree)
+    ]
+    assert callers == ["autoscaler/live/conflicts.py"], callers
+    text = (ROOT / "autoscaler" / "live" / "conflicts.py").read_text()
+    assert 'KEDA_GROUP = "keda.sh"' in text
+    assert '"scaledobjects",' in text
 
 
 @pytest.mark.parametrize(
@@ -269,6 +294,11 @@ async def _exercise(lease_name: str, lease_namespace: str) -> list[Request]:
                     "retry_period_seconds": 0.1,
                 }
             )
+            checker = ConflictChecker(client, refresh_seconds=0)
+            assert await checker.find(_target("Deployment", "orders"), 0) is None  # no KEDA
+            api.add_scaled_object("shop", "ledger-keda", "ledger")
+            found = await checker.find(_target("StatefulSet", "ledger"), 1)
+            assert found is None  # a StatefulSet's ScaledObject names its kind; this does not
             elector = LeaderElector(client, config, identity="pod-a_1", namespace=lease_namespace)
             stop = asyncio.Event()
             task = asyncio.create_task(elector.run(stop))

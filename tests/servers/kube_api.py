@@ -15,6 +15,10 @@ below behave as the real API server does where the actuator depends on it:
   when the patch carries a stale ``metadata.resourceVersion``;
 * ``GET /apis/apps/v1/namespaces/{ns}/{plural}/{name}``: the workload with its annotations;
 * ``POST /api/v1/namespaces/{ns}/events``: stores the event, fills ``metadata.name``;
+* ``GET /apis/autoscaling/v2/namespaces/{ns}/horizontalpodautoscalers`` and
+  ``GET /apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects``: the HPAs and ScaledObjects
+  added with ``add_hpa`` / ``add_scaled_object``; ScaledObjects answer 404 until one is added
+  anywhere (KEDA's CRD is not installed), as the real server does;
 * ``GET|POST /apis/coordination.k8s.io/v1/namespaces/{ns}/leases`` and
   ``GET|PUT|PATCH|DELETE .../leases/{name}``: Lease objects. Writes validate the spec as the
   real server does (``leaseDurationSeconds`` an integer, times RFC3339 MicroTime strings),
@@ -158,6 +162,8 @@ class KubeApiServer:
     workloads: dict[tuple[str, str, str], Workload] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
     leases: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    hpas: list[dict[str, Any]] = field(default_factory=list)
+    scaled_objects: list[dict[str, Any]] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[_Failure] = field(default_factory=list)
     _delays: list[tuple[_Failure, float]] = field(default_factory=list)
@@ -234,6 +240,34 @@ class KubeApiServer:
 
     def workload(self, kind: str, namespace: str, name: str) -> Workload:
         return self.workloads[(_PLURALS[kind], namespace, name)]
+
+    def add_hpa(
+        self, namespace: str, name: str, target_name: str, kind: str = "Deployment"
+    ) -> None:
+        """An autoscaling/v2 HorizontalPodAutoscaler on the workload."""
+        self.hpas.append(
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target_name},
+                    "minReplicas": 1,
+                    "maxReplicas": 10,
+                },
+            }
+        )
+
+    def add_scaled_object(self, namespace: str, name: str, target_name: str) -> None:
+        """A KEDA ScaledObject on the workload (and KEDA's CRD, from now on)."""
+        self.scaled_objects.append(
+            {
+                "apiVersion": "keda.sh/v1alpha1",
+                "kind": "ScaledObject",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"scaleTargetRef": {"name": target_name}},
+            }
+        )
 
     def set_replicas(self, kind: str, namespace: str, name: str, replicas: int) -> None:
         """Another writer (a user, kubectl scale) changes the replicas."""
@@ -340,6 +374,21 @@ class KubeApiServer:
         if parts[:4] == _LEASES and len(parts) in (6, 7) and parts[5] == "leases":
             lease_name = parts[6] if len(parts) == 7 else None
             return self._lease(request, body, parts[4], lease_name)
+        # the other owners a workload may have
+        if request.method == "GET" and len(parts) == 6 and parts[3] == "namespaces":
+            if (
+                parts[:3] == ["apis", "autoscaling", "v2"]
+                and parts[5] == "horizontalpodautoscalers"
+            ):
+                items = [h for h in self.hpas if h["metadata"]["namespace"] == parts[4]]
+                return web.json_response({"kind": "HorizontalPodAutoscalerList", "items": items})
+            if parts[:3] == ["apis", "keda.sh", "v1alpha1"] and parts[5] == "scaledobjects":
+                if not self.scaled_objects:
+                    return _status(
+                        404, "NotFound", "the server could not find the requested resource"
+                    )
+                items = [o for o in self.scaled_objects if o["metadata"]["namespace"] == parts[4]]
+                return web.json_response({"kind": "ScaledObjectList", "items": items})
         # /api/v1/namespaces/{ns}/events
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 5 and parts[4] == "events":
             if request.method == "POST":

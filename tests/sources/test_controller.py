@@ -9,12 +9,14 @@ from typing import Any
 
 import kubernetes_asyncio.client as k8s
 import pytest
+import structlog
 from helpers import KAFKA, make_target
 from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 
 from autoscaler.decision import KafkaLagObservation
 from autoscaler.live.actuator import ScaleActuator
+from autoscaler.live.conflicts import ConflictChecker
 from autoscaler.live.controller import TargetController
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
 from predictors.forecaster import SeriesForecaster
@@ -175,3 +177,61 @@ async def test_a_fit_waits_for_a_free_slot_without_holding_up_the_poll(
     assert forecaster.last_fit_at == 1000.0, "the due refit waited"
     await controller.step(1020.0)
     assert forecaster.last_fit_at == 1020.0, "and ran at the next poll with a free slot"
+
+
+def _checked(controller: TargetController, actuator: ScaleActuator) -> TargetController:
+    """The controller with a conflict check that lists afresh at every poll."""
+    controller.conflicts = ConflictChecker(actuator.api_client, refresh_seconds=0)
+    return controller
+
+
+async def test_an_hpa_on_the_workload_holds_every_patch_with_one_warning_event(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    api.add_hpa("default", "orders-cpu", "orders")
+    controller = _checked(_controller(cluster, actuator), actuator)
+    with structlog.testing.capture_logs() as logs:
+        outcomes = [await controller.step(1000.0 + 15 * i) for i in range(3)]
+    for outcome in outcomes:
+        assert not outcome.patched
+        assert outcome.conflict == "HorizontalPodAutoscaler default/orders-cpu"
+        assert outcome.held_because is not None
+        assert outcome.held_because.startswith("conflict: HorizontalPodAutoscaler")
+    assert api.patches() == []
+    (event,) = api.events  # said once, not every poll
+    assert (event["reason"], event["type"]) == ("Conflict", "Warning")
+    assert [e["event"] for e in logs].count("scale_conflict") == 1
+    decisions = [e for e in logs if e["event"] == "scaling_decision"]
+    assert all(e["conflict"] == "HorizontalPodAutoscaler default/orders-cpu" for e in decisions)
+
+    api.hpas.clear()  # the HPA is deleted: the next poll scales
+    with structlog.testing.capture_logs() as logs:
+        outcome = await controller.step(1100.0)
+    assert outcome.patched
+    assert outcome.conflict is None
+    assert [e["event"] for e in logs].count("scale_conflict_resolved") == 1
+
+
+async def test_a_scaled_object_on_the_workload_is_a_conflict_too(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    api.add_scaled_object("default", "orders-keda", "orders")
+    controller = _checked(_controller(cluster, actuator), actuator)
+    outcome = await controller.step(1000.0)
+    assert (outcome.patched, outcome.conflict) == (False, "ScaledObject default/orders-keda")
+
+
+async def test_a_failing_conflict_check_holds_the_patch(
+    lagging: KafkaData, cluster: KafkaCluster, actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    """Unable to know whether another autoscaler owns the workload, it does not patch."""
+    api.fail("GET", "/horizontalpodautoscalers", 500)
+    controller = _checked(_controller(cluster, actuator), actuator)
+    outcome = await controller.step(1000.0)
+    assert not outcome.patched
+    assert outcome.held_because is not None
+    assert outcome.held_because.startswith("conflict check failed: list horizontalpodautoscalers")
+    assert outcome.api_error == "unavailable"
+    assert api.patches() == []
+    api.clear_failures()
+    assert (await controller.step(1015.0)).patched

@@ -223,3 +223,163 @@ async def test_with_leader_election_the_lease_is_held_and_a_second_instance_take
     finally:
         stop_first.set()
         await asyncio.wait_for(first_task, 15)
+
+
+# --------------------------------------------------------------------------- conflicts
+
+KEDA_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "scaledobjects.keda.sh"},
+    "spec": {
+        "group": "keda.sh",
+        "names": {
+            "kind": "ScaledObject",
+            "listKind": "ScaledObjectList",
+            "plural": "scaledobjects",
+            "singular": "scaledobject",
+            "shortNames": ["so"],
+        },
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1alpha1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "x-kubernetes-preserve-unknown-fields": True,
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _hpa(name: str, target: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": name},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+            "minReplicas": 1,
+            "maxReplicas": 10,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": 80},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _install_keda_crd(kube: Kube) -> None:
+    status = kube.admin.status_of(
+        "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", KEDA_CRD
+    )
+    assert status in (200, 409)  # created, or by an earlier test of the session
+    path = f"/apis/keda.sh/v1alpha1/namespaces/{kube.namespace}/scaledobjects"
+    deadline = time.monotonic() + 30
+    while kube.admin.status_of("GET", path) != 200:  # the new resource is being served
+        assert time.monotonic() < deadline, "the ScaledObject CRD is not served"
+        time.sleep(0.2)
+
+
+async def _metric(config: AutoscalerConfig, name: str) -> str:
+    url = f"http://127.0.0.1:{config.server.metrics_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        text = await response.text()
+    return "\n".join(line for line in text.splitlines() if line.startswith(name))
+
+
+async def _status(config: AutoscalerConfig) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{config.server.health_port}/status"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        status: dict[str, Any] = await response.json()
+    return status
+
+
+@pytest.mark.parametrize("owner", ["hpa", "scaled-object"])
+async def test_with_another_autoscaler_on_the_workload_it_is_never_patched(
+    kube: Kube, service_account: Path, broker: TansuBroker, kafka: KafkaData, owner: str
+) -> None:
+    """Across a restart too; once the other owner is gone it scales at the next check."""
+    hpas = f"/apis/autoscaling/v2/namespaces/{kube.namespace}/horizontalpodautoscalers"
+    scaled_objects = f"/apis/keda.sh/v1alpha1/namespaces/{kube.namespace}/scaledobjects"
+    if owner == "hpa":
+        kube.admin.request("POST", hpas, _hpa("orders-cpu", "orders"))
+        path, expected = (
+            f"{hpas}/orders-cpu",
+            f"HorizontalPodAutoscaler {kube.namespace}/orders-cpu",
+        )
+    else:
+        _install_keda_crd(kube)
+        body = {
+            "apiVersion": "keda.sh/v1alpha1",
+            "kind": "ScaledObject",
+            "metadata": {"name": "orders-keda"},
+            "spec": {"scaleTargetRef": {"name": "orders"}, "triggers": []},
+        }
+        kube.admin.request("POST", scaled_objects, body)
+        path, expected = (
+            f"{scaled_objects}/orders-keda",
+            f"ScaledObject {kube.namespace}/orders-keda",
+        )
+    await _burst(kafka)  # lag 200: 4 replicas wanted
+    config = _config(kube, service_account, broker)
+    for _ in range(2):  # a restart changes nothing
+        async with _running(config):
+            await asyncio.sleep(8 * POLL)
+            status = await _status(config)
+            gauge = await _metric(config, "autoscaler_target_conflict")
+        assert kube.admin.replicas(kube.namespace, "orders") == 1
+        orders = status["targets"]["orders"]
+        assert orders["conflict"] == expected
+        assert orders["held_because"].startswith(f"conflict: {expected}")
+        assert orders["decision"]["desired_replicas"] == 4
+        assert gauge == 'autoscaler_target_conflict{target="orders"} 1.0'
+    warnings = [e for e in kube.admin.events(kube.namespace) if e["reason"] == "Conflict"]
+    assert warnings
+    assert warnings[0]["type"] == "Warning"
+    assert expected in warnings[0]["message"]
+    kube.admin.request("DELETE", path)
+    async with _running(config):
+        assert await _eventually(lambda: kube.admin.replicas(kube.namespace, "orders") == 4, 10)
+        await asyncio.sleep(2 * POLL)  # the patching poll's figures are exported after it
+        gauge = await _metric(config, "autoscaler_target_conflict")
+    assert gauge == 'autoscaler_target_conflict{target="orders"} 0.0'
+
+
+async def test_an_hpa_on_another_workload_is_no_conflict(
+    kube: Kube, service_account: Path, broker: TansuBroker, kafka: KafkaData
+) -> None:
+    kube.admin.create_workload(kube.namespace, "payments", 1)
+    hpas = f"/apis/autoscaling/v2/namespaces/{kube.namespace}/horizontalpodautoscalers"
+    kube.admin.request("POST", hpas, _hpa("payments-cpu", "payments"))
+    await _burst(kafka)
+    async with _running(_config(kube, service_account, broker)):
+        assert await _eventually(lambda: kube.admin.replicas(kube.namespace, "orders") == 4, 10)
+    assert kube.admin.replicas(kube.namespace, "payments") == 1
+
+
+async def test_without_the_rights_to_check_it_never_patches_and_is_unready(
+    kube: Kube, service_account: Path, broker: TansuBroker, kafka: KafkaData
+) -> None:
+    remove_rule(kube, "predictive-autoscaler", "horizontalpodautoscalers", "list")
+    await _burst(kafka)
+    config = _config(kube, service_account, broker)
+    async with _running(config):
+        deadline = time.monotonic() + 10
+        while (await _ready(config))[0] != 503 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        status, body = await _ready(config)
+    assert status == 503, body
+    assert "need 'list' on 'horizontalpodautoscalers.autoscaling'" in body, body
+    assert kube.admin.replicas(kube.namespace, "orders") == 1
