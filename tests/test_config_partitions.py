@@ -3,8 +3,11 @@ stricter. The messages a user reads are in tests/test_config_loader.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from autoscaler.config.model import KafkaLagTrigger
 from autoscaler.config.partitions import PartitionSet, parse_partition_limitation
 
 
@@ -67,3 +70,26 @@ def test_ranges_stay_ranges() -> None:
     assert 2**31 - 1 in partitions
     assert -1 not in partitions
     assert str(parse_partition_limitation("10-20,1,2,31")) == "1-2,10-20,31"
+
+
+def _trigger(**settings: Any) -> KafkaLagTrigger:
+    return KafkaLagTrigger.model_validate(
+        {"type": "kafka_lag", "cluster": "main", "consumer_group": "g", **settings},
+        strict=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        pytest.param({}, None, id="unset"),
+        pytest.param({"topics": ["t"], "partition_limitation": "1-3"}, "1-3", id="range"),
+        # YAML reads a lone partition as a number.
+        pytest.param({"topics": ["t"], "partition_limitation": 4}, "4", id="yaml-number"),
+        # Blank is KEDA's "every partition", so it needs no topics.
+        pytest.param({"partition_limitation": " "}, None, id="blank-without-topics"),
+    ],
+)
+def test_trigger_limited_partitions(settings: dict[str, Any], expected: str | None) -> None:
+    limited = _trigger(**settings).limited_partitions
+    assert (None if limited is None else str(limited)) == expected
