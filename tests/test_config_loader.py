@@ -489,6 +489,28 @@ VALUE_CASES = [
         id="partition-limitation-without-topics",
     ),
     pytest.param(
+        _trigger(
+            "type: kafka_lag\ncluster: main\nconsumer_group: g\n"
+            "ensure_even_distribution_of_partitions: true\n"
+        ),
+        [
+            "targets[0].triggers[0].ensure_even_distribution_of_partitions: needs topics: the "
+            "partitions it divides are the listed topics' (KEDA needs a topic too)"
+        ],
+        id="even-distribution-without-topics",
+    ),
+    pytest.param(
+        _trigger(
+            LIMITED
+            + "ensure_even_distribution_of_partitions: true\nlimit_to_partitions_with_lag: true\n"
+        ),
+        [
+            "targets[0].triggers[0].ensure_even_distribution_of_partitions: cannot be true "
+            "with limit_to_partitions_with_lag (KEDA refuses it too)"
+        ],
+        id="even-distribution-with-limit-to-partitions-with-lag",
+    ),
+    pytest.param(
         _trigger("type: prometheus\nserver: main\nquery: sum(rate(x[5m])\ntarget_value: 1\n"),
         ["targets[0].triggers[0].query: is not valid PromQL: unclosed left parenthesis"],
         id="promql-syntax",

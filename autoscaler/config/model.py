@@ -341,6 +341,9 @@ class KafkaLagTrigger(Section):
     offset_reset_policy: Literal["latest", "earliest"] = "latest"
     allow_idle_consumers: bool = False
     limit_to_partitions_with_lag: bool = False
+    ensure_even_distribution_of_partitions: bool = False
+    """KEDA ``ensureEvenDistributionOfPartitions``: the trigger asks for a count that divides
+    the partitions evenly (the next one up), so each consumer gets as many partitions."""
     scale_to_zero_on_invalid_offset: bool = False
     exclude_persistent_lag: bool = False
     persistent_lag_polls: int = Field(3, ge=1, le=INT32_MAX)
@@ -383,6 +386,23 @@ class KafkaLagTrigger(Section):
         if info.data.get("topics") == ():  # absent when the topics themselves failed
             # KEDA ignores it without a topic; here that would be a setting silently ignored.
             raise ValueError("needs topics: it names partitions of the listed topics")
+        return value
+
+    @field_validator("ensure_even_distribution_of_partitions")
+    @classmethod
+    def _even_distribution(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value:
+            return value
+        # Both as KEDA's Validate(); absent from info.data when they failed themselves.
+        if info.data.get("topics") == ():
+            raise ValueError(
+                "needs topics: the partitions it divides are the listed topics' (KEDA needs "
+                "a topic too)"
+            )
+        if info.data.get("limit_to_partitions_with_lag") is True:
+            raise ValueError(
+                "cannot be true with limit_to_partitions_with_lag (KEDA refuses it too)"
+            )
         return value
 
     @property
