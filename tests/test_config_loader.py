@@ -82,6 +82,7 @@ def _trigger(body: str) -> str:
 
 
 REF = "scale_target_ref: {name: orders}\n"
+LIMITED = "type: kafka_lag\ncluster: main\nconsumer_group: g\ntopics: [orders]\n"
 TRIGGERS = "triggers: [{type: kafka_lag, cluster: main, consumer_group: orders}]\n"
 
 
@@ -419,6 +420,95 @@ VALUE_CASES = [
             "'..' are not allowed"
         ],
         id="topic-dots",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: 1,x,3\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: 'x' is not a partition number or "
+            "range (e.g. 1,2,10-20,31)"
+        ],
+        id="partition-limitation-unparsable",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: '-1'\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: '-1' is negative: partitions are "
+            "numbered from 0"
+        ],
+        id="partition-limitation-negative",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: -1\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: '-1' is negative: partitions are "
+            "numbered from 0"
+        ],
+        id="partition-limitation-negative-yaml-number",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: 0, 20-10\n"),
+        ["targets[0].triggers[0].partition_limitation: '20-10' is a reversed range: write 10-20"],
+        id="partition-limitation-reversed-range",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: 1-2-3\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: '1-2-3' is not a range like 10-20 "
+            "(e.g. 1,2,10-20,31)"
+        ],
+        id="partition-limitation-two-dashes",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: 1,,2\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: has an empty item: a stray comma? "
+            "(e.g. 1,2,10-20,31)"
+        ],
+        id="partition-limitation-empty-item",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: 0-2147483648\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: '0-2147483648' is above the largest "
+            "partition number, 2147483647"
+        ],
+        id="partition-limitation-past-int32",
+    ),
+    pytest.param(
+        _trigger(LIMITED + "partition_limitation: [1, 2]\n"),
+        ["targets[0].triggers[0].partition_limitation: must be a string"],
+        id="partition-limitation-a-list",
+    ),
+    pytest.param(
+        _trigger("type: kafka_lag\ncluster: main\nconsumer_group: g\npartition_limitation: 1\n"),
+        [
+            "targets[0].triggers[0].partition_limitation: needs topics: it names partitions "
+            "of the listed topics"
+        ],
+        # KEDA ignores it without a topic: a setting silently ignored.
+        id="partition-limitation-without-topics",
+    ),
+    pytest.param(
+        _trigger(
+            "type: kafka_lag\ncluster: main\nconsumer_group: g\n"
+            "ensure_even_distribution_of_partitions: true\n"
+        ),
+        [
+            "targets[0].triggers[0].ensure_even_distribution_of_partitions: needs topics: the "
+            "partitions it divides are the listed topics' (KEDA needs a topic too)"
+        ],
+        id="even-distribution-without-topics",
+    ),
+    pytest.param(
+        _trigger(
+            LIMITED
+            + "ensure_even_distribution_of_partitions: true\nlimit_to_partitions_with_lag: true\n"
+        ),
+        [
+            "targets[0].triggers[0].ensure_even_distribution_of_partitions: cannot be true "
+            "with limit_to_partitions_with_lag (KEDA refuses it too)"
+        ],
+        id="even-distribution-with-limit-to-partitions-with-lag",
     ),
     pytest.param(
         _trigger("type: prometheus\nserver: main\nquery: sum(rate(x[5m])\ntarget_value: 1\n"),

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 from helpers import KAFKA, PROMETHEUS, UNBOUNDED, make_target, step
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoscaler.decision import (
     DecisionState,
@@ -17,6 +19,7 @@ from autoscaler.decision import (
     Rule,
     Unavailable,
 )
+from autoscaler.decision.sizing import even_share
 
 NOW = 1000.0
 
@@ -356,6 +359,128 @@ def test_outside_limits_is_corrected_without_behavior(
     )
     decision, _ = step(target, current, {"prometheus": metric(float(current) * 100)})
     assert (decision.desired_replicas, decision.reason) == (expected, rule)
+
+
+# ------------------------------------------------- ensure_even_distribution_of_partitions
+
+EVEN = {**KAFKA, "topics": ["orders"], "ensure_even_distribution_of_partitions": True}
+
+
+@pytest.mark.parametrize(
+    ("trigger", "current", "observation", "expected", "rule"),
+    [
+        pytest.param({}, 2, lag(500, partitions=12), 6, Rule.EVEN_DISTRIBUTION, id="next-divisor"),
+        pytest.param({}, 2, lag(400, partitions=12), 4, Rule.KAFKA_LAG, id="already-a-divisor"),
+        pytest.param({}, 1, lag(200, partitions=7), 7, Rule.EVEN_DISTRIBUTION, id="prime-count"),
+        pytest.param({}, 3, lag(0, partitions=12), 0, Rule.KAFKA_LAG, id="no-lag-stays-zero"),
+        # KEDA's TestGetNextFactor: lag 101, threshold 10, 100 partitions -> 20.
+        pytest.param(
+            {"lag_threshold": 10},
+            2,
+            lag(101, partitions=100),
+            20,
+            Rule.EVEN_DISTRIBUTION,
+            id="keda-next-factor",
+        ),
+        # The tolerance first, then the rounding: 11.5 of 12 is within tolerance of 11, and
+        # still goes to 12. (KEDA rounds the lag to 12 x threshold first; the HPA's tolerance
+        # then keeps 11 consumers on 12 partitions.)
+        pytest.param(
+            {},
+            11,
+            lag(1150, partitions=12),
+            12,
+            Rule.EVEN_DISTRIBUTION,
+            id="rounded-after-the-tolerance",
+        ),
+        pytest.param(
+            {}, 2, lag(10_000, partitions=12), 12, Rule.PARTITION_CAP, id="above-the-partitions"
+        ),
+        # KEDA caps an even share at the partitions even with allowIdleConsumers.
+        pytest.param(
+            {"allow_idle_consumers": True},
+            2,
+            lag(10_000, partitions=12),
+            12,
+            Rule.PARTITION_CAP,
+            id="allow-idle-consumers-still-at-most-the-partitions",
+        ),
+        # KEDA rounds the lag after excludePersistentLag: (1000 - 800) / 100 = 2 -> 3 of 9.
+        pytest.param(
+            {"exclude_persistent_lag": True},
+            1,
+            lag(1000, partitions=9, persistent_lag=800),
+            3,
+            Rule.EVEN_DISTRIBUTION,
+            id="after-excluding-persistent-lag",
+        ),
+        # Capacity sizing, (450 + 3000 / 60) / 100 = 5, is rounded the same way.
+        pytest.param(
+            {"per_replica_throughput": 100.0},
+            4,
+            lag(0, partitions=12, arrival_rate=450.0),
+            6,
+            Rule.EVEN_DISTRIBUTION,
+            id="capacity-sizing",
+        ),
+        # partition_count is what the source counted: partition_limitation's partitions.
+        pytest.param(
+            {"partition_limitation": "0-5"},
+            2,
+            lag(500, partitions=6),
+            6,
+            Rule.EVEN_DISTRIBUTION,
+            id="of-the-limited-partitions",
+        ),
+    ],
+)
+def test_even_distribution_of_partitions(
+    trigger: dict[str, Any],
+    current: int,
+    observation: KafkaLagObservation,
+    expected: int,
+    rule: Rule,
+) -> None:
+    target = make_target(
+        triggers=[{**EVEN, **trigger}], behavior=UNBOUNDED, min_replicas=0, idle_replicas=None
+    )
+    decision, _ = step(target, current, {"kafka_lag": observation})
+    (rec,) = decision.triggers
+    assert (rec.replicas, rec.rule) == (expected, rule), rec.detail
+
+
+def test_even_distribution_explains_itself() -> None:
+    target = make_target(triggers=[EVEN], behavior=UNBOUNDED)
+    decision, _ = step(target, 2, {"kafka_lag": lag(500, partitions=12)})
+    assert (decision.desired_replicas, decision.reason) == (6, Rule.EVEN_DISTRIBUTION)
+    (rec,) = decision.triggers
+    assert rec.detail.endswith("; raised to 6 for an even share of 12 partitions (was 5)")
+
+
+@pytest.mark.parametrize(("allow_idle", "expected"), [(False, 12), (True, 20)])
+def test_even_distribution_caps_the_trigger_not_the_target_with_idle_consumers(
+    allow_idle: bool, expected: int
+) -> None:
+    """allow_idle_consumers still lifts the target's partition cap for the other triggers
+    (KEDA caps only the Kafka metric; the HPA takes the largest)."""
+    target = make_target(
+        triggers=[{**EVEN, "allow_idle_consumers": allow_idle}, PROMETHEUS], behavior=UNBOUNDED
+    )
+    decision, _ = step(
+        target, 4, {"kafka_lag": lag(100_000, partitions=12), "prometheus": metric(2000.0)}
+    )
+    assert decision.triggers[0].replicas == 12
+    assert decision.desired_replicas == expected
+
+
+@given(partitions=st.integers(1, 5000), data=st.data())
+def test_even_share_is_the_next_divisor(partitions: int, data: st.DataObject) -> None:
+    replicas = data.draw(st.integers(1, partitions))
+    shared = even_share(replicas, partitions)
+    assert partitions % shared == 0
+    assert shared >= replicas
+    assert all(partitions % d for d in range(replicas, shared))
+    assert even_share(partitions + data.draw(st.integers(0, 100)), partitions) == partitions
 
 
 def test_partition_cap_lowers_replicas_above_it_at_once() -> None:

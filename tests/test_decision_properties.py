@@ -58,6 +58,8 @@ def targets(draw: st.DrawFn, idle: bool = True) -> TargetConfig:
         "allow_idle_consumers": draw(st.booleans()),
         "exclude_persistent_lag": draw(st.booleans()),
         "per_replica_throughput": draw(st.none() | st.floats(0.5, 1000)),
+        "topics": ["orders"],
+        "ensure_even_distribution_of_partitions": draw(st.booleans()),
     }
     return make_target(
         min_replicas=min_replicas,

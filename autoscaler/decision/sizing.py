@@ -10,7 +10,10 @@ Three sizing rules, each spelled out in one function:
   metric, sized on the forecast's upper quantile when there is one.
 
 Then the exact partition cap: the tolerance is applied to the *uncapped* recommendation and
-the cap after it, so the last replica below the cap is always added (keda#2908).
+the cap after it, so the last replica below the cap is always added (keda#2908). With
+``ensure_even_distribution_of_partitions`` the count is then raised to the next divisor of
+the partitions, also after the tolerance (KEDA rounds the lag, and the HPA's tolerance can
+then keep 11 consumers on 12 partitions).
 """
 
 from __future__ import annotations
@@ -108,10 +111,23 @@ def size_kafka_lag(
             detail += "; per-replica throughput unknown"
         elif rate_now is None:
             detail += "; arrival rate unknown yet"
+    even = trigger.ensure_even_distribution_of_partitions
     cap = partition_cap(trigger, observation)
+    if even and cap is None:
+        # KEDA caps an even share at the partitions even with allowIdleConsumers (the
+        # target stays uncapped for the other triggers).
+        cap = max(observation.partition_count, 1)
     if cap is not None and replicas > cap:
         detail += f"; capped at {cap} partitions (was {replicas})"
         replicas, rule = cap, Rule.PARTITION_CAP
+    if even:
+        shared = even_share(replicas, observation.partition_count)
+        if shared != replicas:
+            detail += (
+                f"; raised to {shared} for an even share of {observation.partition_count} "
+                f"partitions (was {replicas})"
+            )
+            replicas, rule = shared, Rule.EVEN_DISTRIBUTION
     return TriggerRecommendation(
         trigger=name,
         replicas=replicas,
@@ -131,6 +147,24 @@ def partition_cap(trigger: KafkaLagTrigger, observation: KafkaLagObservation) ->
     if trigger.limit_to_partitions_with_lag and observation.partitions_with_lag is not None:
         cap = observation.partitions_with_lag
     return max(cap, 1)
+
+
+def even_share(replicas: int, partitions: int) -> int:
+    """The next divisor of ``partitions`` from ``replicas`` up, so that every consumer gets
+    as many partitions; ``partitions`` itself for more (KEDA's
+    ``getNextFactorThatBalancesConsumersToTopicPartitions``). 0 stays 0 (KEDA says 1, which
+    the active minimum of 1 gives here too)."""
+    if replicas <= 0 or partitions <= 0:
+        return max(replicas, 0)
+    if replicas >= partitions:
+        return partitions
+    divisors = (
+        d
+        for i in range(1, math.isqrt(partitions) + 1)
+        if partitions % i == 0
+        for d in (i, partitions // i)
+    )
+    return min(d for d in divisors if d >= replicas)
 
 
 def size_prometheus(

@@ -28,6 +28,7 @@ class Rule(StrEnum):
     METRIC_VALUE = "MetricValue"
     WITHIN_TOLERANCE = "WithinTolerance"
     PARTITION_CAP = "PartitionCap"
+    EVEN_DISTRIBUTION = "EvenPartitionDistribution"
     # Missing data and its handling.
     MISSING_DATA = "MissingData"
     FALLBACK = "Fallback"

@@ -1,8 +1,9 @@
 """Consumer-group lag, rates and members for one ``kafka_lag`` trigger.
 
-Each ``poll(now)`` reads, for every partition of the group's topics, the committed offset,
-the log end offset (and the log start offset when the reset policy needs it) and the number
-of group members, then turns them into a ``KafkaLagObservation``:
+Each ``poll(now)`` reads, for every partition of the group's topics (only those
+``partition_limitation`` names, when set), the committed offset, the log end offset (and the
+log start offset when the reset policy needs it) and the number of group members, then turns
+them into a ``KafkaLagObservation``:
 
 * lag per partition follows KEDA's rules (``partition_lag``), except that ``earliest`` counts
   only the messages still held (end minus log start), not the whole end offset (keda#7936);
@@ -126,6 +127,7 @@ class ConsumerGroupLag:
         self._previous: dict[Partition, tuple[int, int | None]] = {}
         self._unmoved: dict[Partition, int] = {}
         self._unavailable_state: str | None = None
+        self._limited = trigger.limited_partitions
         self.last: GroupLag | None = None
         """Details of the last successful poll."""
 
@@ -173,7 +175,7 @@ class ConsumerGroupLag:
             missing = [topic for topic in trigger.topics if topic not in counts]
             if missing:
                 raise _PollFailedError(f"topic(s) {', '.join(map(repr, missing))} do not exist")
-            partitions = [(t, p) for t in trigger.topics for p in range(counts[t])]
+            partitions = self._counted(trigger.topics, counts)
             committed = await cluster.committed_offsets(now, group, partitions)
         else:
             # First, alone: if the broker cannot answer OffsetFetch for all partitions it may
@@ -201,6 +203,23 @@ class ConsumerGroupLag:
             cluster.start_offsets(now, partitions) if need_start else _no_offsets(),
         )
         return self._observe(now, partitions, committed, end, start, description)
+
+    def _counted(self, topics: tuple[str, ...], counts: dict[str, int]) -> list[Partition]:
+        """The partitions of ``topics`` that count: all, or those ``partition_limitation``
+        names (KEDA's ``isActivePartition``; a topic left with none fails, as in KEDA)."""
+        limited = self._limited
+        if limited is None:
+            return [(topic, p) for topic in topics for p in range(counts[topic])]
+        partitions: list[Partition] = []
+        for topic in topics:
+            kept = [(topic, p) for p in range(counts[topic]) if p in limited]
+            if not kept:
+                raise _PollFailedError(
+                    f"partition_limitation ({limited}) names no partition of topic "
+                    f"{topic!r}, which has {counts[topic]}"
+                )
+            partitions.extend(kept)
+        return partitions
 
     def _unknown_group(self, description: GroupDescription, where: str) -> str:
         return (

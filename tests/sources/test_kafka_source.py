@@ -184,6 +184,43 @@ async def test_a_stuck_partition_excluded_from_the_lag_earns_no_replica(
     assert observation.partitions_with_lag == expected
 
 
+async def test_partition_limitation_counts_only_the_partitions_it_names(
+    kafka: KafkaData, cluster: KafkaCluster
+) -> None:
+    """KEDA partitionLimitation: only the named partitions' lag is summed, only they count
+    as partitions (the cap) and as arrivals; a named partition that does not exist is left
+    out."""
+    await kafka.create_topic("limited", 4)
+    await kafka.produce("limited", [5, 6, 7, 8])
+    await kafka.commit("g-limited", "limited", {0: 1, 1: 1, 2: 1, 3: 1})
+    trigger = _trigger("g-limited", "limited", partition_limitation=" 1, 3-9")
+    source = ConsumerGroupLag(cluster, trigger)
+
+    first = _observed(await source.poll(0.0))
+    assert source.last is not None
+    assert [p.partition for p in source.last.partitions] == [1, 3]
+    assert (first.total_lag, first.partition_count, first.partitions_with_lag) == (5 + 7, 2, 2)
+
+    await kafka.produce("limited", [10, 0, 0, 2])  # only partition 3's two count
+    second = _observed(await source.poll(10.0))
+    assert second.total_lag == 5 + 9
+    assert second.arrival_rate == pytest.approx(0.2)
+
+
+async def test_partition_limitation_naming_no_partition_is_unavailable(
+    kafka: KafkaData, cluster: KafkaCluster
+) -> None:
+    await kafka.create_topic("small", 2)
+    await kafka.create_topic("large", 8)
+    await kafka.commit("g-small", "large", {5: 0})
+    trigger = _trigger("g-small", "large", "small", partition_limitation="5-9")
+    result = await ConsumerGroupLag(cluster, trigger).poll(1.0)
+    assert isinstance(result, Unavailable)
+    assert result.reason == (
+        "partition_limitation (5-9) names no partition of topic 'small', which has 2"
+    )
+
+
 async def test_topics_discovered_and_added_while_running(
     kafka: KafkaData, cluster: KafkaCluster
 ) -> None:
