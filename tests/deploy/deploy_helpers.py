@@ -23,6 +23,7 @@ from servers.kube_control_plane import find_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
+MONITORING = DEPLOY / "monitoring"
 FLAVORS = {
     "default": DEPLOY,
     "cluster": DEPLOY / "overlays" / "cluster",

@@ -16,17 +16,23 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, FLAVORS, ROOT, Doc, find, render, render_raw
+from deploy_helpers import DEPLOY, FLAVORS, MONITORING, ROOT, Doc, find, render, render_raw
 
 K8S_VERSION = "1.30.0"
 SERVICE_MONITOR = DEPLOY / "components" / "servicemonitor"
+PROMETHEUS_RULE = DEPLOY / "components" / "prometheusrule"
 _HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+# The Prometheus Operator's pattern for a rule's `for` and a group's `interval`.
+_DURATION = re.compile(r"^(0|(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 
 
 def _validate(doc: Doc) -> None:
-    """Schema-validate one document; the ServiceMonitor (a CRD) by its shape instead."""
+    """Schema-validate one document; the operator's CRDs by their shape instead."""
     if doc.get("kind") == "ServiceMonitor":
         _check_service_monitor_shape(doc)
+        return
+    if doc.get("kind") == "PrometheusRule":
+        _check_prometheus_rule_shape(doc)
         return
     try:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -49,11 +55,34 @@ def _check_service_monitor_shape(doc: Doc) -> None:
         assert isinstance(endpoint["port"], str)
 
 
+def _check_prometheus_rule_shape(doc: Doc) -> None:
+    # The fields of the operator's PrometheusRule CRD (monitoring.coreos.com/v1).
+    assert doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert doc["metadata"]["name"]
+    assert set(doc["spec"]) == {"groups"}
+    names = [group["name"] for group in doc["spec"]["groups"]]
+    assert len(names) == len(set(names)), "group names must be unique"
+    for group in doc["spec"]["groups"]:
+        assert set(group) <= {"name", "interval", "rules", "limit", "partial_response_strategy"}
+        assert _DURATION.match(group.get("interval", "0")), group["name"]
+        for rule in group["rules"]:
+            allowed = {"alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"}
+            assert set(rule) <= allowed, rule
+            assert ("alert" in rule) != ("record" in rule), rule
+            assert isinstance(rule["expr"], str)
+            assert rule["expr"].strip()
+            assert _DURATION.match(rule.get("for", "0")), rule
+            for key in ("labels", "annotations"):
+                assert all(isinstance(v, str) for v in rule.get(key, {}).values()), rule
+
+
 def _raw_manifest_files() -> list[Path]:
+    # deploy/monitoring holds a Prometheus rules file and a Grafana dashboard, for the tools
+    # themselves: no Kubernetes objects (test_deploy_monitoring.py checks them).
     return sorted(
         path
         for path in DEPLOY.rglob("*.yaml")
-        if path.name not in ("kustomization.yaml", "config.yaml")
+        if path.name not in ("kustomization.yaml", "config.yaml") and MONITORING not in path.parents
     )
 
 
@@ -113,23 +142,32 @@ def test_everything_lives_in_the_autoscaler_namespace(
     for doc in docs:
         if doc["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding"):
             assert doc["metadata"].get("namespace") == "autoscaler", doc["metadata"]["name"]
-    assert not [d for d in docs if d["kind"] in ("Secret", "ServiceMonitor")]
+    optional = ("Secret", "ServiceMonitor", "PrometheusRule")
+    assert not [d for d in docs if d["kind"] in optional]
 
 
-def test_service_monitor_component(tmp_path: Path, kubectl_reason: str | None) -> None:
-    # As README.md says to use it: added to an overlay (which sets the namespace).
+def _render_with_component(
+    component: Path, tmp_path: Path, kubectl_reason: str | None
+) -> list[Doc]:
+    """The cluster overlay with ``component``, as README.md says to add one: in an overlay
+    (which sets the namespace); every document validated."""
     kustomization = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "namespace": "autoscaler",
         # kustomize refuses absolute roots
         "resources": [os.path.relpath(FLAVORS["cluster"], tmp_path)],
-        "components": [os.path.relpath(SERVICE_MONITOR, tmp_path)],
+        "components": [os.path.relpath(component, tmp_path)],
     }
     (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
     docs = render_raw(tmp_path) if kubectl_reason else render(tmp_path)
     for doc in docs:
         _validate(doc)
+    return docs
+
+
+def test_service_monitor_component(tmp_path: Path, kubectl_reason: str | None) -> None:
+    docs = _render_with_component(SERVICE_MONITOR, tmp_path, kubectl_reason)
     monitor = find(docs, "ServiceMonitor")
     service = find(docs, "Service")
     assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
@@ -138,6 +176,15 @@ def test_service_monitor_component(tmp_path: Path, kubectl_reason: str | None) -
     ports = {port["name"] for port in service["spec"]["ports"]}
     assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == ["metrics"]
     assert "metrics" in ports
+
+
+def test_prometheus_rule_component(tmp_path: Path, kubectl_reason: str | None) -> None:
+    docs = _render_with_component(PROMETHEUS_RULE, tmp_path, kubectl_reason)
+    rule = find(docs, "PrometheusRule")
+    assert rule["metadata"]["namespace"] == find(docs, "Service")["metadata"]["namespace"]
+    # What Prometheus gets is the plain rules file, which promtool checks and tests.
+    rules_file = yaml.safe_load((MONITORING / "autoscaler.rules.yaml").read_text())
+    assert rule["spec"] == rules_file
 
 
 # --------------------------------------------------------------------------- config
