@@ -17,53 +17,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import promql_parser
 import pytest
 import yaml
 from deploy_helpers import DEPLOY, MONITORING
-
-from autoscaler.observability.metrics import ServiceMetrics
+from promql_helpers import PENDING_METRICS, exported_metric_names, selector_names
 
 RULES = MONITORING / "autoscaler.rules.yaml"
 RULES_TEST = Path(__file__).with_name("rules_test.yaml")
 PROMETHEUS_RULE = DEPLOY / "components" / "prometheusrule" / "prometheusrule.yaml"
-# Named by the rules before the service exports them: the per-target conflict gauge (1 when
-# an HPA or a KEDA ScaledObject scales the same workload) is being added on another branch.
-# Remove it from here once autoscaler/observability/metrics.py has it.
-PENDING_METRICS = {"autoscaler_target_conflict"}
 SEVERITIES = {"warning", "critical"}
 
 
 def _alerts() -> list[dict[str, Any]]:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     return [rule for group in groups for rule in group["rules"] if "alert" in rule]
-
-
-def exported_metric_names() -> set[str]:
-    """Every series name the service's registry can expose (counters with ``_total``...)."""
-    suffixes = {
-        "counter": ("_total",),
-        "gauge": ("",),
-        "histogram": ("_bucket", "_count", "_sum"),
-    }
-    return {
-        family.name + suffix
-        for family in ServiceMetrics().registry.collect()
-        for suffix in suffixes[family.type]
-    }
-
-
-def selector_names(expr: str) -> set[str]:
-    """The metric names ``expr`` selects (it must parse)."""
-    names: set[str] = set()
-
-    def visit(node: Any) -> bool:
-        if isinstance(node, promql_parser.VectorSelector) and node.name:
-            names.add(node.name)
-        return True
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return names
 
 
 @pytest.fixture(scope="module")
