@@ -31,7 +31,7 @@ from autoscaler.decision import Forecast, KafkaLagObservation, MetricObservation
 from autoscaler.observability import ServiceMetrics
 
 DASHBOARD = MONITORING / "dashboard.json"
-MIN_SCHEMA_VERSION = 36  # Grafana 9.0; 39 is Grafana 10.4 / 11.0
+MIN_SCHEMA_VERSION = 36  # Grafana 9.0 wrote 36; the file is 39, as a current Grafana exports it
 # Series that are Prometheus's own, not the service's.
 PROMETHEUS_SERIES = {"ALERTS"}
 # What the variables stand for when a query is checked; Grafana's built-ins included.

@@ -11,6 +11,7 @@ query) and may name only metrics the service exports.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, MONITORING
+from deploy_helpers import DEPLOY, MONITORING, ROOT
 from promql_helpers import PENDING_METRICS, exported_metric_names, selector_names
 
 RULES = MONITORING / "autoscaler.rules.yaml"
@@ -171,3 +172,10 @@ def test_alert_expression_is_valid_promql_on_exported_metrics(alert: dict[str, A
 def test_pending_metrics_are_not_exported_yet() -> None:
     # Once the service exports one, it is no longer pending: drop it from PENDING_METRICS.
     assert not PENDING_METRICS & exported_metric_names()
+
+
+def test_readme_lists_every_alert_with_its_severity() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Dashboards and alerts", 1)[1].split("\n## ", 1)[0]
+    listed = dict(re.findall(r"^\| `(Autoscaler\w+)` \| (\w+) \|", section, re.MULTILINE))
+    assert listed == {alert["alert"]: alert["labels"]["severity"] for alert in _alerts()}
