@@ -8,13 +8,7 @@ import promql_parser
 
 from autoscaler.observability.metrics import ServiceMetrics
 
-__all__ = ["PENDING_METRICS", "exported_metric_names", "selector_names"]
-
-PENDING_METRICS = {"autoscaler_target_conflict"}
-"""Named by the alerts and the dashboard before the service exports them: the per-target
-conflict gauge (1 when an HPA or a KEDA ScaledObject scales the same workload) is being
-added on another branch. Remove it from here once autoscaler/observability/metrics.py has
-it (``test_pending_metrics_are_not_exported_yet`` says when)."""
+__all__ = ["exported_metric_names", "selector_names"]
 
 
 def exported_metric_names() -> set[str]:

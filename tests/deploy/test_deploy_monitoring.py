@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 from deploy_helpers import DEPLOY, MONITORING, ROOT
-from promql_helpers import PENDING_METRICS, exported_metric_names, selector_names
+from promql_helpers import exported_metric_names, selector_names
 
 RULES = MONITORING / "autoscaler.rules.yaml"
 RULES_TEST = Path(__file__).with_name("rules_test.yaml")
@@ -166,12 +166,7 @@ def test_alert_is_labelled_and_explained(alert: dict[str, Any]) -> None:
 def test_alert_expression_is_valid_promql_on_exported_metrics(alert: dict[str, Any]) -> None:
     names = selector_names(alert["expr"])
     assert names
-    assert names <= exported_metric_names() | PENDING_METRICS
-
-
-def test_pending_metrics_are_not_exported_yet() -> None:
-    # Once the service exports one, it is no longer pending: drop it from PENDING_METRICS.
-    assert not PENDING_METRICS & exported_metric_names()
+    assert names <= exported_metric_names()
 
 
 def test_readme_lists_every_alert_with_its_severity() -> None:
