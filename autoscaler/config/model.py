@@ -129,17 +129,45 @@ class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ExternalScalerConfig(Section):
+    """KEDA's external scaler gRPC protocol, served so that a ScaledObject with a trigger of
+    ``type: external`` (or ``external-push``) and ``scalerAddress`` pointing here gets each
+    target's decision, with KEDA actuating."""
+
+    enabled: bool = False
+    port: int = Field(6000, ge=1, le=65535)
+    tls_cert_file: FilePath | None = None
+    """With ``tls_key_file``: serve TLS (KEDA's ``enableTLS``); else plaintext."""
+    tls_key_file: FilePath | None = None
+    client_ca_file: FilePath | None = None
+    """Require client certificates signed by this CA (KEDA's ``tlsClientCert``)."""
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ExternalScalerConfig:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        if self.client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("client_ca_file needs tls_cert_file and tls_key_file")
+        return self
+
+
 class ServerConfig(Section):
-    """The HTTP endpoints the service exposes."""
+    """The HTTP endpoints the service exposes (and, when enabled, the gRPC external scaler)."""
 
     bind_address: str = "0.0.0.0"  # every interface: a pod must be reachable by its kubelet probes
     health_port: int = Field(8080, ge=1, le=65535)
     metrics_port: int = Field(9090, ge=1, le=65535)
+    external_scaler: ExternalScalerConfig = Field(default_factory=ExternalScalerConfig)
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> ServerConfig:
-        if self.health_port == self.metrics_port:
-            raise ValueError("health_port and metrics_port must differ")
+        ports = [self.health_port, self.metrics_port]
+        if self.external_scaler.enabled:
+            ports.append(self.external_scaler.port)
+        if len(set(ports)) != len(ports):
+            raise ValueError(
+                "health_port, metrics_port and external_scaler.port (when enabled) must differ"
+            )
         return self
 
 

@@ -373,3 +373,23 @@ def limit_by_rules_legacy(
     if desired_replicas > allowed:
         return allowed, reason
     return desired_replicas, LimitReason.DESIRED_WITHIN_RANGE
+
+
+# --------------------------------------------------------------------------- KEDA external
+
+
+def external_metric_for(desired: int, current: int) -> float:
+    """The metric to hand KEDA (per-replica target 1, ``AverageValue``) so that the HPA's
+    ``ceil(metric / target)`` lands on ``desired`` from ``current``.
+
+    Any value in ``(desired - 1, desired]`` has that ceiling; the one farthest from the
+    HPA's tolerance band around ``current`` is taken: ``desired`` itself when scaling up
+    or holding, just above ``desired - 1`` when scaling down. A move the band swallows
+    whatever the value (up by one from 10 or more replicas, down by one from 20 or more)
+    is held by the HPA; ``external_average_value_replicas`` says which.
+    """
+    if desired <= 0:
+        return 0.0
+    if desired >= current:
+        return float(desired)
+    return desired - 1 + 0.001  # KEDA passes milli-units: 0.001 survives the conversion

@@ -38,6 +38,10 @@ class Conflict:
     """``HorizontalPodAutoscaler`` or ``ScaledObject``."""
     namespace: str
     name: str
+    external_scaler: bool = False
+    """A ScaledObject whose triggers are ``external``/``external-push`` (this service as
+    KEDA's external scaler, presumably): KEDA actuates our decisions, so no fight, but still
+    never a patch of ours."""
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
@@ -131,6 +135,10 @@ class ConflictChecker:
             if (ref.get("apiVersion") or "") not in _APPS_VERSIONS or not ref.get("name"):
                 continue
             name = str((item.get("metadata") or {}).get("name", ""))
-            conflict = Conflict("ScaledObject", namespace, name)
+            triggers = [t for t in spec.get("triggers") or [] if isinstance(t, dict)]
+            external = bool(triggers) and all(
+                t.get("type") in ("external", "external-push") for t in triggers
+            )
+            conflict = Conflict("ScaledObject", namespace, name, external)
             owners.append(_Owner(conflict, str(ref.get("kind") or "Deployment"), ref["name"]))
         return owners

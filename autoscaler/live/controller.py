@@ -207,7 +207,7 @@ class TargetController:
                 result.forecasts,
                 api_error,
                 now,
-                None if conflict is None else str(conflict),
+                None if conflict is None or conflict.external_scaler else str(conflict),
             )
 
         if scale is None or result.decision is None:
@@ -217,7 +217,7 @@ class TargetController:
         budget = budget_report(target, result.state.budget)
         extra: dict[str, object] = {"slo_budget": budget} if budget else {}
         if conflict is not None:
-            extra["conflict"] = str(conflict)
+            extra["actuated_by_keda" if conflict.external_scaler else "conflict"] = str(conflict)
         log_decision(
             target.name, decision, dry_run=target.dry_run, leader=self.is_leader(), **extra
         )
@@ -229,6 +229,8 @@ class TargetController:
             desired = scale.paused_replicas  # pinned by autoscaler.io/paused-replicas
         elif not decision.changed:
             return outcome(decision, False)
+        if conflict is not None and conflict.external_scaler:
+            return outcome(decision, False, f"actuated by KEDA through {conflict}")
         if conflict is not None:
             return outcome(decision, False, f"conflict: {conflict} scales this workload too")
         if unchecked is not None:
@@ -271,7 +273,14 @@ class TargetController:
         _log_recovery(self._conflict_failures, "conflict_check_works_again", now)
         self._permanent.pop("conflict check", None)
         previous, self._conflict = self._conflict, conflict
-        if conflict is not None and conflict != previous:
+        if conflict is not None and conflict.external_scaler:
+            if conflict != previous:
+                _log.info(
+                    "actuated_by_keda",
+                    scaled_object=str(conflict),
+                    detail="its triggers are external scalers: KEDA applies the decisions",
+                )
+        elif conflict is not None and conflict != previous:
             why = (
                 f"{conflict} also scales {self.target.scale_target_ref.kind} "
                 f"{self.target.namespace}/{self.target.scale_target_ref.name}: this target "

@@ -58,6 +58,7 @@ from autoscaler.live.controller import (
     TargetController,
     TriggerSource,
 )
+from autoscaler.live.external_scaler import ExternalScalerServer, TargetAnswer
 from autoscaler.live.leader import LeaderElector
 from autoscaler.live.memory import release_free_memory
 from autoscaler.live.supervisor import Step, TargetTasks
@@ -191,6 +192,7 @@ class Service:
             request_timeout_seconds=config.kubernetes.request_timeout_seconds,
         )
         """Shared by every target: one cached list of HPAs and ScaledObjects per namespace."""
+        self._polled = asyncio.Event()
 
     # ------------------------------------------------------------------ building
 
@@ -313,6 +315,8 @@ class Service:
                 controller.target.name, budget_report(controller.target, controller.state.budget)
             )
             metrics.observe_loop_duration(controller.target.name, time.perf_counter() - started)
+            polled, self._polled = self._polled, asyncio.Event()
+            polled.set()
 
         return step
 
@@ -506,6 +510,20 @@ class Service:
         count = len(self.controllers)
         return True, f"{count} target{'' if count == 1 else 's'} running"
 
+    async def wait_polled(self) -> None:
+        """Return after the next poll of any target (the external scaler's streams)."""
+        await self._polled.wait()
+
+    def answers(self) -> dict[str, TargetAnswer]:
+        """Every target's last decision, for KEDA's external scaler protocol."""
+        return {
+            name: TargetAnswer(
+                controller.target,
+                None if controller.last is None else controller.last.decision,
+            )
+            for name, controller in self.controllers.items()
+        }
+
     def status(self) -> dict[str, Any]:
         """``/status``: per target, its last observation, forecast, decision and reason."""
         ready, detail = self.ready()
@@ -617,6 +635,7 @@ async def run(
             path=config_path, digest=file_digest(config_path), loaded_at=time.time()
         )
     http = None
+    scaler: ExternalScalerServer | None = None
     watcher: asyncio.Task[None] | None = None
     try:
         if serve_http:
@@ -627,6 +646,10 @@ async def run(
                 ready=service.ready,
                 status=service.status,
             )
+        if config.server.external_scaler.enabled:
+            # Up early too: KEDA gets UNAVAILABLE (its fallback) until the first decisions.
+            scaler = ExternalScalerServer(service.answers, service.wait_polled)
+            await scaler.start(config.server)
         await service.build(time.time())
         # What was built lives as long as the process: out of the collector's sight, so
         # its full collections stop walking hundreds of targets' state every few polls.
@@ -648,6 +671,8 @@ async def run(
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
         await service.stop()
+        if scaler is not None:
+            await scaler.stop()
         if http is not None:
             await http.stop()
         if elector_task is not None:  # it releases the lease once ``stop`` is set

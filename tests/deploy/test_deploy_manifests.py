@@ -169,7 +169,7 @@ def _render_with_component(
 def test_service_monitor_component(tmp_path: Path, kubectl_reason: str | None) -> None:
     docs = _render_with_component(SERVICE_MONITOR, tmp_path, kubectl_reason)
     monitor = find(docs, "ServiceMonitor")
-    service = find(docs, "Service")
+    service = find(docs, "Service", "predictive-autoscaler-metrics")
     assert monitor["metadata"]["namespace"] == service["metadata"]["namespace"]
     labels = service["metadata"]["labels"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -181,7 +181,10 @@ def test_service_monitor_component(tmp_path: Path, kubectl_reason: str | None) -
 def test_prometheus_rule_component(tmp_path: Path, kubectl_reason: str | None) -> None:
     docs = _render_with_component(PROMETHEUS_RULE, tmp_path, kubectl_reason)
     rule = find(docs, "PrometheusRule")
-    assert rule["metadata"]["namespace"] == find(docs, "Service")["metadata"]["namespace"]
+    assert (
+        rule["metadata"]["namespace"]
+        == find(docs, "Service", "predictive-autoscaler-metrics")["metadata"]["namespace"]
+    )
     # What Prometheus gets is the plain rules file, which promtool checks and tests.
     rules_file = yaml.safe_load((MONITORING / "autoscaler.rules.yaml").read_text())
     assert rule["spec"] == rules_file
@@ -269,7 +272,12 @@ def test_deployment_matches_the_config(
     deployment, container = _deployment(docs)
     server = shipped_config["server"]
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
-    assert ports == {"health": server["health_port"], "metrics": server["metrics_port"]}
+    scaler = server.get("external_scaler", {}).get("port", 6000)
+    assert ports == {
+        "health": server["health_port"],
+        "metrics": server["metrics_port"],
+        "external-scaler": scaler,
+    }
     for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
         action = container[probe]["httpGet"]
         assert action["path"] == path
@@ -284,11 +292,19 @@ def test_deployment_matches_the_config(
     assert budget["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
     selector = deployment["spec"]["selector"]["matchLabels"]
     assert budget["spec"]["selector"]["matchLabels"] == selector
-    service = find(docs, "Service")
+    service = find(docs, "Service", "predictive-autoscaler-metrics")
     assert service["spec"]["selector"] == selector
     (port,) = service["spec"]["ports"]
     assert port["port"] == server["metrics_port"]
     assert ports.get(port["targetPort"], port["targetPort"]) == server["metrics_port"]
+    grpc_service = next(
+        d
+        for d in docs
+        if d["kind"] == "Service" and d["metadata"]["name"] == "predictive-autoscaler"
+    )
+    assert grpc_service["spec"]["selector"] == selector
+    (grpc_port,) = grpc_service["spec"]["ports"]
+    assert ports.get(grpc_port["targetPort"], grpc_port["targetPort"]) == scaler
     # The ConfigMap is mounted where the image's command reads the config.
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == "/etc/autoscaler")
     volume = next(
