@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 import kubernetes_asyncio.client as k8s
 import pytest
+from helpers import KAFKA, lag_observation, make_target, step
 from servers.kafka_broker import TansuBroker
 from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
@@ -25,10 +26,17 @@ from servers.process import free_port
 
 from autoscaler.config import parse_config
 from autoscaler.config.model import AutoscalerConfig
+from autoscaler.decision import DecisionState, Forecast
 from autoscaler.decision.hpa import Tolerances, external_average_value_replicas, external_metric_for
 from autoscaler.live import service
 from autoscaler.live.actuator import ScaleActuator
-from autoscaler.live.external_scaler import METRIC_NAME, SERVICE, messages
+from autoscaler.live.external_scaler import (
+    METRIC_NAME,
+    SERVICE,
+    ExternalScalerServer,
+    TargetAnswer,
+    messages,
+)
 
 POLL = 0.3
 PARTITIONS = 8
@@ -266,3 +274,41 @@ def test_the_metric_lands_on_the_decision_unless_the_band_swallows_the_move() ->
     assert (19, 20) in swallowed  # down by one from 20
     assert (18, 19) not in swallowed
     assert all(external_metric_for(0, current) == 0.0 for current in range(5))
+
+
+class _Context:
+    """A stand-in for grpc's servicer context: only ``abort`` is used."""
+
+    async def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise AssertionError(f"aborted: {code} {details}")
+
+
+async def test_activity_turns_on_with_the_forecast_before_any_lag() -> None:
+    """At zero replicas, no lag and nothing arriving yet, a forecast of arrivals one lead
+    ahead makes the decision want a replica: IsActive says so before the lag exists (KEDA
+    activates the workload ahead of the load). Without the forecast it stays inactive."""
+    target = make_target(
+        min_replicas=0,
+        cooldown_seconds=60,
+        triggers=[{**KAFKA, "activation_lag_threshold": 10, "per_replica_throughput": 100.0}],
+    )
+    now = 10_000.0
+    quiet = lag_observation(0, rate=0.0, processing=0.0, at=now)
+    state = DecisionState(last_active_at=0.0)  # inactive for long past the cooldown
+    answers: dict[str, Any] = {}
+    server = ExternalScalerServer(lambda: answers, asyncio.sleep)
+    ref = _ref(target="orders")
+
+    without, _ = step(target, 0, {"kafka_lag": quiet}, state=state, now=now)
+    answers["orders"] = TargetAnswer(target, without)
+    assert without.desired_replicas == 0
+    assert (await server.is_active(ref, _Context())).result is False  # type: ignore[arg-type]
+
+    coming = Forecast(horizon_seconds=300, point=50.0, upper=80.0)  # 50 msg/s expected
+    ahead, _ = step(
+        target, 0, {"kafka_lag": quiet}, state=state, now=now, forecasts={"kafka_lag": coming}
+    )
+    answers["orders"] = TargetAnswer(target, ahead)
+    assert quiet.total_lag == 0
+    assert ahead.desired_replicas >= 1
+    assert (await server.is_active(ref, _Context())).result is True  # type: ignore[arg-type]
