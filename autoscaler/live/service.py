@@ -187,11 +187,16 @@ class Service:
         self._tasks = TargetTasks(grace_seconds=grace_seconds)
         self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
         self._refits = asyncio.Semaphore(REFIT_CONCURRENCY)
-        self.conflicts = ConflictChecker(
-            actuator.api_client,
-            request_timeout_seconds=config.kubernetes.request_timeout_seconds,
+        client = getattr(actuator, "api_client", None)
+        self.conflicts = (
+            None
+            if client is None
+            else ConflictChecker(
+                client, request_timeout_seconds=config.kubernetes.request_timeout_seconds
+            )
         )
-        """Shared by every target: one cached list of HPAs and ScaledObjects per namespace."""
+        """Shared by every target: one cached list of HPAs and ScaledObjects per namespace
+        (None with an actuator that has no API client: the benchmarks' in-memory one)."""
         self._polled = asyncio.Event()
 
     # ------------------------------------------------------------------ building
