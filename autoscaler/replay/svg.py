@@ -9,9 +9,8 @@ must survive, ``envelope`` for replica counts (a pixel's lowest, highest and mea
 thousands of changes read as a band around a line, not as a solid barcode).
 
 The layout, stated once: the title on the first row; the legend right of it when it fits
-there, else on rows of its own below the title, wrapped within the chart's width; then the
-plot. Text widths are estimated (``text_width``) from DejaVu Sans' advances, the widest of
-the usual sans-serif fonts, so a legend laid out with them fits the font a browser picks.
+there, else on rows of its own below the title (``legend``); then the plot, whose height
+stays what the chart says.
 """
 
 from __future__ import annotations
@@ -26,6 +25,15 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import NDArray
 
+from autoscaler.replay.legend import (
+    FONT,
+    LEGEND_ROW,
+    LegendItem,
+    draw_legend,
+    layout_legend,
+    text_width,
+)
+
 FloatArray = NDArray[np.float64]
 Scale = Callable[[FloatArray], FloatArray]
 """Data values to pixel positions."""
@@ -34,36 +42,6 @@ MAX_POINTS = 2000
 """Points per drawn series: about two per horizontal pixel of a full-width chart."""
 
 _TIME_STEPS = (60, 300, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800)
-FONT = 'font-family="system-ui,sans-serif" font-size="12"'
-_ADVANCES = {
-    3.5: "'IJijl",
-    4.0: " ,./:;\\f|",
-    4.5: "()-[]rt",
-    5.0: "!",
-    5.5: '"',
-    6.0: "*_`s",
-    6.5: "?Lcz",
-    7.0: "FPTkvxy",
-    7.5: "0123456789$ESYabdeghnopqu{}",
-    8.0: "BKVXZ",
-    8.5: "ACR",
-    9.0: "DHNU",
-    9.5: "&GOQ",
-    10.0: "#+<=>^w~",
-    10.5: "M",
-    11.5: "%m",
-    12.0: "@W",
-}
-"""Advance widths (px) of DejaVu Sans at 12px, measured in Chromium, rounded up to 0.5."""
-_ADVANCE = {char: width for width, chars in _ADVANCES.items() for char in chars}
-_BOLD = 1.2  # DejaVu Sans Bold is at most ~20% wider, character for character
-_OTHER = 9.0  # any character not in the table (signs, dashes, arrows)
-
-
-def text_width(text: str, *, bold: bool = False) -> float:
-    """The width of ``text`` in 12px sans-serif, an estimate on the wide side."""
-    width = sum(_ADVANCE.get(char, _OTHER) for char in text)
-    return width * _BOLD if bold else width
 
 
 def downsample_mean(
@@ -118,14 +96,15 @@ class Envelope:
 
 
 def envelope(x: FloatArray, y: FloatArray, step: float, buckets: int) -> Envelope:
-    """``y`` (held for ``step`` from each ``x``) in at most ``buckets`` buckets of whole
-    steps; with fewer steps than buckets, one bucket per step (the exact step line)."""
+    """``y`` (each value held over the ``step`` ending at its ``x``, as the simulator's
+    timelines say) in at most ``buckets`` buckets of whole steps; with fewer steps than
+    buckets, one bucket per step (the exact step line)."""
     n = len(x)
     count = max(1, min(n, buckets))
     starts = np.unique(np.linspace(0, n, count + 1).astype(np.int64)[:-1])
     sizes = np.diff(np.append(starts, n))
     values = np.asarray(y, dtype=np.float64)
-    edges = np.append(x[starts], x[-1] + step).astype(np.float64)
+    edges = np.append(x[starts] - step, x[-1]).astype(np.float64)
     return Envelope(
         edges=edges,
         low=np.minimum.reduceat(values, starts),
@@ -152,6 +131,7 @@ class Series:
     """Above 0: the area under the line is filled with its colour at this opacity."""
     css: str = ""
     """A class on the path, so that a page or a test can find the series."""
+    legend: bool = True
 
 
 @dataclass(frozen=True)
@@ -201,83 +181,25 @@ class Chart:
     """Non-empty: mark where a series goes above the top, with this legend label."""
     infinite_label: str = ""
     """Non-empty: mark infinite values apart from finite clipped ones, with this label."""
+    legend: bool = True
+    """False: no legend (a page showing one legend for several charts)."""
 
 
 LEFT, RIGHT, TOP, BOTTOM = 72, 16, 30, 24
-LEGEND_ROW = 18
-_SWATCH, _SWATCH_GAP, _ITEM_GAP = 18, 4, 16
 _CLIPPED, _INFINITE = "#f28e2b", "#d62728"
 
-LegendItem = tuple[str, str, str]
-"""(label, colour, kind): kind is a dash pattern ("" solid), "mark", "band" or "point"."""
 
-
-@dataclass(frozen=True)
-class LegendLayout:
-    items: tuple[tuple[float, float, LegendItem], ...]
-    """(x, baseline y, item) per item."""
-    rows_below: int
-    """Rows the legend takes below the title row (0: it fits beside the title)."""
-
-
-def layout_legend(
-    items: Sequence[LegendItem], *, title_width: float, left: float, right: float
-) -> LegendLayout:
-    """Right of the title, right-aligned, when it all fits there; else left-aligned rows
-    below the title, each item whole on one row."""
-    widths = [_SWATCH + _SWATCH_GAP + text_width(label) for label, _, _ in items]
-    total = sum(widths) + _ITEM_GAP * max(0, len(items) - 1)
-    placed: list[tuple[float, float, LegendItem]] = []
-    if left + title_width + 2 * _ITEM_GAP + total <= right:
-        x = right - total
-        for item, width in zip(items, widths, strict=True):
-            placed.append((x, 16.0, item))
-            x += width + _ITEM_GAP
-        return LegendLayout(tuple(placed), 0)
-    row, x = 1, left
-    for item, width in zip(items, widths, strict=True):
-        if x > left and x + width > right:
-            row, x = row + 1, left
-        placed.append((x, 16.0 + row * LEGEND_ROW, item))
-        x += width + _ITEM_GAP
-    return LegendLayout(tuple(placed), row if items else 0)
-
-
-def draw_legend(layout: LegendLayout) -> list[str]:
-    parts = ['<g class="legend">']
-    for x, y, (label, color, kind) in layout.items:
-        if kind == "mark":
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y - 7:.1f}" width="{_SWATCH}" height="5" fill="{color}"/>'
-            )
-        elif kind == "band":
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y - 10:.1f}" width="{_SWATCH}" height="10" '
-                f'fill="{color}" fill-opacity="0.35"/>'
-            )
-        elif kind == "point":
-            parts.append(
-                f'<circle cx="{x + _SWATCH / 2:.1f}" cy="{y - 4:.1f}" r="4" fill="{color}"/>'
-            )
-        else:
-            dashes = f' stroke-dasharray="{kind}"' if kind else ""
-            parts.append(
-                f'<line x1="{x:.1f}" x2="{x + _SWATCH:.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" '
-                f'stroke="{color}" stroke-width="2"{dashes}/>'
-            )
-        parts.append(
-            f'<text x="{x + _SWATCH + _SWATCH_GAP:.1f}" y="{y:.1f}" {FONT} fill="#333">'
-            f"{escape(label)}</text>"
-        )
-    parts.append("</g>")
-    return parts
+def _legend_kind(s: Series | Band) -> str:
+    if isinstance(s, Band) or s.width == 0:
+        return "band"
+    return s.dash
 
 
 def render(chart: Chart, series: Sequence[Series | Band]) -> str:
     """The chart as one ``<svg>`` element (no XML prolog, no external reference). Series
     are drawn in the order given: the last is on top."""
     legend: list[LegendItem] = [
-        (s.label, s.color, s.dash if isinstance(s, Series) else "band") for s in series
+        (s.label, s.color, _legend_kind(s)) for s in series if not isinstance(s, Series) or s.legend
     ]
     legend += [(h.label, h.color, h.dash) for h in chart.hlines]
     legend += [(span.label, span.color, "band") for span in chart.spans if span.label]
@@ -286,6 +208,8 @@ def render(chart: Chart, series: Sequence[Series | Band]) -> str:
         legend.append((chart.clipped_label, _CLIPPED, "mark"))
     if infinite_any:
         legend.append((chart.infinite_label or chart.clipped_label, _INFINITE, "mark"))
+    if not chart.legend:
+        legend = []
     layout = layout_legend(
         legend,
         title_width=text_width(chart.title, bold=True),
@@ -373,7 +297,8 @@ def _path(frame: _Frame, s: Series) -> str:
         bottom = frame.top + frame.plot_h
         area = "".join("".join(commands) + f"V{bottom}H{first:.1f}Z" for first, commands in pieces)
         parts.append(
-            f'<path d="{area}" fill="{s.color}" fill-opacity="{s.fill_opacity}" stroke="none"/>'
+            f'<path class="area" data-label="{escape(s.label)}" d="{area}" fill="{s.color}" '
+            f'fill-opacity="{s.fill_opacity}" stroke="none"/>'
         )
     if s.width > 0:
         css = f' class="{s.css}"' if s.css else ""

@@ -13,6 +13,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
+from autoscaler.replay.legend import text_width
 from autoscaler.replay.svg import (
     Band,
     Chart,
@@ -20,7 +21,6 @@ from autoscaler.replay.svg import (
     Series,
     envelope,
     render,
-    text_width,
 )
 
 DAY = 86400.0
@@ -143,7 +143,7 @@ def test_the_envelope_keeps_each_pixels_range_and_mean() -> None:
     assert set(env.low.tolist()) == {8.0}
     assert set(env.high.tolist()) == {50.0}
     assert np.allclose(env.mean, 29.0)
-    assert (env.edges[0], env.edges[-1]) == (x[0], x[-1] + 15.0)
+    assert (env.edges[0], env.edges[-1]) == (x[0] - 15.0, x[-1])
     exact = envelope(x[:50], y[:50], 15.0, buckets=100)  # fewer steps than pixels
     assert len(exact.mean) == 50
     assert not exact.spread
