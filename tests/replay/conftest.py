@@ -94,13 +94,6 @@ def prometheus(
         yield server
 
 
-ELEVEN_RUNS = [
-    "reactive", "none", "naive", "seasonal_naive", "moving_average", "linear",
-    "holt_winters", "seasonal_ridge", "quantile_gbm", "oracle-behavior", "oracle",
-]  # fmt: skip
-"""The report page's worst case in the bug report: eleven runs, each needing its colour."""
-
-
 @pytest.fixture(scope="session")
 def eleven_runs() -> ReplayResult:
     """A real replay of eleven runs over a day and a half of a synthetic trace that goes
@@ -134,4 +127,6 @@ def eleven_runs() -> ReplayResult:
         warmup_seconds=DAY_POINTS * STEP / 2,
         frontier=False,
     )
+    from report_runs import ELEVEN_RUNS
+
     return replay(target, trace, settings, ELEVEN_RUNS)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import ELEVEN_RUNS
+from report_runs import ELEVEN_RUNS
 
 from autoscaler.replay.charts import (
     ARRIVAL,

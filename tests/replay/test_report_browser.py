@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ELEVEN_RUNS
+from report_runs import ELEVEN_RUNS
 
 from autoscaler.replay.engine import ReplayResult
 from autoscaler.replay.report import write_report
