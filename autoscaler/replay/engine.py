@@ -14,6 +14,7 @@ import numpy as np
 from autoscaler.config.model import TargetConfig
 from autoscaler.replay.oracle import OracleSchedule, oracle_schedule
 from autoscaler.replay.runs import (
+    DEFAULT_SLO_BUDGET_PERCENT,
     ORACLE,
     ORACLE_BEHAVIOR,
     REACTIVE,
@@ -22,6 +23,7 @@ from autoscaler.replay.runs import (
     keda_run,
     keda_threshold,
     run_forecasters,
+    run_settings,
     run_target,
 )
 from autoscaler.replay.simulator import (
@@ -78,6 +80,10 @@ class ReplayResult:
     oracle: OracleSchedule | None = None
     throughput: dict[str, Any] = field(default_factory=dict)
     """What the target is told about the per-replica throughput, and the truth."""
+    slo_budget_percent: float = DEFAULT_SLO_BUDGET_PERCENT
+    """The share of time the lag may exceed the SLO: a run within it meets the SLO."""
+    slo_budget_source: str = "default"
+    """``slo.budget_percent`` when the target sets it, else ``default``."""
 
     def summary(self) -> dict[str, Any]:
         """``summary.json``: the keys reports and bars depend on, plus ``lead_seconds`` and
@@ -95,6 +101,8 @@ class ReplayResult:
             "per_replica_throughput": self.settings.per_replica_throughput,
             "startup_seconds": self.settings.startup_seconds,
             "slo_max_lag_seconds": self.slo_seconds,
+            "slo_budget_percent": self.slo_budget_percent,
+            "slo_budget_source": self.slo_budget_source,
             "lead_seconds": self.lead_seconds,
             "trace_scale": self.scale,
             "work_lower_bound_replica_hours": work_lower_bound_hours(
@@ -146,6 +154,9 @@ def replay(
             "known_as": "configured" if configured is not None else "learned",
         },
     )
+    if run_config.slo.budget_percent is not None:
+        result.slo_budget_percent = run_config.slo.budget_percent
+        result.slo_budget_source = "slo.budget_percent"
     warnings.extend(_baseline_warnings(trigger.lag_threshold, true_throughput, slo, consumer))
     if configured is not None and not 0.5 <= configured / true_throughput <= 2:
         warnings.append(
@@ -356,6 +367,7 @@ def run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleS
         elapsed,
     )
     summary.update(_knowledge(config, run, timeline, step))
+    summary["settings"] = run_settings(config, run)
     return timeline, summary, schedule
 
 

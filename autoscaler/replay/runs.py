@@ -22,6 +22,7 @@ learns it as the live service does. Only the two oracles know the truth.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from autoscaler.config.model import (
     BehaviorConfig,
     KafkaLagTrigger,
     PredictorConfig,
+    ScaleDownRules,
+    ScaleUpRules,
+    ScalingPolicy,
     TargetConfig,
 )
 from autoscaler.decision import Forecaster, forecasters_for
@@ -47,6 +51,10 @@ REFERENCE_RUNS = frozenset({ORACLE, ORACLE_BEHAVIOR})
 FRONTIER_MULTIPLES = tuple(2 ** (k / 2) for k in range(-4, 5))
 """The KEDA frontier's lag thresholds, as multiples of the in-flight lag of one saturated
 replica: 0.25x to 4x in steps of sqrt(2)."""
+DEFAULT_SLO_BUDGET_PERCENT = 1.0
+"""The share of time (percent) the lag may exceed the SLO when the target sets no
+``slo.budget_percent``: what meeting the SLO means in replay's report and ``tune``'s
+default ``--budget``."""
 
 
 def kafka_trigger(target: TargetConfig) -> tuple[int, str, KafkaLagTrigger]:
@@ -163,3 +171,59 @@ def perfect_foresight(
         SeriesForecast(value, value, lead_seconds, ORACLE_BEHAVIOR) for value in peaks
     ]
     return RecordedForecasts(np.asarray(poll_times, dtype=np.float64), answers)
+
+
+def run_settings(config: TargetConfig, run: str) -> dict[str, Any]:
+    """What a run decided with (``config`` as ``run_target`` made it), for the report's
+    settings table. The oracle decides with none of it: only the replica bounds hold."""
+    _, _, trigger = kafka_trigger(config)
+    forecasting = config.predictor.model != "none" or run == ORACLE_BEHAVIOR
+    if run == ORACLE:
+        model = "perfect foresight (schedule)"
+    elif run == ORACLE_BEHAVIOR:
+        model = "perfect foresight"
+    elif keda_threshold(run) is not None or run == REACTIVE:
+        model = "KEDA formula"
+    elif config.predictor.model == "none":
+        model = "no forecast (capacity sizing)"
+    else:
+        model = config.predictor.model
+    decides = run != ORACLE
+    if trigger.per_replica_throughput is not None:
+        throughput = f"{trigger.per_replica_throughput:g} msg/s"
+    else:
+        throughput = "learned" if trigger.learn_throughput else "not used"
+    return {
+        "model": model,
+        "lag_threshold": trigger.lag_threshold if decides else None,
+        "quantile": config.predictor.quantile if decides and forecasting else None,
+        "budget_percent": config.slo.budget_percent if decides and forecasting else None,
+        "target_utilization": config.slo.target_utilization if decides else None,
+        "scale_up": behavior_text(config.behavior.scale_up, up=True) if decides else None,
+        "scale_down": behavior_text(config.behavior.scale_down, up=False) if decides else None,
+        "min_dwell_seconds": config.actuation.min_dwell_seconds if decides else None,
+        "min_step": config.actuation.min_step if decides else None,
+        "min_replicas": config.min_replicas,
+        "max_replicas": config.max_replicas,
+        "throughput": throughput if decides else "true",
+    }
+
+
+def behavior_text(rules: ScaleUpRules | ScaleDownRules, *, up: bool) -> str:
+    """An HPA behavior direction in a few words: ``window 300 s; -100%/15s`` (the
+    tolerance only where it is not the HPA's 10%)."""
+    if rules.select_policy == "Disabled":
+        return "disabled"
+    sign = "+" if up else "-"
+    policies = ", ".join(_policy_text(p, sign) for p in rules.policies)
+    if len(rules.policies) > 1:
+        policies = f"{rules.select_policy.lower()} of {policies}"
+    text = f"window {rules.stabilization_window_seconds} s; {policies}"
+    if rules.tolerance != 0.1:
+        text += f"; tolerance {100 * rules.tolerance:g}%"
+    return text
+
+
+def _policy_text(policy: ScalingPolicy, sign: str) -> str:
+    amount = f"{policy.value} pods" if policy.type == "Pods" else f"{policy.value}%"
+    return f"{sign}{amount}/{policy.period_seconds}s"

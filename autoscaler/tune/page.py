@@ -13,6 +13,7 @@ import math
 from html import escape
 from typing import Any
 
+from autoscaler.replay.legend import LEGEND_ROW, LegendLayout, draw_legend, layout_legend
 from autoscaler.replay.svg import nice_ticks
 from autoscaler.tune.search import Scored, TuneResult
 
@@ -38,12 +39,14 @@ def render_page(result: TuneResult, tried: int) -> str:
     x_ticks = nice_ticks(min(hours) * 0.95, max(hours) * 1.02)
     y_top = max(1.0, max(minutes))
     x0, x1 = x_ticks[0], max(x_ticks[-1], max(hours))
+    legend = _legend()
+    top = TOP + legend.rows_below * LEGEND_ROW  # the legend wraps onto rows of its own
 
     def px(value: float) -> float:
         return LEFT + (value - x0) / (x1 - x0 or 1.0) * (WIDTH - LEFT - RIGHT)
 
     def py(value: float) -> float:
-        return HEIGHT - BOTTOM - math.sqrt(max(0.0, value) / y_top) * (HEIGHT - TOP - BOTTOM)
+        return HEIGHT - BOTTOM - math.sqrt(max(0.0, value) / y_top) * (HEIGHT - top - BOTTOM)
 
     def at(scored: Scored) -> tuple[float, float]:
         return px(scored.test["replica_hours"]), py(scored.test["slo_violation_minutes"])
@@ -51,8 +54,8 @@ def render_page(result: TuneResult, tried: int) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
-        f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
-        f'height="{HEIGHT - TOP - BOTTOM}" fill="none" stroke="#d0d7de"/>',
+        f'<rect x="{LEFT}" y="{top}" width="{WIDTH - LEFT - RIGHT}" '
+        f'height="{HEIGHT - top - BOTTOM}" fill="none" stroke="#d0d7de"/>',
     ]
     for tick in x_ticks:
         x = px(tick)
@@ -69,7 +72,7 @@ def render_page(result: TuneResult, tried: int) -> str:
         "replica-hours on the test part</text>"
     )
     parts.append(
-        f'<text transform="translate(16 {(TOP + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
+        f'<text transform="translate(16 {(top + HEIGHT - BOTTOM) / 2}) rotate(-90)" '
         'text-anchor="middle">SLO-violation minutes (square-root scale)</text>'
     )
     for scored in result.candidates:
@@ -96,7 +99,7 @@ def render_page(result: TuneResult, tried: int) -> str:
             f'stroke="{COLORS["chosen"]}" stroke-width="3"><title>recommended: '
             f"{escape(chosen.name)}</title></circle>"
         )
-    parts += _legend()
+    parts += draw_legend(legend)
     parts.append("</svg>")
     return _html(result, tried, "\n".join(parts))
 
@@ -116,22 +119,17 @@ def _line(points: list[Scored], at: Any, color: str, css: str, *, dashed: bool =
     )
 
 
-def _legend() -> list[str]:
+def _legend() -> LegendLayout:
+    """Wrapped within the chart's width (one row ran off its right edge)."""
     items = [
-        ("settings tried", COLORS["setting"]),
-        ("frontier (tuning part)", COLORS["frontier"]),
-        ("KEDA at other lag thresholds", COLORS["keda"]),
-        ("reactive KEDA", COLORS["reactive"]),
-        ("oracle", COLORS["oracle"]),
-        ("recommended", COLORS["chosen"]),
+        ("settings tried", COLORS["setting"], "point"),
+        ("frontier (tuning part)", COLORS["frontier"], "point"),
+        ("KEDA at other lag thresholds", COLORS["keda"], "point"),
+        ("reactive KEDA", COLORS["reactive"], "point"),
+        ("oracle", COLORS["oracle"], "point"),
+        ("recommended", COLORS["chosen"], "point"),
     ]
-    parts = []
-    x = LEFT
-    for label, color in items:
-        parts.append(f'<circle cx="{x + 5}" cy="20" r="5" fill="{color}"/>')
-        parts.append(f'<text x="{x + 14}" y="24">{escape(label)}</text>')
-        x += 14 + 7 * len(label) + 18
-    return parts
+    return layout_legend(items, title_width=None, left=LEFT, right=WIDTH - RIGHT)
 
 
 def _html(result: TuneResult, tried: int, svg: str) -> str:

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ if str(TESTS) not in sys.path:  # the shared test servers live in tests/servers
     sys.path.insert(0, str(TESTS))
 
 from servers.prometheus_server import PrometheusServer, Series  # noqa: E402
+
+if TYPE_CHECKING:
+    from autoscaler.replay.engine import ReplayResult
 
 STEP = 60.0
 DAY_POINTS = 1440
@@ -88,3 +92,41 @@ def prometheus(
     series = [orders_series, gappy_series, broken, *lag]
     with PrometheusServer(tmp_path_factory.mktemp("prometheus"), series) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def eleven_runs() -> ReplayResult:
+    """A real replay of eleven runs over a day and a half of a synthetic trace that goes
+    quiet at night and bursts every 8 hours (under 10 s on two cores)."""
+    import numpy as np
+    from helpers import KAFKA, make_target
+
+    from autoscaler.replay.engine import ReplaySettings, replay
+    from autoscaler.replay.trace import from_points
+
+    minutes = np.arange(int(1.5 * DAY_POINTS))
+    daily = np.maximum(0.0, 600.0 * np.sin(2 * np.pi * minutes / DAY_POINTS))
+    bursts = 400.0 * (minutes % 480 < 10)
+    noise = np.random.default_rng(7).uniform(0.0, 20.0, len(minutes))
+    rates = np.where(daily > 0, daily + noise, 0.0) + bursts
+    trace = from_points(
+        1424986973.0 + STEP * minutes.astype(np.float64), rates, "rate", "synthetic", "test"
+    )
+    target = make_target(
+        min_replicas=0,
+        max_replicas=30,
+        predictor={"model": "none", "lead_margin_seconds": 30.0},
+        triggers=[{**KAFKA, "per_replica_throughput": 100.0}],
+        actuation={"min_dwell_seconds": 120},
+    )
+    settings = ReplaySettings(
+        per_replica_throughput=100.0,
+        startup_seconds=120.0,
+        poll_interval_seconds=STEP,
+        partitions=24,
+        warmup_seconds=DAY_POINTS * STEP / 2,
+        frontier=False,
+    )
+    from report_runs import ELEVEN_RUNS
+
+    return replay(target, trace, settings, ELEVEN_RUNS)

@@ -22,11 +22,11 @@ import pytest
 from helpers import KAFKA, make_target
 
 from autoscaler.replay.engine import ReplayResult, ReplaySettings, replay
+from autoscaler.replay.page import html_table
 from autoscaler.replay.report import (
     CSV_COLUMNS,
     changes_vs_reactive,
     comparison_table,
-    html_table,
     iso_utc,
     percent_change,
     write_report,
@@ -249,11 +249,14 @@ def test_the_page_is_self_contained_with_every_plot_and_the_table(
     page.feed(text)
     page.close()
 
-    # The arrival rate with the forecasts, then replicas and lag for every run.
-    assert page.tags.count("svg") == 1 + 2 * len(RUNS)
-    # The comparison, then the KEDA frontier; and what the target knew of the throughput.
-    assert page.tags.count("table") == 2
-    assert page.body_rows == len(RUNS) + len(summary["keda_frontier"])
+    # The scatter, the arrival rate with the forecasts, the replicas' legend, then for
+    # every run its replicas (the whole span and the busiest window) and its lag, and the
+    # worst incident's three charts.
+    assert page.tags.count("svg") == 3 + 3 * len(RUNS) + 3
+    # The comparison, the settings, then the KEDA frontier; and what the target knew of
+    # the throughput.
+    assert page.tags.count("table") == 3
+    assert page.body_rows == 2 * len(RUNS) + len(summary["keda_frontier"])
     assert "KEDA frontier" in text
     assert "per-replica throughput: true 100 msg/s" in text
     assert page.headers[:2] == ["predictor", "replica-hours (vs reactive)"]
@@ -314,7 +317,13 @@ def test_percent_change(value: float | None, base: float | None, expected: str |
 
 
 def _row(name: str, **values: Any) -> dict[str, Any]:
-    return {"predictor": name, "replica_hours": 1.0, "slo_violation_minutes": 0.0, **values}
+    return {
+        "predictor": name,
+        "replica_hours": 1.0,
+        "slo_violation_minutes": 0.0,
+        "slo_violation_pct": 0.0,
+        **values,
+    }
 
 
 class _Cells(HTMLParser):
@@ -348,7 +357,7 @@ class _Cells(HTMLParser):
 
 def _parse_table(results: list[dict[str, Any]]) -> dict[str, dict[str, tuple[str, bool]]]:
     parser = _Cells()
-    parser.feed(html_table(results))
+    parser.feed(html_table(results, budget_percent=100.0))  # every run meets the SLO
     header, *body = parser.rows
     names = [text for text, _ in header]
     return {row[0][0]: dict(zip(names, row, strict=True)) for row in body}

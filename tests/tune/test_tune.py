@@ -234,3 +234,25 @@ def test_the_recommendation_trades_up_to_2pct_of_cost_for_fewer_scale_events() -
     assert "calm (recommended)" in render_page(result, 4)
     result.candidates = result.candidates[3:]
     assert result.recommended is None
+
+
+def test_the_pages_legend_stays_within_the_chart() -> None:
+    """Laid out in one row, the legend ran past the right edge and was cut off."""
+    import re
+
+    from autoscaler.replay.legend import text_width
+    from autoscaler.tune.page import WIDTH, render_page
+    from autoscaler.tune.search import Scored, TuneResult
+
+    figures = {"replica_hours": 100.0, "slo_violation_pct": 0.5, "slo_violation_minutes": 5.0,
+               "scale_events": 10}  # fmt: skip
+    result = TuneResult("t", 1.0, 0.0, 1.0, 1.0)
+    result.candidates = [Scored("a", figures, figures)]
+    result.baselines = [Scored("reactive", figures, figures)]
+    svg = render_page(result, 1)
+    legend = re.search(r'<g class="legend">(.*?)</g>', svg, re.DOTALL)
+    assert legend is not None
+    labels = re.findall(r'<text x="([0-9.]+)" y="[0-9.]+"[^>]*>([^<]+)</text>', legend.group(1))
+    assert [label for _, label in labels][-1] == "recommended"
+    for x, label in labels:
+        assert float(x) + text_width(label) <= WIDTH, label
