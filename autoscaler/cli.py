@@ -16,6 +16,7 @@ from typing import TextIO
 
 from autoscaler import __version__
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
+from autoscaler.output import Format, add_format_argument, write_structured
 from autoscaler.replay import command as replay_command
 from autoscaler.tune import command as tune_command
 
@@ -75,6 +76,8 @@ def _load(path: str, stderr: TextIO) -> AutoscalerConfig | None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.format is not None:
+        return _validate_structured(args.file, args.format)
     config = _load(args.file, sys.stderr)
     if config is None:
         return EXIT_CONFIG
@@ -82,6 +85,23 @@ def _validate(args: argparse.Namespace) -> int:
         print(describe_target(target))
     count = len(config.targets)
     print(f"config OK: {count} target{'' if count == 1 else 's'}")
+    return EXIT_OK
+
+
+def _validate_structured(path: str, form: Format) -> int:
+    """``validate -o json|yaml``: the normalised config (every default filled in, secrets
+    masked) or every problem, as data on stdout; the exit code as for text."""
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        problems = [
+            {"path": p.path, "message": p.message, "line": p.line, "column": p.column}
+            for p in error.problems
+        ]
+        write_structured({"valid": False, "source": path, "problems": problems}, form, sys.stdout)
+        return EXIT_CONFIG
+    document = {"valid": True, "source": path, "config": config.model_dump(mode="json")}
+    write_structured(document, form, sys.stdout)
     return EXIT_OK
 
 
@@ -126,6 +146,11 @@ def build_parser() -> argparse.ArgumentParser:
         "problem found. Exit 0 when valid, 2 when not.",
     )
     validate.add_argument("file", metavar="FILE", help="the YAML config file")
+    add_format_argument(
+        validate,
+        what="the normalised config (every default filled in, secrets masked) or the list "
+        "of problems",
+    )
     validate.set_defaults(handler=_validate)
 
     run = commands.add_parser("run", help="run the autoscaler service until SIGTERM")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,10 +10,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autoscaler import __version__
 from autoscaler.cli import describe_target, main
-from autoscaler.config import parse_config
+from autoscaler.config import load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -217,3 +219,64 @@ def test_python_dash_m_from_the_repo_root() -> None:
     )
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.endswith("config OK: 2 targets\n"), textwrap.shorten(result.stdout, 200)
+
+
+@pytest.mark.parametrize("form", ["json", "yaml"])
+def test_validate_structured_is_the_normalised_config_that_loads_again(
+    form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-o", form, str(EXAMPLE)]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out) if form == "json" else yaml.safe_load(out)
+    assert (document["valid"], document["source"], err) == (True, str(EXAMPLE), "")
+    normalised = document["config"]
+    assert normalised["targets"][0]["predictor"]["quantile"] == 0.9, "defaults filled in"
+    assert normalised["targets"][1]["dry_run"] is True, "inherited from the top level"
+    assert parse_config(normalised) == load_config(EXAMPLE)
+
+
+@pytest.mark.parametrize("form", ["json", "yaml"])
+def test_validate_structured_lists_every_problem(
+    form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, BAD)
+    assert main(["validate", "--format", form, str(path)]) == 2
+    out, err = capsys.readouterr()
+    document = json.loads(out) if form == "json" else yaml.safe_load(out)
+    assert err == ""
+    assert document == {
+        "valid": False,
+        "source": str(path),
+        "problems": [
+            {
+                "path": "targets[0].min_replicas",
+                "message": "must be an integer",
+                "line": 7,
+                "column": 19,
+            },
+            {
+                "path": "targets[0].triggers[0].cluster",
+                "message": "'mian' is not defined in kafka_clusters (defined: 'main')",
+                "line": 10,
+                "column": 18,
+            },
+        ],
+    }
+
+
+def test_validate_structured_masks_header_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "    # headers:\n    #   X-Scope-OrgID: shop\n",
+            "    headers:\n      X-Scope-OrgID: tenant-shop\n",
+        ),
+    )
+    assert main(["validate", "-o", "json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "tenant-shop" not in out
+    assert json.loads(out)["config"]["prometheus_servers"]["main"]["headers"] == {
+        "X-Scope-OrgID": "**********"
+    }
