@@ -107,9 +107,25 @@ def add_simulation_arguments(
         help="the simulated consumers' true capacity (default: the target's "
         "per_replica_throughput)",
     )
-    target.add_argument("--startup-seconds", type=float, metavar="S")
-    target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
-    target.add_argument("--poll-interval", type=float, metavar="S")
+    target.add_argument(
+        "--startup-seconds",
+        type=float,
+        metavar="S",
+        help="how long a new replica takes to consume (default: the target's startup_seconds)",
+    )
+    target.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="partitions of the simulated topic, the most replicas that consume "
+        "(default: max_replicas)",
+    )
+    target.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="S",
+        help="seconds between polls (default: the target's poll_interval_seconds)",
+    )
     target.add_argument(
         "--peak-replicas",
         type=float,
