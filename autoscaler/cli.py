@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from autoscaler import __version__
+from autoscaler.build_info import REVISION_ENV, build_info
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
 from autoscaler.config.overrides import LOG_LEVELS, RunOverrides
 from autoscaler.output import Format, add_format_argument, write_structured
@@ -248,7 +249,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay_command.add_parser(commands)
     tune_command.add_parser(commands)
+
+    version = commands.add_parser(
+        "version",
+        help="print the version and the git commit of this build",
+        description="Print the package version and the git commit it was built from: "
+        f"${REVISION_ENV} (the image sets it from docker build --build-arg REVISION), else "
+        "git when run from a checkout, else unknown.",
+    )
+    add_format_argument(version, what="the version, the commit and where the commit came from")
+    version.set_defaults(handler=_version)
     return parser
+
+
+def _version(args: argparse.Namespace) -> int:
+    info = build_info()
+    if args.format is not None:
+        write_structured(info.data(), args.format, sys.stdout)
+    else:
+        print(info.text())
+    return EXIT_OK
 
 
 def _exit_code(code: object) -> int:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from autoscaler import __version__
+from autoscaler.build_info import BuildInfo, build_info
 from autoscaler.cli import build_parser, describe_target, main
 from autoscaler.config import AutoscalerConfig, ConfigError, load_config, parse_config
 from autoscaler.config.overrides import RunOverrides
@@ -470,3 +471,56 @@ def test_the_help_test_fails_on_a_flag_without_help() -> None:
     parser.add_argument("--quiet", action="store_true")
     with pytest.raises(AssertionError, match="no help for"):
         test_every_flag_of_every_command_says_what_it_does("probe", parser)
+
+
+def _git_head() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_version_prints_the_baked_revision_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_REVISION", "0123abcd")
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out == (
+        f"autoscaler {__version__}\ncommit 0123abcd (from $AUTOSCALER_REVISION)\n"
+    )
+    assert main(["version", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "version": __version__,
+        "commit": "0123abcd",
+        "commit_from": "env",
+        "modified": None,
+    }
+
+
+def test_version_from_a_checkout_is_its_head(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _git_head()
+    if head is None:
+        pytest.skip("not run from a git checkout")
+    # The Dockerfile's default when no --build-arg REVISION is given: not a commit.
+    monkeypatch.setenv("AUTOSCALER_REVISION", "unknown")
+    assert main(["version", "-o", "yaml"]) == 0
+    document = yaml.safe_load(capsys.readouterr().out)
+    assert (document["commit"], document["commit_from"]) == (head, "git")
+    assert isinstance(document["modified"], bool)
+
+
+def test_version_elsewhere_is_unknown(tmp_path: Path) -> None:
+    """Installed outside a checkout, or inside some other repository that does not track
+    the package (a virtual environment in a project's folder): no commit is guessed."""
+    package = tmp_path / "site-packages" / "autoscaler"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    assert build_info({}, package) == BuildInfo(__version__, "unknown", "unknown")
+    if subprocess.run(["git", "init", "-q", str(tmp_path)], check=False).returncode != 0:
+        pytest.skip("no git")
+    assert build_info({}, package).commit_from == "unknown"
