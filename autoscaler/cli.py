@@ -19,6 +19,7 @@ from autoscaler import __version__
 from autoscaler.build_info import REVISION_ENV, build_info
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
 from autoscaler.config.overrides import LOG_LEVELS, RunOverrides
+from autoscaler.importer import command as import_command
 from autoscaler.output import Format, add_format_argument, write_structured
 from autoscaler.replay import command as replay_command
 from autoscaler.tune import command as tune_command
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay_command.add_parser(commands)
     tune_command.add_parser(commands)
+    import_command.add_parser(commands)
 
     version = commands.add_parser(
         "version",
