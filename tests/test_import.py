@@ -53,6 +53,7 @@ FIXTURE_TARGETS = {
     "list.yaml": ["emails-worker", "sms-worker"],
     "multi-doc.yaml": ["clickstream"],
     "hpa.yaml": ["payments-consumer"],
+    "readme.yaml": ["orders-consumer"],
 }
 
 
@@ -594,3 +595,17 @@ def test_an_output_file_is_replaced_whole(
     assert code == 0
     assert [t.name for t in load_config(target).targets] == ["orders"]
     assert [p.name for p in tmp_path.iterdir()] == ["autoscaler.yaml"], "no temporary left"
+
+
+def test_the_readme_shows_what_its_example_imports_to(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Migrate from KEDA or an HPA", 1)[1].split("\n## ", 1)[0]
+    shown_err = section.split("stderr says:\n\n```\n", 1)[1].split("```", 1)[0]
+    shown_file = section.split("reads:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    written = tmp_path / "autoscaler.yaml"
+    code, _, err = _import(capsys, str(FIXTURES / "readme.yaml"), "--output", str(written))
+    assert code == 0
+    assert err == shown_err.replace("to autoscaler.yaml", f"to {written}")
+    assert written.read_text(encoding="utf-8").split("\n\n", 1)[1].endswith(shown_file)
