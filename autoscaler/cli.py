@@ -1,4 +1,5 @@
-"""The ``autoscaler`` command: ``validate`` a config file, ``run`` the service, ``replay`` a trace.
+"""The ``autoscaler`` command: ``validate`` a config file, ``run`` the service, ``replay`` and
+``tune`` on history, ``import`` KEDA ScaledObjects and HPAs, print the ``version``.
 
 Exit codes are part of the interface, for CI jobs and init containers that gate on
 ``autoscaler validate``: 0 success, 2 a bad config file or bad arguments (argparse's own

@@ -25,6 +25,14 @@ from autoscaler.output import add_format_argument, refuse_format_as_path
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
+DESCRIPTION = """\
+Read KEDA ScaledObjects and autoscaling/v2 HorizontalPodAutoscalers (one object, a List, or
+several YAML documents, as kubectl get -o yaml prints them) and write this project's config:
+one target per object, the kafka and prometheus triggers mapped key by key, replicas,
+behavior and fallback; equal Kafka clusters and Prometheus servers shared between targets;
+secrets never copied. What cannot be mapped is a warning on stderr (and a comment in the
+file's header). The result is checked by the config loader before it is written."""
+
 EPILOG = """\
 examples:
   kubectl get scaledobject -A -o yaml | autoscaler import - --output autoscaler.yaml
@@ -40,13 +48,7 @@ def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "import",
         help="turn KEDA ScaledObjects and HPAs into a config file (forecast-only)",
-        description="Read KEDA ScaledObjects and autoscaling/v2 HorizontalPodAutoscalers "
-        "(one object, a List, or many YAML documents, as kubectl get -o yaml prints them) "
-        "and write this project's config: one target per object, the kafka and prometheus "
-        "triggers mapped key by key, replicas, behavior and fallback; Kafka clusters and "
-        "Prometheus servers shared between targets; secrets never copied. What cannot be "
-        "mapped is a warning on stderr (and a comment in the file). The result is checked "
-        "by the config loader before it is written.",
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
