@@ -47,10 +47,12 @@ RUN groupadd --system --gid 65532 autoscaler \
     && useradd --system --uid 65532 --gid 65532 --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin autoscaler
 COPY --from=builder /opt/venv /opt/venv
+# AUTOSCALER_REVISION: what `autoscaler version` prints as the commit (no git in the image).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    TMPDIR=/tmp
+    TMPDIR=/tmp \
+    AUTOSCALER_REVISION="${REVISION}"
 USER 65532:65532
 WORKDIR /tmp
 # server.health_port (/healthz, /readyz, /status) and server.metrics_port (/metrics).

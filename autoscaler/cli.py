@@ -1,4 +1,5 @@
-"""The ``autoscaler`` command: ``validate`` a config file, ``run`` the service, ``replay`` a trace.
+"""The ``autoscaler`` command: ``validate`` a config file, ``run`` the service, ``replay`` and
+``tune`` on history, ``import`` KEDA ScaledObjects and HPAs, print the ``version``.
 
 Exit codes are part of the interface, for CI jobs and init containers that gate on
 ``autoscaler validate``: 0 success, 2 a bad config file or bad arguments (argparse's own
@@ -9,13 +10,18 @@ a bad file prints every problem, one per line, and nothing else.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from autoscaler import __version__
+from autoscaler.build_info import REVISION_ENV, build_info
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
+from autoscaler.config.overrides import LOG_LEVELS, RunOverrides
+from autoscaler.importer import command as import_command
+from autoscaler.output import Format, add_format_argument, write_structured
 from autoscaler.replay import command as replay_command
 from autoscaler.tune import command as tune_command
 
@@ -63,10 +69,12 @@ def describe_target(target: TargetConfig) -> str:
     )
 
 
-def _load(path: str, stderr: TextIO) -> AutoscalerConfig | None:
+def _load(
+    path: str, stderr: TextIO, load: Callable[[str], AutoscalerConfig] = load_config
+) -> AutoscalerConfig | None:
     """The config, or None after printing every problem with it."""
     try:
-        return load_config(path)
+        return load(path)
     except ConfigError as error:
         print(error.summary(), file=stderr)
         for problem in error.problems:
@@ -75,6 +83,8 @@ def _load(path: str, stderr: TextIO) -> AutoscalerConfig | None:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.format is not None:
+        return _validate_structured(args.file, args.format)
     config = _load(args.file, sys.stderr)
     if config is None:
         return EXIT_CONFIG
@@ -85,9 +95,39 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _validate_structured(path: str, form: Format) -> int:
+    """``validate -o json|yaml``: the normalised config (every default filled in, secrets
+    masked) or every problem, as data on stdout; the exit code as for text."""
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        problems = [
+            {"path": p.path, "message": p.message, "line": p.line, "column": p.column}
+            for p in error.problems
+        ]
+        write_structured({"valid": False, "source": path, "problems": problems}, form, sys.stdout)
+        return EXIT_CONFIG
+    document = {"valid": True, "source": path, "config": config.model_dump(mode="json")}
+    write_structured(document, form, sys.stdout)
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
+    overrides = RunOverrides(
+        kubeconfig_path=args.kubeconfig,
+        context=args.context,
+        log_level=args.log_level,
+        dry_run=args.dry_run,
+    )
+    if args.kubeconfig is not None and not os.path.isfile(args.kubeconfig):
+        print(f"run: --kubeconfig {args.kubeconfig}: no such file", file=sys.stderr)
+        return EXIT_CONFIG
+
+    def load(path: str) -> AutoscalerConfig:
+        return overrides.apply(load_config(path), path)
+
     # A service that would refuse its config later must refuse it before anything starts.
-    config = _load(args.config, sys.stderr)
+    config = _load(args.config, sys.stderr, load)
     if config is None:
         return EXIT_CONFIG
     import asyncio
@@ -101,10 +141,82 @@ def _run(args: argparse.Namespace) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         install_signal_handlers(stop)
-        await service.run(config, stop, config_path=args.config)
+        await service.run(config, stop, config_path=args.config, load=load)
 
     asyncio.run(main())
     return EXIT_OK
+
+
+RUN_DESCRIPTION = """\
+Run the autoscaler service. Each target is one supervised task that polls its triggers
+(Kafka consumer-group lag, Prometheus queries) every poll_interval_seconds, forecasts the
+load one pod start-up ahead, decides the replica count (the HPA's behavior policies and
+KEDA's activation and idle rules) and patches the workload's scale subresource: only for
+targets with dry_run false, only while this instance holds the leader Lease, never while the
+workload is paused or another autoscaler (HPA, ScaledObject) scales it. Every decision is
+one scaling_decision log line. The config file is re-read when it changes (every 5 s): a
+valid file is applied target by target, an invalid one is rejected and the running config
+kept; the flags below apply to every reload too."""
+
+RUN_EPILOG = """\
+endpoints:
+  :8080/healthz   liveness: ok while the process and its event loop run
+  :8080/readyz    readiness: 200 once built and while every trigger and target is within
+                  its failure budget, else 503 naming them
+  :8080/status    JSON per target: observations, forecast, decision, why not patched
+  :9090/metrics   Prometheus metrics (autoscaler_*)
+  (the ports are server.health_port and server.metrics_port)
+
+signals:
+  SIGTERM, SIGINT  in-flight polls and patches finish, the Lease is released, the process
+                   exits within a few seconds (exit code 0)
+
+exit codes: 0 stopped by a signal, 2 a bad config or bad arguments, 1 anything else
+(e.g. no Kubernetes credentials), printed as one line."""
+
+
+def _add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run the autoscaler service until SIGTERM",
+        description=RUN_DESCRIPTION,
+        epilog=RUN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
+    kube = run.add_argument_group("overrides of the config file (kept over reloads)")
+    kube.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        type=_non_empty,
+        help="the kubeconfig to use (instead of kubernetes.kubeconfig_path, $KUBECONFIG or "
+        "~/.kube/config); implies kubernetes.mode kubeconfig",
+    )
+    kube.add_argument(
+        "--context",
+        metavar="NAME",
+        type=_non_empty,
+        help="the kubeconfig context to use (instead of kubernetes.context or the current "
+        "context); implies kubernetes.mode kubeconfig",
+    )
+    kube.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="instead of logging.level",
+    )
+    kube.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="forecast-only for every target, whatever dry_run says in the file (there is "
+        "no flag for the other way: switching dry_run off is done in the file)",
+    )
+    run.set_defaults(handler=_run)
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="show a traceback on unexpected errors"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND --help)"
+    )
 
     validate = commands.add_parser(
         "validate",
@@ -126,15 +240,38 @@ def build_parser() -> argparse.ArgumentParser:
         "problem found. Exit 0 when valid, 2 when not.",
     )
     validate.add_argument("file", metavar="FILE", help="the YAML config file")
+    add_format_argument(
+        validate,
+        what="the normalised config (every default filled in, secrets masked) or the list "
+        "of problems",
+    )
     validate.set_defaults(handler=_validate)
 
-    run = commands.add_parser("run", help="run the autoscaler service until SIGTERM")
-    run.add_argument("--config", required=True, metavar="FILE", help="the YAML config file")
-    run.set_defaults(handler=_run)
+    _add_run_parser(commands)
 
     replay_command.add_parser(commands)
     tune_command.add_parser(commands)
+    import_command.add_parser(commands)
+
+    version = commands.add_parser(
+        "version",
+        help="print the version and the git commit of this build",
+        description="Print the package version and the git commit it was built from: "
+        f"${REVISION_ENV} (the image sets it from docker build --build-arg REVISION), else "
+        "git when run from a checkout, else unknown.",
+    )
+    add_format_argument(version, what="the version, the commit and where the commit came from")
+    version.set_defaults(handler=_version)
     return parser
+
+
+def _version(args: argparse.Namespace) -> int:
+    info = build_info()
+    if args.format is not None:
+        write_structured(info.data(), args.format, sys.stdout)
+    else:
+        print(info.text())
+    return EXIT_OK
 
 
 def _exit_code(code: object) -> int:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from autoscaler import __version__
-from autoscaler.cli import describe_target, main
-from autoscaler.config import parse_config
+from autoscaler.build_info import BuildInfo, build_info
+from autoscaler.cli import build_parser, describe_target, main
+from autoscaler.config import AutoscalerConfig, ConfigError, load_config, parse_config
+from autoscaler.config.overrides import RunOverrides
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "config.example.yaml"
@@ -217,3 +223,304 @@ def test_python_dash_m_from_the_repo_root() -> None:
     )
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.endswith("config OK: 2 targets\n"), textwrap.shorten(result.stdout, 200)
+
+
+@pytest.mark.parametrize("form", ["json", "yaml"])
+def test_validate_structured_is_the_normalised_config_that_loads_again(
+    form: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "-o", form, str(EXAMPLE)]) == 0
+    out, err = capsys.readouterr()
+    document = json.loads(out) if form == "json" else yaml.safe_load(out)
+    assert (document["valid"], document["source"], err) == (True, str(EXAMPLE), "")
+    normalised = document["config"]
+    assert normalised["targets"][0]["predictor"]["quantile"] == 0.9, "defaults filled in"
+    assert normalised["targets"][1]["dry_run"] is True, "inherited from the top level"
+    assert parse_config(normalised) == load_config(EXAMPLE)
+
+
+@pytest.mark.parametrize("form", ["json", "yaml"])
+def test_validate_structured_lists_every_problem(
+    form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, BAD)
+    assert main(["validate", "--format", form, str(path)]) == 2
+    out, err = capsys.readouterr()
+    document = json.loads(out) if form == "json" else yaml.safe_load(out)
+    assert err == ""
+    assert document == {
+        "valid": False,
+        "source": str(path),
+        "problems": [
+            {
+                "path": "targets[0].min_replicas",
+                "message": "must be an integer",
+                "line": 7,
+                "column": 19,
+            },
+            {
+                "path": "targets[0].triggers[0].cluster",
+                "message": "'mian' is not defined in kafka_clusters (defined: 'main')",
+                "line": 10,
+                "column": 18,
+            },
+        ],
+    }
+
+
+def test_validate_structured_masks_header_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        EXAMPLE.read_text(encoding="utf-8").replace(
+            "    # headers:\n    #   X-Scope-OrgID: shop\n",
+            "    headers:\n      X-Scope-OrgID: tenant-shop\n",
+        ),
+    )
+    assert main(["validate", "-o", "json", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "tenant-shop" not in out
+    assert json.loads(out)["config"]["prometheus_servers"]["main"]["headers"] == {
+        "X-Scope-OrgID": "**********"
+    }
+
+
+KUBE_FILE = """\
+kubernetes: {mode: MODE, kubeconfig_path: /from/the/file, context: file-context}
+logging: {level: info}
+dry_run: false
+kafka_clusters: {k: {bootstrap_servers: ["k:9092"]}}
+targets:
+  - name: a
+    scale_target_ref: {name: a}
+    triggers: [{type: kafka_lag, cluster: k, consumer_group: g}]
+  - name: b
+    scale_target_ref: {name: b}
+    dry_run: false
+    triggers: [{type: kafka_lag, cluster: k, consumer_group: g}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "overrides", "expected"),
+    [
+        pytest.param(
+            "auto",
+            RunOverrides(),
+            ("auto", "/from/the/file", "file-context", "info", False),
+            id="nothing-given",
+        ),
+        pytest.param(
+            "auto",
+            RunOverrides(kubeconfig_path="/flag/kubeconfig"),
+            ("kubeconfig", "/flag/kubeconfig", "file-context", "info", False),
+            id="kubeconfig-implies-mode-kubeconfig",
+        ),
+        pytest.param(
+            "kubeconfig",
+            RunOverrides(context="flag-context"),
+            ("kubeconfig", "/from/the/file", "flag-context", "info", False),
+            id="context",
+        ),
+        pytest.param(
+            "auto",
+            RunOverrides(log_level="debug", dry_run=True),
+            ("auto", "/from/the/file", "file-context", "debug", True),
+            id="log-level-and-dry-run",
+        ),
+    ],
+)
+def test_run_overrides(
+    tmp_path: Path,
+    mode: str,
+    overrides: RunOverrides,
+    expected: tuple[str, str, str, str, bool],
+) -> None:
+    config = overrides.apply(load_config(_write(tmp_path, KUBE_FILE.replace("MODE", mode))))
+    kube = config.kubernetes
+    seen = (kube.mode, str(kube.kubeconfig_path), kube.context, config.logging.level)
+    assert seen == expected[:4]
+    # Every target, including one whose own dry_run is false; never the other way.
+    assert {config.dry_run, *(t.dry_run for t in config.targets)} == {expected[4]}
+
+
+def test_a_kubeconfig_flag_contradicts_mode_in_cluster(tmp_path: Path) -> None:
+    text = KUBE_FILE.replace("MODE", "in_cluster").replace(
+        ", kubeconfig_path: /from/the/file, context: file-context", ""
+    )
+    config = load_config(_write(tmp_path, text))
+    with pytest.raises(ConfigError) as raised:
+        RunOverrides(kubeconfig_path="/k", context="c").apply(config, "f.yaml")
+    assert raised.value.format() == (
+        "kubernetes.mode: is in_cluster, which uses no kubeconfig: --kubeconfig and --context "
+        "needs mode kubeconfig or auto"
+    )
+
+
+def test_run_passes_its_flags_to_the_service_and_to_every_reload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.live import service
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("{}\n")
+    path = _write(tmp_path, KUBE_FILE.replace("MODE", "auto"))
+    seen: dict[str, object] = {}
+
+    async def fake_run(config: object, stop: object, **kwargs: Any) -> None:
+        seen["config"] = config
+        seen["reloaded"] = kwargs["load"](kwargs["config_path"])
+
+    monkeypatch.setattr(service, "run", fake_run)
+    argv = ["run", "--config", str(path), "--kubeconfig", str(kubeconfig), "--dry-run",
+            "--context", "ctx", "--log-level", "warning"]  # fmt: skip
+    assert main(argv) == 0
+    for config in (seen["config"], seen["reloaded"]):
+        assert isinstance(config, AutoscalerConfig)
+        assert (config.kubernetes.mode, config.kubernetes.kubeconfig_path) == (
+            "kubeconfig",
+            kubeconfig,
+        )
+        assert (config.kubernetes.context, config.logging.level) == ("ctx", "warning")
+        assert [t.dry_run for t in config.targets] == [True, True]
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        pytest.param(
+            ["--kubeconfig", "/no/such/kubeconfig"],
+            "run: --kubeconfig /no/such/kubeconfig: no such file",
+            id="missing-kubeconfig",
+        ),
+        pytest.param(["--context", ""], "argument --context: must not be empty", id="empty"),
+        pytest.param(["--log-level", "loud"], "argument --log-level: invalid choice", id="level"),
+        pytest.param(["--dry-run=false"], "ignored explicit argument 'false'", id="no-dry-run-off"),
+    ],
+)
+def test_run_flag_errors_are_one_line_and_exit_2(
+    extra: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--config", str(EXAMPLE), *extra]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert says in err
+    assert "Traceback" not in err
+
+
+def test_run_with_a_kubeconfig_flag_against_mode_in_cluster_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(
+        tmp_path,
+        KUBE_FILE.replace("MODE", "in_cluster").replace(
+            ", kubeconfig_path: /from/the/file, context: file-context", ""
+        ),
+    )
+    assert main(["run", "--config", str(path), "--context", "staging"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: 1 problem",
+        "  kubernetes.mode: is in_cluster, which uses no kubeconfig: --context needs mode "
+        "kubeconfig or auto",
+    ]
+
+
+def test_run_help_describes_the_service() -> None:
+    text = _subcommands(build_parser())["run"].format_help()
+    for needed in ("/healthz", "/readyz", "/status", "/metrics", "SIGTERM", "leader Lease",
+                   "dry_run", "exit codes"):  # fmt: skip
+        assert needed in text
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    (commands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(commands.choices)
+
+
+def _parsers() -> list[tuple[str, argparse.ArgumentParser]]:
+    parser = build_parser()
+    return [("autoscaler", parser), *_subcommands(parser).items()]
+
+
+@pytest.mark.parametrize(
+    ("name", "parser"), [pytest.param(name, parser, id=name) for name, parser in _parsers()]
+)
+def test_every_flag_of_every_command_says_what_it_does(
+    name: str, parser: argparse.ArgumentParser
+) -> None:
+    missing = [
+        action.option_strings or [action.dest]
+        for action in parser._actions
+        if not (action.help and action.help.strip() and action.help != argparse.SUPPRESS)
+    ]
+    assert missing == [], f"{name}: no help for {missing}"
+    if name != "autoscaler":
+        assert parser.description, f"{name} has no description"
+
+
+def test_every_command_is_listed_with_a_line_of_help() -> None:
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert set(helps) == set(commands.choices)
+    assert all(helps.values()), helps
+
+
+def test_the_help_test_fails_on_a_flag_without_help() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quiet", action="store_true")
+    with pytest.raises(AssertionError, match="no help for"):
+        test_every_flag_of_every_command_says_what_it_does("probe", parser)
+
+
+def _git_head() -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def test_version_prints_the_baked_revision_first(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTOSCALER_REVISION", "0123abcd")
+    assert main(["version"]) == 0
+    assert capsys.readouterr().out == (
+        f"autoscaler {__version__}\ncommit 0123abcd (from $AUTOSCALER_REVISION)\n"
+    )
+    assert main(["version", "-o", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "version": __version__,
+        "commit": "0123abcd",
+        "commit_from": "env",
+        "modified": None,
+    }
+
+
+def test_version_from_a_checkout_is_its_head(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = _git_head()
+    if head is None:
+        pytest.skip("not run from a git checkout")
+    # The Dockerfile's default when no --build-arg REVISION is given: not a commit.
+    monkeypatch.setenv("AUTOSCALER_REVISION", "unknown")
+    assert main(["version", "-o", "yaml"]) == 0
+    document = yaml.safe_load(capsys.readouterr().out)
+    assert (document["commit"], document["commit_from"]) == (head, "git")
+    assert isinstance(document["modified"], bool)
+
+
+def test_version_elsewhere_is_unknown(tmp_path: Path) -> None:
+    """Installed outside a checkout, or inside some other repository that does not track
+    the package (a virtual environment in a project's folder): no commit is guessed."""
+    package = tmp_path / "site-packages" / "autoscaler"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    assert build_info({}, package) == BuildInfo(__version__, "unknown", "unknown")
+    if subprocess.run(["git", "init", "-q", str(tmp_path)], check=False).returncode != 0:
+        pytest.skip("no git")
+    assert build_info({}, package).commit_from == "unknown"

@@ -22,6 +22,7 @@ from autoscaler.fleet.workloads import (
     tune_workload,
     workloads_in,
 )
+from autoscaler.output import write_structured
 from autoscaler.replay.engine import ReplaySettings
 from autoscaler.replay.trace import TraceError
 
@@ -123,7 +124,7 @@ def replay_fleet(
         f"fleet of {len(workloads)} workloads, target {target.name} settings: "
         f"{run} against reactive KEDA, most replica-hours saved first"
     )
-    print(render_ranking(rows, title), file=out)
+    _print_ranking(args, rows, title, out)
     _write(args, {"kind": "replay", "run": run, "ranking": rows, "workloads": outcomes}, out)
     return _exit_code(rows)
 
@@ -174,13 +175,26 @@ def _fan_out(function: Any, tasks: list[Any], args: argparse.Namespace) -> list[
     return results
 
 
+def _print_ranking(
+    args: argparse.Namespace, rows: list[dict[str, Any]], title: str, out: TextIO
+) -> None:
+    """The ranking as a table, or its rows as data with ``-o json|yaml`` (replay)."""
+    form = getattr(args, "format", None)
+    if form is not None:
+        write_structured(rows, form, out)
+    else:
+        print(render_ranking(rows, title), file=out)
+
+
 def _write(args: argparse.Namespace, document: dict[str, Any], out: TextIO) -> None:
     if not args.output:
         return
     directory = Path(args.output)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "fleet.json").write_text(json.dumps(document, indent=2) + "\n")
-    print(f"wrote fleet.json to {directory}", file=out)
+    # With -o, stdout holds the data alone.
+    said = sys.stderr if getattr(args, "format", None) is not None else out
+    print(f"wrote fleet.json to {directory}", file=said)
 
 
 def _progress_bar(done: int, total: int) -> None:

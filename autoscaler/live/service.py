@@ -173,8 +173,11 @@ class Service:
         *,
         metrics: ServiceMetrics | None = None,
         grace_seconds: float = 5.0,
+        load: Callable[[str], AutoscalerConfig] = load_config,
     ) -> None:
         self.config = config
+        self.load = load
+        """How a changed file is read: the loader, with the command line's overrides."""
         self.actuator = actuator
         self.is_leader = is_leader
         self.metrics = metrics or ServiceMetrics()
@@ -434,7 +437,7 @@ class Service:
         try:
             # Parsed and validated in a worker thread, within a deadline: a huge or hostile
             # file must not stall /healthz and every target's polls on the event loop.
-            loading = asyncio.to_thread(load_config, path)
+            loading = asyncio.to_thread(self.load, path)
             try:
                 config = await asyncio.wait_for(loading, RELOAD_DEADLINE_SECONDS)
             except TimeoutError:
@@ -617,10 +620,13 @@ async def run(
     config_path: str | None = None,
     config_check_seconds: float = CONFIG_CHECK_SECONDS,
     on_built: Callable[[Service], None] | None = None,
+    load: Callable[[str], AutoscalerConfig] = load_config,
 ) -> None:
     """Run until ``stop`` is set; everything built here is closed on the way out.
 
-    ``config_path``: the file ``config`` came from; watched for changes when given.
+    ``config_path``: the file ``config`` came from; watched for changes when given, and
+    read again by ``load`` (``autoscaler run`` passes the loader with its flags applied,
+    so that a reload keeps them).
     ``on_built``: called with the service once its targets run (tests inspect it).
     """
     actuator = actuator or await ScaleActuator.connect(config.kubernetes)
@@ -634,7 +640,9 @@ async def run(
         )
         elector_task = asyncio.create_task(elector.run(stop), name="leader-election")
     leading = elector
-    service = Service(config, actuator, (lambda: leading.is_leader) if leading else (lambda: True))
+    service = Service(
+        config, actuator, (lambda: leading.is_leader) if leading else (lambda: True), load=load
+    )
     if config_path is not None:
         service.reload = ReloadStatus(
             path=config_path, digest=file_digest(config_path), loaded_at=time.time()

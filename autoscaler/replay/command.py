@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from autoscaler.config import ConfigError, load_config
+from autoscaler.output import add_format_argument, refuse_format_as_path, write_structured
 from autoscaler.replay.trace import Trace, TraceError, load_csv
 
 if TYPE_CHECKING:
@@ -74,6 +75,10 @@ def add_parser(commands: Any) -> None:
         "from the processing rate, as live)",
     )
     parser.add_argument("--output", metavar="DIR", help="write summary.json, CSVs, report.html")
+    add_format_argument(
+        parser,
+        what="the comparison table's rows (one per run; for a fleet, the ranking's)",
+    )
     parser.add_argument(
         "--jobs",
         type=int,
@@ -102,9 +107,25 @@ def add_simulation_arguments(
         help="the simulated consumers' true capacity (default: the target's "
         "per_replica_throughput)",
     )
-    target.add_argument("--startup-seconds", type=float, metavar="S")
-    target.add_argument("--partitions", type=int, metavar="N", help="default: max_replicas")
-    target.add_argument("--poll-interval", type=float, metavar="S")
+    target.add_argument(
+        "--startup-seconds",
+        type=float,
+        metavar="S",
+        help="how long a new replica takes to consume (default: the target's startup_seconds)",
+    )
+    target.add_argument(
+        "--partitions",
+        type=int,
+        metavar="N",
+        help="partitions of the simulated topic, the most replicas that consume "
+        "(default: max_replicas)",
+    )
+    target.add_argument(
+        "--poll-interval",
+        type=float,
+        metavar="S",
+        help="seconds between polls (default: the target's poll_interval_seconds)",
+    )
     target.add_argument(
         "--peak-replicas",
         type=float,
@@ -243,6 +264,14 @@ def check_simulation_numbers(args: argparse.Namespace) -> None:
         raise TraceError(f"--jobs must be >= 1, not {jobs}")
 
 
+def check_format_and_output(args: argparse.Namespace) -> None:
+    """``--output DIR`` usable, and not a format (``--output json`` means ``-o json``)."""
+    mistaken = refuse_format_as_path("--output", args.output)
+    if mistaken is not None:
+        raise TraceError(mistaken)
+    check_output(args.output)
+
+
 def check_output(output: str | None) -> None:
     """``--output``: a folder that exists or can be made, and can be written, checked before
     a long run rather than after it."""
@@ -278,7 +307,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     _, _, trigger = kafka_trigger(target)
     try:
         check_simulation_numbers(args)
-        check_output(args.output)
+        check_format_and_output(args)
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None:
             raise TraceError(
@@ -340,11 +369,20 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         NEXT_STEPS,
         comparison_table,
         knowledge_line,
+        table_rows,
         verdict,
         write_report,
     )
 
     summary = result.summary()
+    if args.format is not None:
+        # The table's rows as data on stdout, nothing else there: the headline, the
+        # verdict and the legend are for people, and summary.json (--output) has it all.
+        write_structured(table_rows(summary), args.format, out)
+        if args.output:
+            written = write_report(result, Path(args.output))
+            print(f"wrote {len(written)} files to {args.output}", file=sys.stderr)
+        return EXIT_OK
     print(_headline(summary, trace, result.scale, settings), file=out)
     print(knowledge_line(summary), file=out)
     print(comparison_table(summary), file=out)

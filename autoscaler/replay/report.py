@@ -146,6 +146,12 @@ def comparison_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines + ([""] if changes else []) + changes + frontier_lines(summary))
 
 
+def table_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The terminal table as data (``replay -o json|yaml``): one row per run, the table's
+    columns by their summary.json names, numbers unrounded (None where not finite)."""
+    return [{c.key: run.get(c.key) for c in COLUMNS} for run in summary["results"]]
+
+
 def frontier_lines(summary: dict[str, Any]) -> list[str]:
     """The KEDA frontier as a small table, then where each run stands against it."""
     frontier: list[dict[str, Any]] = summary.get("keda_frontier") or []

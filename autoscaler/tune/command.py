@@ -76,7 +76,7 @@ def add_parser(commands: Any) -> None:
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     from autoscaler.replay.command import (
-        check_output,
+        check_format_and_output,
         check_simulation_numbers,
         load_target,
         load_trace,
@@ -107,7 +107,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 f"(known: {', '.join(MODELS)})"
             )
         check_simulation_numbers(args)
-        check_output(args.output)
+        check_format_and_output(args)
         throughput = args.per_replica_throughput or trigger.per_replica_throughput
         if throughput is None or not (math.isfinite(throughput) and throughput > 0):
             raise TraceError(

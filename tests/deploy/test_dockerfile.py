@@ -134,3 +134,14 @@ def test_the_image_installs_a_hashed_lock_of_every_runtime_dependency() -> None:
     labels = " ".join(args for instruction, args in _stages()[-1] if instruction == "LABEL")
     for label in ("source", "revision", "licenses"):
         assert f"org.opencontainers.image.{label}=" in labels
+
+
+def test_the_image_carries_its_revision_where_autoscaler_version_reads_it() -> None:
+    """``docker build --build-arg REVISION=$(git rev-parse HEAD)``: the label says it to
+    registries, ``AUTOSCALER_REVISION`` to ``autoscaler version`` (no git in the image)."""
+    from autoscaler.build_info import REVISION_ENV
+
+    final = _stages()[-1]
+    assert any(args.split("=", 1)[0] == "REVISION" for i, args in final if i == "ARG")
+    env = " ".join(args for instruction, args in final if instruction == "ENV")
+    assert re.search(rf'(^|\s){REVISION_ENV}="?\$\{{REVISION\}}"?(\s|$)', env), env

@@ -92,6 +92,17 @@ def test_a_workload_that_cannot_be_read_fails_alone(
     assert "failed broken:" in capsys.readouterr().out
 
 
+def test_a_fleets_ranking_as_json_is_fleet_jsons_ranking(
+    fleet: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = _replay(
+        fleet, tmp_path / "out", "--workers", "1", "--predictors", "none", "-o", "json"
+    )
+    out, err = capsys.readouterr()
+    assert json.loads(out) == document["ranking"]
+    assert f"wrote fleet.json to {tmp_path / 'out'}" in err, "stdout holds the rows alone"
+
+
 def test_a_fleet_where_no_workload_can_be_read_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

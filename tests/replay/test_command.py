@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from autoscaler.cli import main
 
@@ -74,6 +75,11 @@ def test_replay_csv_with_output(
         pytest.param(["--jobs", "0"], "--jobs must be >= 1", id="jobs"),
         pytest.param(["--predictors", ","], "--predictors ',' names no run", id="no-run"),
         pytest.param(["--output", __file__], "is a file, not a folder", id="output-file"),
+        pytest.param(
+            ["--output", "json"],
+            "--output json: --output names where to write; for the format, use -o json",
+            id="output-is-not-the-format",
+        ),
         pytest.param(
             ["--output", "/proc/nope/out"], "--output /proc/nope/out: cannot make it", id="out"
         ),
@@ -233,3 +239,31 @@ def test_a_target_told_nothing_learns_the_throughput_and_says_so(
     assert none["throughput_learned_final"] == pytest.approx(0.01, rel=0.25)
     work = none["messages_processed"] + none["backlog_end_messages"]
     assert work == pytest.approx(none["messages_arrived"])
+
+
+@pytest.mark.parametrize("form", ["json", "yaml"])
+def test_structured_output_is_the_tables_rows_and_nothing_else(
+    form: str, history: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_dir = tmp_path / "out"
+    code = main(
+        [
+            "replay", "--history", str(history),
+            "--config", str(ROOT / "config.example.yaml"),
+            "--predictors", "none", "--poll-interval", "60", "--span-days", "1",
+            "--warmup-days", "2", "--no-progress", "-o", form, "--output", str(out_dir),
+        ]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out) if form == "json" else yaml.safe_load(out)
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert [row["predictor"] for row in rows] == [r["predictor"] for r in summary["results"]]
+    assert list(rows[0]) == [
+        "predictor", "replica_hours", "efficiency", "slo_violation_minutes",
+        "slo_violation_pct", "lag_seconds_p50", "lag_seconds_p99", "lag_seconds_max",
+        "scale_events", "forecast_mae", "forecast_mase", "runtime_seconds",
+    ]  # fmt: skip
+    for row, run in zip(rows, summary["results"], strict=True):
+        assert row["replica_hours"] == run["replica_hours"], "unrounded, as in summary.json"
+    assert f"wrote 6 files to {out_dir}" in err, "stdout holds the rows alone"

@@ -21,7 +21,8 @@ from servers.kafka_data import KafkaData
 from servers.kube_api import KubeApiServer
 from servers.process import free_port
 
-from autoscaler.config import load_config
+from autoscaler.config import AutoscalerConfig, load_config
+from autoscaler.config.overrides import RunOverrides
 from autoscaler.live import service
 from autoscaler.live.actuator import ScaleActuator
 from autoscaler.logs import configure_logging
@@ -79,9 +80,15 @@ async def api() -> AsyncIterator[KubeApiServer]:
 class Running:
     """The service task, the ``Service`` it built, and its HTTP endpoints."""
 
-    def __init__(self, path: Path, api: KubeApiServer) -> None:
+    def __init__(
+        self,
+        path: Path,
+        api: KubeApiServer,
+        load: Callable[[str], AutoscalerConfig] = load_config,
+    ) -> None:
         self.path = path
-        self.config = load_config(path)
+        self.load = load
+        self.config = load(str(path))
         self.api = api
         self.stop = asyncio.Event()
         self.service: service.Service | None = None
@@ -102,6 +109,7 @@ class Running:
                 config_path=str(self.path),
                 config_check_seconds=0.1,
                 on_built=built,
+                load=self.load,
             )
         )
         await self.until(lambda: self.service is not None, 10)
@@ -169,6 +177,33 @@ async def test_switching_dry_run_off_on_disk_starts_acting_and_keeps_what_was_le
             learnt.recommendations
         ), "stabilization keeps its history over the reload"
         assert running.svc.reload.last_result == "applied"
+
+
+async def test_a_dry_run_flag_holds_over_a_reload_that_switches_dry_run_off(
+    kafka: KafkaData, broker: TansuBroker, api: KubeApiServer, tmp_path: Path
+) -> None:
+    """``autoscaler run --dry-run``: the service reads every reload through the flags, so
+    a file that later says ``dry_run: false`` is applied (its other changes too) and still
+    patches nothing."""
+    await _burst(kafka)
+    path = tmp_path / "config.yaml"
+    document = _document(broker, dry_run=False, targets=[_target("orders", "orders")])
+    _write(path, document)
+    flags = RunOverrides(dry_run=True)
+
+    def load(where: str) -> AutoscalerConfig:
+        return flags.apply(load_config(where), where)
+
+    async with Running(path, api, load) as running:
+        await running.until(lambda: running.svc.controllers["orders"].last is not None, 5)
+        changed = _target("orders", "orders", max_replicas=9, dry_run=False)
+        _write(path, document | {"targets": [changed]})
+        await running.until(lambda: running.svc.controllers["orders"].target.max_replicas == 9, 5)
+        await asyncio.sleep(1.0)  # a few polls that would patch 1 -> 4 if acting
+        assert running.svc.reload.last_result == "applied"
+        assert running.svc.reload.restart_required == []
+        assert running.svc.controllers["orders"].target.dry_run is True
+        assert api.patches() == []
 
 
 async def test_an_invalid_config_on_disk_is_rejected_and_the_old_one_keeps_running(
