@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
@@ -29,6 +29,7 @@ Position = tuple[int, int]
 """1-based (line, column)."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 if yaml.__with_libyaml__:  # as in PyYAML's wheels; built without it, SafeLoader reads all
@@ -57,21 +58,21 @@ if TYPE_CHECKING:
     _Loader: TypeAlias = yaml.SafeLoader | _LibyamlLoader
 
 
-@dataclass(frozen=True)
-class _Marks:
-    value: Position
-    key: Position | None
-
-
-@dataclass
 class Positions:
-    """Where each path of the parsed data was written in the file."""
+    """Where each path of the parsed data was written in the file.
 
-    _marks: dict[KeyPath, _Marks] = field(default_factory=dict)
+    Found on demand, by following the path down the document's nodes: a lookup costs the
+    path's depth times the widths of the mappings on it, and a valid file needs none. (An
+    index of every path, built up front, took a fifth of the time of validating a valid
+    file once the parsing was fast.) The nodes are those after
+    construction, when PyYAML has flattened merge keys (``<<``) into each mapping, merged
+    pairs first, the mapping's own after: the last pair with a key is the one the data
+    holds, and the one found.
+    """
 
-    def add(self, path: KeyPath, value: Position, key: Position | None = None) -> None:
-        """Record a node; a later record of the same path wins, as it does in the data."""
-        self._marks[path] = _Marks(value, key)
+    def __init__(self, root: Node) -> None:
+        self._root = root
+        self._keys = SafeConstructor()
 
     def locate(self, finding: Finding) -> Position | None:
         """The key's position for a key finding, the value's otherwise.
@@ -79,18 +80,30 @@ class Positions:
         A path that is not in the file (a missing key) falls back to its nearest ancestor
         that is: the mapping the key should have been written in.
         """
-        if finding.about != "value":
-            marks = self._marks.get(finding.path)
-            if marks is not None and marks.key is not None:
-                return marks.key
-        path = finding.path
-        while True:
-            marks = self._marks.get(path)
-            if marks is not None:
-                return marks.value
-            if not path:
-                return None
-            path = path[:-1]
+        found = self._follow(finding.path)
+        node, key_node = found[-1]
+        if finding.about != "value" and len(found) > len(finding.path) and key_node is not None:
+            return _position(key_node.start_mark)
+        return _position(node.start_mark)
+
+    def _follow(self, path: KeyPath) -> list[tuple[Node, Node | None]]:
+        """The (value, key) nodes along ``path`` from the root, as far as the file has it."""
+        found: list[tuple[Node, Node | None]] = [(self._root, None)]
+        node = self._root
+        for part in path:
+            step: tuple[Node, Node | None] | None = None
+            if isinstance(node, MappingNode):
+                for key_node, value_node in node.value:
+                    key = _scalar_key(self._keys, key_node)
+                    if isinstance(key, str | int) and key == part:
+                        step = (value_node, key_node)  # the last one wins, as in the data
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part >= 0:
+                step = (node.value[part], None) if part < len(node.value) else None
+            if step is None:
+                break
+            found.append(step)
+            node = step[0]
+        return found
 
 
 @dataclass(frozen=True)
@@ -226,9 +239,7 @@ def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
             f"the top level must be a mapping of keys to values, not {_describe(data)}",
             _position(node.start_mark),
         )
-    positions = Positions()
-    _index(loader, node, (), None, positions, set())
-    return YamlDocument(data, positions, duplicates)
+    return YamlDocument(data, Positions(node), duplicates)
 
 
 _LIBYAML_MAY_DIFFER = re.compile(
@@ -310,12 +321,14 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _scalar_key(loader: _Loader, node: Node) -> object:
+def _scalar_key(constructor: SafeConstructor, node: Node) -> object:
     """The Python value of a scalar key node (``on`` and ``true`` are the same key)."""
     if not isinstance(node, ScalarNode):
         return None
+    if node.tag == _STR_TAG:
+        return node.value  # what the constructor would return, without its bookkeeping
     try:
-        key: object = loader.construct_object(node, deep=True)
+        key: object = constructor.construct_object(node, deep=True)
     except yaml.YAMLError:
         return None
     try:
@@ -365,39 +378,3 @@ def _duplicate_keys(loader: _Loader, node: Node, path: KeyPath) -> list[Problem]
             stack.extend((item, (*where, index)) for index, item in enumerate(current.value))
     problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
     return problems
-
-
-def _index(
-    loader: _Loader,
-    node: Node,
-    path: KeyPath,
-    key_position: Position | None,
-    positions: Positions,
-    active: set[int],
-) -> None:
-    """Record the position of ``node`` and everything under it, by path.
-
-    Runs after construction, when PyYAML has flattened merge keys into each mapping (merged
-    pairs first, the mapping's own after), so later pairs override earlier ones exactly as
-    they do in the data. ``active`` guards against recursive aliases (``&a [*a]``).
-    """
-    positions.add(path, _position(node.start_mark), key_position)
-    if id(node) in active:
-        return
-    active.add(id(node))
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            key = _scalar_key(loader, key_node)
-            if isinstance(key, str | int):
-                _index(
-                    loader,
-                    value_node,
-                    (*path, key),
-                    _position(key_node.start_mark),
-                    positions,
-                    active,
-                )
-    elif isinstance(node, SequenceNode):
-        for index, item in enumerate(node.value):
-            _index(loader, item, (*path, index), None, positions, active)
-    active.discard(id(node))
