@@ -2,9 +2,9 @@
 
 Valid files are parsed by libyaml (``source._LibyamlLoader``, several times faster) and
 everything else by PyYAML, as before. These tests hold the claim that makes this safe:
-for any text the fast path takes (``_LIBYAML_MAY_DIFFER`` finds nothing in it), libyaml
-accepts it exactly when PyYAML does and gives the same nodes (tag, value, line and column),
-so that the config, its problems and their positions do not depend on which parser ran.
+for any text the fast path takes (``_libyaml_may_differ`` is false), libyaml accepts it
+exactly when PyYAML does and gives the same nodes (tag, value, line and column), so that
+the config, its problems and their positions do not depend on which parser ran.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from autoscaler.config import ConfigError
-from autoscaler.config.source import _LIBYAML_MAY_DIFFER, _LibyamlLoader, parse_yaml
+from autoscaler.config.source import _libyaml_may_differ, _LibyamlLoader, parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
@@ -85,7 +85,7 @@ def test_libyaml_reads_mutated_configs_as_pyyaml_does() -> None:
     compared = accepted = 0
     for _ in range(4000):
         text = _mutated(rng)
-        if _LIBYAML_MAY_DIFFER.search(text):
+        if _libyaml_may_differ(text):
             continue  # read by PyYAML alone
         expected = _read(yaml.SafeLoader, text)
         assert _read(_LibyamlLoader, text) == expected, repr(text)
@@ -110,7 +110,7 @@ def test_libyaml_reads_mutated_configs_as_pyyaml_does() -> None:
 )
 def test_what_libyaml_reads_otherwise_goes_to_pyyaml(text: str) -> None:
     """Each case read differently by the two (found by the mutation test before routing)."""
-    assert _LIBYAML_MAY_DIFFER.search(text)
+    assert _libyaml_may_differ(text)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_what_libyaml_reads_otherwise_goes_to_pyyaml(text: str) -> None:
     ],
 )
 def test_a_config_takes_the_fast_path(text: str) -> None:
-    assert not _LIBYAML_MAY_DIFFER.search(text)
+    assert not _libyaml_may_differ(text)
     assert _read(_LibyamlLoader, text) == _read(yaml.SafeLoader, text)
 
 
