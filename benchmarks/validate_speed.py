@@ -130,8 +130,6 @@ def config_text(targets: int, *, invalid: bool = False) -> str:
 
 def child(path: str) -> None:
     """Load ``path`` with the ``autoscaler`` on this process's path; print the figures."""
-    import resource
-
     del sys.path[0]  # this script's folder, whose predictors.py would shadow the package
     from autoscaler.config import ConfigError, load_config
     from autoscaler.config import source as config_source
@@ -147,8 +145,17 @@ def child(path: str) -> None:
     except ConfigError as error:
         problems = len(error.problems)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"cpu": cpu, "wall": wall, "peak_bytes": peak, "problems": problems}))
+    print(json.dumps({"cpu": cpu, "wall": wall, "peak_bytes": _peak_bytes(), "problems": problems}))
+
+
+def _peak_bytes() -> int:
+    """This process's peak resident memory. Not ``ru_maxrss``: on Linux it survives
+    ``exec``, so a child would report at least its parent's size at the fork."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def measure(tree: Path, path: Path, *, lift_guards: bool) -> dict[str, float]:
