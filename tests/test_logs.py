@@ -138,7 +138,7 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     from helpers import make_target, step
 
     from autoscaler.decision import KafkaLagObservation, Unavailable
-    from autoscaler.observability.decision_log import log_decision
+    from autoscaler.observability.decision_log import log_decision, missing_data
 
     stream = io.StringIO()
     configure_logging("json", "info", stream)
@@ -147,7 +147,9 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     log_decision("orders", decision, dry_run=True)
     missing, _ = step(target, 2, {"kafka_lag": Unavailable(1000.0, "broker down")})
     log_decision("orders", missing, dry_run=False)
-    first, second = _json_lines(stream)
+    # The poll after: the same trigger still without data is still logged, at info.
+    log_decision("orders", missing, dry_run=False, missing_before=missing_data(missing))
+    first, second, third = _json_lines(stream)
     assert first["event"] == "scaling_decision"
     assert first["target"] == "orders"
     assert first["level"] == "info"
@@ -158,3 +160,4 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     assert second["level"] == "warning"
     assert second["reason"] == "MissingData"
     assert "broker down" in second["triggers"][0]["detail"]
+    assert (third["level"], third["reason"]) == ("info", "MissingData")
