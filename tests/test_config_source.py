@@ -31,6 +31,7 @@ SEEDS = [
 PIECES = [
     *" \n:-[]{},#&*|>'\"%@`\\\r",
     "|#", ">-", "|2", "<<: ", "*a", "&b ", "\n- ", "\n    ", "''", ": ", " :",
+    "?", "x?", " ?", "# ok?\n", "\n# why?",
     "ab", "x: y", "  ", "\n  ", "- ", "---", "...", "é", "\x85", "\u2028",
 ]  # fmt: skip
 
@@ -101,6 +102,8 @@ def test_libyaml_reads_mutated_configs_as_pyyaml_does() -> None:
         pytest.param("a:\tb\n", id="tab-separator"),
         pytest.param("a: b\tc\n", id="tab-in-plain-scalar"),
         pytest.param("a: {b?: c}\n", id="question-mark-in-flow"),
+        pytest.param("a: [\n  x?,\n  y\n]\n", id="question-mark-in-a-flow-of-lines"),
+        pytest.param("a: 1\n?", id="empty-complex-key"),
         pytest.param("- !\n- x\n", id="bare-tag"),
         pytest.param("a: [!x, y]\n", id="tag-before-comma"),
         pytest.param("a: |#\n  x\n", id="comment-after-block-indicator"),
@@ -119,6 +122,7 @@ def test_what_libyaml_reads_otherwise_goes_to_pyyaml(text: str) -> None:
         pytest.param(EXAMPLE, id="example"),
         pytest.param('q: sum(rate(x{job!="a", le=~".*"}[5m])) > 0\n', id="promql"),
         pytest.param("a: [b, c]\nd: {e: f}\ng: []\nh: {}\n", id="flow"),
+        pytest.param("# why not 10?\na: 1\n  # or 20?\n", id="question-in-a-comment-line"),
     ],
 )
 def test_a_config_takes_the_fast_path(text: str) -> None:
