@@ -10,10 +10,12 @@ a bad file prints every problem, one per line, and nothing else.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import os
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
 from autoscaler import __version__
@@ -70,16 +72,38 @@ def describe_target(target: TargetConfig) -> str:
 
 
 def _load(
-    path: str, stderr: TextIO, load: Callable[[str], AutoscalerConfig] = load_config
+    path: str, stderr: TextIO, load: Callable[[str], AutoscalerConfig] | None = None
 ) -> AutoscalerConfig | None:
-    """The config, or None after printing every problem with it."""
+    """The config (``load``, by default ``load_config`` as it is at the call), or None
+    after printing every problem with it."""
     try:
-        return load(path)
+        with _cyclic_gc_paused():
+            return (load or load_config)(path)
     except ConfigError as error:
         print(error.summary(), file=stderr)
         for problem in error.problems:
             print(f"  {problem}", file=stderr)
         return None
+
+
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while the command loads its config.
+
+    A load allocates millions of objects that all stay alive until it ends (nodes, data,
+    models), and each collection of the oldest generation walks every one of them for no
+    garbage: 40% of the CPU of validating 50,000 targets. Reference counting still frees
+    what a load drops as it goes. Here, at the start of a command, and not in
+    ``load_config``: a library call should not switch a process-wide setting, and the
+    service reloads in a worker thread while its event loop runs on.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _validate(args: argparse.Namespace) -> int:

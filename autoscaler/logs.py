@@ -9,6 +9,12 @@ without passing a logger around.
 Libraries (aiokafka, kubernetes_asyncio) log through the standard library; their records go
 through the same renderer, so that a broker warning is a JSON line like any other, and are
 held at WARNING because their INFO chatter (every connection, every rebalance) drowns ours.
+aiokafka also logs every failed connection attempt at ERROR (its clients retry metadata
+every 100 ms): during a broker outage the same few messages repeat for as long as it lasts.
+Its repeats are held back (:class:`LibraryRepeats`): the first of each message passes, then
+one every few minutes saying how many were held back. The outage itself is told by our own
+lines (``kafka_cluster_connection_failed``, ``kafka_cluster_still_failing``,
+``kafka_cluster_reconnected``).
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ from typing import Literal, TextIO
 import structlog
 from structlog.typing import Processor
 
+from autoscaler.observability.repeats import SUMMARY_SECONDS
+
 LogFormat = Literal["auto", "json", "console"]
 
 _LIBRARIES = ("aiokafka", "kafka", "kubernetes_asyncio", "urllib3", "asyncio")
+_REPEATING_LIBRARIES = ("aiokafka", "kafka")
+"""Libraries that log each retry of a failure: their repeats are held back."""
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -31,6 +41,46 @@ _LEVELS = {
     "error": logging.ERROR,
     "critical": logging.CRITICAL,
 }
+
+
+class LibraryRepeats(logging.Filter):
+    """Holds back a library's repeated messages: the first passes, then one per
+    ``summary_seconds`` while they go on, saying how many were held back since the last.
+
+    A message is its logger and its text before formatting (aiokafka's ``"Unable connect to
+    node with id %s: %s"``): one cause, whatever node and error fill it in. Once a message
+    has not been seen for ``summary_seconds``, its next occurrence passes as a first one
+    (a new outage). Only the loggers named in ``libraries`` are held back; time is the
+    record's own (``created``).
+    """
+
+    def __init__(
+        self, libraries: tuple[str, ...], summary_seconds: float = SUMMARY_SECONDS
+    ) -> None:
+        super().__init__()
+        self.libraries = libraries
+        self.summary_seconds = summary_seconds
+        self._seen: dict[tuple[str, str], tuple[float, float, int]] = {}
+        """Per message: when it last passed, when it was last seen, how many held back."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.split(".", 1)[0] not in self.libraries:
+            return True
+        key = (record.name, str(record.msg))
+        now = record.created
+        passed, seen, held = self._seen.get(key, (now, now, 0))
+        if key not in self._seen or now - seen >= self.summary_seconds:
+            self._seen[key] = (now, now, 0)
+            return True
+        if now - passed < self.summary_seconds:
+            self._seen[key] = (passed, now, held + 1)
+            return False
+        self._seen[key] = (now, now, 0)
+        record.msg = (
+            f"{record.getMessage()} (and {held} more like it in the last {now - passed:.0f} s)"
+        )
+        record.args = ()
+        return True
 
 
 class _Handler(logging.StreamHandler[TextIO]):
@@ -106,6 +156,7 @@ def configure_logging(
     )
     handler = _Handler(output)
     handler.setFormatter(formatter)
+    handler.addFilter(LibraryRepeats(_REPEATING_LIBRARIES))
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +106,28 @@ def test_the_service_benchmark_runs_and_prints_its_figures(
     assert len(verdicts) == 3
     assert met == all(line.startswith("PASS") for line in verdicts)
     assert "load average at end" in out
+
+
+def test_the_validate_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> None:
+    output = tmp_path / "validate_speed.txt"
+    script = ROOT / "benchmarks" / "validate_speed.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--sizes", "20", "40", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=120,
+    )
+    written = output.read_text()
+    assert f"written to {output}" in done.stdout
+    for figure in (
+        "valid configs: validate's load (cli._load) in a fresh process, CPU seconds",
+        "invalid configs:",
+        "40 targets took",
+        "(1.00x is linear)",
+        "python -m autoscaler validate <40 valid targets>",
+        "exit 0: config OK: 40 targets",
+    ):
+        assert figure in written, figure
+    assert "      48 |" in written  # 40 invalid targets: 48 problems, 1.2 per target

@@ -524,3 +524,35 @@ def test_version_elsewhere_is_unknown(tmp_path: Path) -> None:
     if subprocess.run(["git", "init", "-q", str(tmp_path)], check=False).returncode != 0:
         pytest.skip("no git")
     assert build_info({}, package).commit_from == "unknown"
+
+
+@pytest.mark.parametrize("enabled", [pytest.param(True, id="on"), pytest.param(False, id="off")])
+def test_a_command_loads_its_config_with_the_garbage_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, enabled: bool
+) -> None:
+    """Paused while the config loads (a large file's objects are all alive: collections
+    walk them for nothing), then as it was, valid file or not."""
+    import gc
+
+    from autoscaler import cli
+    from autoscaler.config import load_config
+
+    during: list[bool] = []
+
+    def load(path: str) -> object:
+        during.append(gc.isenabled())
+        return load_config(path)
+
+    monkeypatch.setattr(cli, "load_config", load)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert main(["validate", str(EXAMPLE)]) == 0
+        assert gc.isenabled() is enabled
+        assert main(["validate", str(bad)]) == 2
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert during == [False, False]

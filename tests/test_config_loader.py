@@ -6,6 +6,7 @@ read, so a change to any message is a visible, reviewed change here.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from collections.abc import Callable
@@ -27,7 +28,9 @@ from autoscaler.config import (
     load_config,
     parse_config,
 )
+from autoscaler.config import source as config_source
 from autoscaler.config.model import BehaviorConfig, FallbackConfig
+from autoscaler.config.source import parse_yaml
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.yaml"
 
@@ -1166,9 +1169,25 @@ def test_an_alias_bomb_is_refused_from_its_nodes_quickly(tmp_path: Path) -> None
 def test_a_recursive_alias_and_an_oversized_file_are_one_line(tmp_path: Path) -> None:
     (problem,) = _problems(_write(tmp_path, "a: &a [*a]\ntargets: []\n"))
     assert "an alias refers to a section it is inside of" in problem.message
-    huge = _write(tmp_path, "# " + "x" * (9 * 2**20) + "\n", name="huge.yaml")
+    huge = _write(tmp_path, "# " + "x" * (33 * 2**20) + "\n", name="huge.yaml")
     (problem,) = _problems(huge)
-    assert "a config may be at most 8 MiB" in problem.message
+    assert "a config may be at most 32 MiB" in problem.message
+
+
+def test_the_alias_limit_counts_what_aliases_add_not_what_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of many targets written out is bounded by its size alone (1,000,000 values
+    once refused 20,000 targets with no alias at all); aliases may add at most the limit."""
+    monkeypatch.setattr(config_source, "MAX_ALIASED_VALUES", 100)
+    written = _write(tmp_path, f"a: [{', '.join(['x'] * 500)}]\n", name="written.yaml")
+    assert parse_yaml(written.read_text()).data["a"] == ["x"] * 500
+    for uses, refused in [(9, False), (10, True)]:  # each *l adds 11 values: a list of 10
+        text = f"l: &l [{', '.join(['x'] * 10)}]\nm: [{', '.join(['*l'] * uses)}]\n"
+        problems = _problems_or_none(functools.partial(parse_yaml, text))
+        assert (problems is not None) == refused, uses
+    assert problems is not None
+    assert "aliases (*name) expand to more than 100 values beyond those written" in str(problems)
 
 
 def test_aliases_used_as_intended_still_load(tmp_path: Path) -> None:

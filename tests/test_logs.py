@@ -77,6 +77,45 @@ def test_libraries_logs_use_the_same_renderer_at_warning() -> None:
     assert line["target"] == "orders-consumer"
 
 
+def _library_record(name: str, msg: str, args: tuple[object, ...], at: float) -> None:
+    """A record logged by library logger ``name`` at wall-clock time ``at``."""
+    record = logging.getLogger(name).makeRecord(name, logging.ERROR, "x.py", 1, msg, args, None)
+    record.created = at
+    logging.getLogger(name).handle(record)
+
+
+def test_a_librarys_repeated_errors_are_held_back_and_counted() -> None:
+    """aiokafka logs each failed connection attempt at ERROR: during an outage, the first
+    of each message passes, then one every 5 minutes with how many were held back, and a
+    message quiet for 5 minutes passes again at its next occurrence (a new outage)."""
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    refused = "Unable connect to node with id %s: %s"
+    for second in range(0, 600, 10):  # every 10 s for 10 minutes, two brokers
+        _library_record("aiokafka", refused, (1, "Connect call failed"), 1000.0 + second)
+        _library_record("aiokafka", refused, (2, "Connect call failed"), 1000.0 + second)
+        _library_record("aiokafka", "Unable to update metadata from %s", ([1, 2],), 1000.0 + second)
+    _library_record("aiokafka", refused, (1, "Connect call failed"), 1000.0 + 600 + 300)
+    structlog.get_logger("autoscaler.test").error("ours is never held back")
+    structlog.get_logger("autoscaler.test").error("ours is never held back")
+    _library_record("kubernetes_asyncio.client", "retrying %s", ("PATCH",), 1000.0)
+    _library_record("kubernetes_asyncio.client", "retrying %s", ("PATCH",), 1001.0)
+
+    events = [line["event"] for line in _json_lines(stream)]
+    assert events == [
+        "Unable connect to node with id 1: Connect call failed",
+        "Unable to update metadata from [1, 2]",
+        "Unable connect to node with id 1: Connect call failed "
+        "(and 59 more like it in the last 300 s)",
+        "Unable to update metadata from [1, 2] (and 29 more like it in the last 300 s)",
+        "Unable connect to node with id 1: Connect call failed",  # after 5 quiet minutes
+        "ours is never held back",
+        "ours is never held back",
+        "retrying PATCH",  # only the libraries that log every retry are held back
+        "retrying PATCH",
+    ]
+
+
 def test_level_filters_our_lines() -> None:
     stream = io.StringIO()
     configure_logging("json", "warning", stream=stream)
@@ -138,7 +177,7 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     from helpers import make_target, step
 
     from autoscaler.decision import KafkaLagObservation, Unavailable
-    from autoscaler.observability.decision_log import log_decision
+    from autoscaler.observability.decision_log import log_decision, missing_data
 
     stream = io.StringIO()
     configure_logging("json", "info", stream)
@@ -147,7 +186,9 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     log_decision("orders", decision, dry_run=True)
     missing, _ = step(target, 2, {"kafka_lag": Unavailable(1000.0, "broker down")})
     log_decision("orders", missing, dry_run=False)
-    first, second = _json_lines(stream)
+    # The poll after: the same trigger still without data is still logged, at info.
+    log_decision("orders", missing, dry_run=False, missing_before=missing_data(missing))
+    first, second, third = _json_lines(stream)
     assert first["event"] == "scaling_decision"
     assert first["target"] == "orders"
     assert first["level"] == "info"
@@ -158,3 +199,4 @@ def test_each_decision_is_one_json_line_with_its_target_inputs_and_reason() -> N
     assert second["level"] == "warning"
     assert second["reason"] == "MissingData"
     assert "broker down" in second["triggers"][0]["detail"]
+    assert (third["level"], third["reason"]) == ("info", "MissingData")

@@ -12,6 +12,7 @@ be secrets.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 import types
 from collections.abc import Sequence
@@ -96,10 +97,11 @@ class _Resolved:
 def translate(error: ValidationError, data: object) -> list[Finding]:
     """Every error of ``error`` as a finding on the user's path, in pydantic's order."""
     details = error.errors(include_url=False)
+    with_item_errors = _lists_with_item_errors(details)
     findings: list[Finding] = []
     unions: dict[KeyPath, tuple[int, list[str]]] = {}
     for detail in details:
-        if detail["type"] == "too_short" and _has_item_errors(detail["loc"], details):
+        if detail["type"] == "too_short" and detail["loc"] in with_item_errors:
             continue  # pydantic's "at least 1 item, not 0" for a list whose items all failed
         resolved = _resolve(detail, data)
         if resolved.inherited:
@@ -116,14 +118,16 @@ def translate(error: ValidationError, data: object) -> list[Finding]:
     return findings
 
 
-def _has_item_errors(loc: tuple[int | str, ...], details: Sequence[ErrorDetails]) -> bool:
-    depth = len(loc)
-    return any(
-        len(other["loc"]) > depth
-        and other["loc"][:depth] == loc
-        and isinstance(other["loc"][depth], int)
-        for other in details
-    )
+def _lists_with_item_errors(details: Sequence[ErrorDetails]) -> set[tuple[int | str, ...]]:
+    """The location of every list with an error in one of its items: one pass over the
+    errors, each location's prefixes once, however many errors the file has."""
+    lists: set[tuple[int | str, ...]] = set()
+    for detail in details:
+        loc = detail["loc"]
+        for depth in range(len(loc)):
+            if isinstance(loc[depth], int):
+                lists.add(loc[:depth])
+    return lists
 
 
 def _resolve(detail: ErrorDetails, data: object) -> _Resolved:
@@ -264,7 +268,12 @@ def suggest_key(key: str | int, allowed: Sequence[str]) -> str | None:
 
 
 def _unknown_key(key: str | int, section: tuple[int | str, ...]) -> str:
-    allowed = _fields_at(section)
+    return _unknown_key_in(key, tuple(_fields_at(section)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _unknown_key_in(key: str | int, allowed: tuple[str, ...]) -> str:
+    """Cached: a key copied wrongly into every target is one difflib search, not one each."""
     message = f"unknown key '{key}'"
     if key == "password" and "password_file" in allowed:
         return f"{message}: never write a password here, set password_file or password_env"
@@ -277,11 +286,18 @@ def _one_of(expected: str, given: object) -> str:
     options = re.findall(r"'([^']*)'", expected)
     message = "must be one of: " + ", ".join(f"'{option}'" for option in options)
     if isinstance(given, str) and options:
-        by_case = [option for option in options if option.lower() == given.lower()]
-        close = by_case or difflib.get_close_matches(given, options, n=1, cutoff=0.6)
-        if close:
-            message += f" (did you mean '{close[0]}'?)"
+        close = _close_option(given, tuple(options))
+        if close is not None:
+            message += f" (did you mean '{close}'?)"
     return message
+
+
+@functools.lru_cache(maxsize=4096)
+def _close_option(given: str, options: tuple[str, ...]) -> str | None:
+    """Cached, as :func:`_unknown_key_in`: one search per distinct mistake."""
+    by_case = [option for option in options if option.lower() == given.lower()]
+    close = by_case or difflib.get_close_matches(given, options, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _length_message(kind: str, ctx: dict[str, Any]) -> str:

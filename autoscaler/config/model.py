@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -341,7 +342,7 @@ class PrometheusServerConfig(Section):
         names = [key.lower() for key in [*self.headers, *self.header_files]]
         if self.bearer_token_file is not None and "authorization" in names:
             raise ValueError("both bearer_token_file and an Authorization header are set: use one")
-        twice = sorted({n for n in names if names.count(n) > 1})
+        twice = sorted(name for name, count in Counter(names).items() if count > 1)
         if twice:
             raise ValueError(f"header {', '.join(twice)} is set twice (headers, header_files)")
         return self
@@ -699,8 +700,8 @@ class TargetConfig(Section):
     @field_validator("triggers")
     @classmethod
     def _unique_trigger_names(cls, triggers: tuple[Trigger, ...]) -> tuple[Trigger, ...]:
-        names = _trigger_names(triggers)
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        counts = Counter(_trigger_names(triggers))
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"trigger names must be unique: {', '.join(duplicates)} twice")
         return triggers

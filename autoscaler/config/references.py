@@ -30,16 +30,20 @@ def check_references(data: object) -> list[Finding]:
     if not isinstance(targets, list):
         return []
     findings: list[Finding] = []
+    undefined: dict[tuple[str, str], str] = {}  # one message per missing name, not per use
     for index, target in enumerate(targets):
         if isinstance(target, dict):
-            findings.extend(_trigger_references(data, ("targets", index), target))
+            findings.extend(_trigger_references(data, ("targets", index), target, undefined))
     findings.extend(_duplicate_names(targets))
     findings.extend(_duplicate_scale_targets(targets))
     return findings
 
 
 def _trigger_references(
-    data: dict[Any, Any], path: KeyPath, target: dict[Any, Any]
+    data: dict[Any, Any],
+    path: KeyPath,
+    target: dict[Any, Any],
+    messages: dict[tuple[str, str], str],
 ) -> list[Finding]:
     triggers = target.get("triggers")
     if not isinstance(triggers, list):
@@ -53,15 +57,20 @@ def _trigger_references(
         section = data.get(section_name, {})
         if not isinstance(name, str) or not isinstance(section, dict) or name in section:
             continue
-        if section:
-            defined = ", ".join(f"'{defined}'" for defined in section)
-            message = f"'{name}' is not defined in {section_name} (defined: {defined})"
-        else:
-            message = f"'{name}' is not defined: there is no {section_name} section"
-            if section_name in data:
-                message = f"'{name}' is not defined: {section_name} is empty"
-        findings.append(Finding((*path, "triggers", index, key), message))
+        if (section_name, name) not in messages:
+            messages[section_name, name] = _undefined(data, section_name, section, name)
+        findings.append(Finding((*path, "triggers", index, key), messages[section_name, name]))
     return findings
+
+
+def _undefined(data: dict[Any, Any], section_name: str, section: dict[Any, Any], name: str) -> str:
+    """Why ``name`` is not an entry of ``section``, naming those that are."""
+    if section:
+        defined = ", ".join(f"'{defined}'" for defined in section)
+        return f"'{name}' is not defined in {section_name} (defined: {defined})"
+    if section_name in data:
+        return f"'{name}' is not defined: {section_name} is empty"
+    return f"'{name}' is not defined: there is no {section_name} section"
 
 
 def _duplicate_names(targets: list[Any]) -> list[Finding]:

@@ -12,11 +12,16 @@ Every failure to read (no file, a directory, not UTF-8, not YAML, empty, not a m
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import Reader
+from yaml.resolver import Resolver
 
 from autoscaler.config.errors import FILE, ConfigError, Finding, KeyPath, Problem, render_path
 
@@ -24,23 +29,50 @@ Position = tuple[int, int]
 """1-based (line, column)."""
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
-@dataclass(frozen=True)
-class _Marks:
-    value: Position
-    key: Position | None
+if yaml.__with_libyaml__:  # as in PyYAML's wheels; built without it, SafeLoader reads all
+    from yaml._yaml import CParser
+
+    class _LibyamlLoader(Composer, CParser, SafeConstructor, Resolver):
+        """libyaml's scanner and parser (C, several times faster than PyYAML's own) under
+        PyYAML's composer, constructor and resolver: the nodes, marks and values of
+        ``yaml.SafeLoader``, sooner.
+
+        Not ``yaml.CSafeLoader``: its composer is C recursion that nothing limits, and a file of
+        a million ``[`` crashes the process; PyYAML's composer, first among these bases, raises
+        RecursionError instead (reported as nested too deeply). Its errors are never shown:
+        :func:`_compose` reads a file libyaml rejects again with ``yaml.SafeLoader``, so that a
+        problem is worded, placed and accepted as it always was.
+        """
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
 
 
-@dataclass
+if TYPE_CHECKING:
+    _Loader: TypeAlias = yaml.SafeLoader | _LibyamlLoader
+
+
 class Positions:
-    """Where each path of the parsed data was written in the file."""
+    """Where each path of the parsed data was written in the file.
 
-    _marks: dict[KeyPath, _Marks] = field(default_factory=dict)
+    Found on demand, by following the path down the document's nodes: a lookup costs the
+    path's depth times the widths of the mappings on it, and a valid file needs none. (An
+    index of every path, built up front, took a fifth of the time of validating a valid
+    file once the parsing was fast.) The nodes are those after
+    construction, when PyYAML has flattened merge keys (``<<``) into each mapping, merged
+    pairs first, the mapping's own after: the last pair with a key is the one the data
+    holds, and the one found.
+    """
 
-    def add(self, path: KeyPath, value: Position, key: Position | None = None) -> None:
-        """Record a node; a later record of the same path wins, as it does in the data."""
-        self._marks[path] = _Marks(value, key)
+    def __init__(self, root: Node) -> None:
+        self._root = root
+        self._keys = SafeConstructor()
 
     def locate(self, finding: Finding) -> Position | None:
         """The key's position for a key finding, the value's otherwise.
@@ -48,18 +80,30 @@ class Positions:
         A path that is not in the file (a missing key) falls back to its nearest ancestor
         that is: the mapping the key should have been written in.
         """
-        if finding.about != "value":
-            marks = self._marks.get(finding.path)
-            if marks is not None and marks.key is not None:
-                return marks.key
-        path = finding.path
-        while True:
-            marks = self._marks.get(path)
-            if marks is not None:
-                return marks.value
-            if not path:
-                return None
-            path = path[:-1]
+        found = self._follow(finding.path)
+        node, key_node = found[-1]
+        if finding.about != "value" and len(found) > len(finding.path) and key_node is not None:
+            return _position(key_node.start_mark)
+        return _position(node.start_mark)
+
+    def _follow(self, path: KeyPath) -> list[tuple[Node, Node | None]]:
+        """The (value, key) nodes along ``path`` from the root, as far as the file has it."""
+        found: list[tuple[Node, Node | None]] = [(self._root, None)]
+        node = self._root
+        for part in path:
+            step: tuple[Node, Node | None] | None = None
+            if isinstance(node, MappingNode):
+                for key_node, value_node in node.value:
+                    key = _scalar_key(self._keys, key_node)
+                    if isinstance(key, str | int) and key == part:
+                        step = (value_node, key_node)  # the last one wins, as in the data
+            elif isinstance(node, SequenceNode) and isinstance(part, int) and part >= 0:
+                step = (node.value[part], None) if part < len(node.value) else None
+            if step is None:
+                break
+            found.append(step)
+            node = step[0]
+        return found
 
 
 @dataclass(frozen=True)
@@ -143,13 +187,19 @@ def read_text(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
-MAX_DOCUMENT_CHARACTERS = 8 * 1024 * 1024
-"""A config file larger than this is refused before it is parsed (thousands of targets fit
-in a fraction of it)."""
-MAX_EXPANDED_NODES = 1_000_000
-"""The most values a document may stand for once its aliases are expanded. Ten lines of
-nested aliases (a "billion laughs") stand for billions: validating them would take hours
-and gigabytes, so such a document is refused from its node graph, before it is built."""
+MAX_DOCUMENT_CHARACTERS = 32 * 1024 * 1024
+"""A config file larger than this is refused before it is parsed. 50,000 targets of about
+twenty keys each (27 MiB) take ``autoscaler validate`` 27 s of CPU and 1.5 GB of memory
+(``benchmarks/results/validate_speed.txt``): a larger file would mostly cost time and
+memory."""
+MAX_ALIASED_VALUES = 1_000_000
+"""The most values a document's aliases may add to it once expanded, beyond those written.
+Ten lines of nested aliases (a "billion laughs") stand for billions: validating them would
+take hours and gigabytes, so such a document is refused from its node graph, before it is
+built. What is written out is bounded by :data:`MAX_DOCUMENT_CHARACTERS` instead: a file
+of many targets, alias-free, is as large as it looks."""
+_SIZE_CAP = 2**62
+"""Expanded sizes are counted up to this: far beyond any limit, and small integers."""
 
 
 def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
@@ -160,29 +210,27 @@ def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
             f"the file is {len(text) / 2**20:.1f} MiB of text; a config may be at most "
             f"{MAX_DOCUMENT_CHARACTERS / 2**20:.0f} MiB",
         )
+    loader: _Loader | None = None
     try:
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as error:  # the reader rejects control characters up front
-        raise _syntax_error(source, text, error) from None
-    try:
-        node = loader.get_single_node()
+        loader, node = _compose(text)
         if node is None:
             raise _file_error(source, "the file is empty")
-        expanded, recursive = _expanded_size(node)
-        if recursive:
-            raise _file_error(
-                source,
-                "an alias refers to a section it is inside of (&a [*a]): it never ends",
-                _position(node.start_mark),
-            )
-        if expanded > MAX_EXPANDED_NODES:
-            raise _file_error(
-                source,
-                f"its aliases (*name) expand to more than {MAX_EXPANDED_NODES:,} values "
-                "(aliases nested in aliases multiply): write the repeated sections out, or "
-                "alias them one level deep",
-                _position(node.start_mark),
-            )
+        if "&" in text:  # without an anchor there is no alias: the nodes are as written
+            expanded, written, recursive = _expanded_size(node)
+            if recursive:
+                raise _file_error(
+                    source,
+                    "an alias refers to a section it is inside of (&a [*a]): it never ends",
+                    _position(node.start_mark),
+                )
+            if expanded - written > MAX_ALIASED_VALUES:
+                raise _file_error(
+                    source,
+                    f"its aliases (*name) expand to more than {MAX_ALIASED_VALUES:,} values "
+                    "beyond those written (aliases nested in aliases multiply): write the "
+                    "repeated sections out, or alias them one level deep",
+                    _position(node.start_mark),
+                )
         duplicates = _duplicate_keys(loader, node, ())
         data = loader.construct_document(node)
     except yaml.YAMLError as error:
@@ -190,22 +238,74 @@ def parse_yaml(text: str, source: str = "<config>") -> YamlDocument:
     except RecursionError:
         raise _file_error(source, "invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise _file_error(
             source,
             f"the top level must be a mapping of keys to values, not {_describe(data)}",
             _position(node.start_mark),
         )
-    positions = Positions()
-    _index(loader, node, (), None, positions, set())
-    return YamlDocument(data, positions, duplicates)
+    return YamlDocument(data, Positions(node), duplicates)
 
 
-def _expanded_size(root: Node) -> tuple[int, bool]:
+_TAG = re.compile(r"(?:\A|[\s,\[{])!")
+_QUESTION_MARK_OUTSIDE_COMMENT_LINES = re.compile(r"^[ \t]*(?:[^#\s].*)?\?", re.MULTILINE)
+_COMMENT_AFTER_BLOCK_INDICATOR = re.compile(r"[|>][-+0-9]*#")
+_EMPTY_FLOW_VALUE = re.compile(r":\s*[,\]}]")
+
+
+def _libyaml_may_differ(text: str) -> bool:
+    """Whether libyaml may read ``text`` otherwise than PyYAML: it has a character PyYAML's
+    reader refuses; a tab (PyYAML refuses it between tokens); a ``?`` but in a line that is
+    a comment (in a flow collection PyYAML ends a plain scalar at ``?``, libyaml does not:
+    ``[x?]``); a tag (libyaml ends ``[!x, y]``'s at the comma, and reads a bare ``!`` as
+    a string, PyYAML as null); a comment right after a block scalar's ``|`` or ``>``; an
+    empty value in a flow collection (``{a: }``: libyaml places it at the next token, PyYAML
+    after the colon). Found by reading mutated configs with both
+    (``tests/test_config_source.py``): with these left to PyYAML, 120,000 mutations gave the
+    same nodes at the same places, or were refused by both. A config needs none of them; a
+    file with one is read by PyYAML alone, as before.
+
+    Substring tests first, each pattern only when its character is there: one pattern of
+    all six took 9% of the time of validating 50,000 targets.
+    """
+    if "\t" in text or ("?" in text and _QUESTION_MARK_OUTSIDE_COMMENT_LINES.search(text)):
+        return True
+    if "!" in text and _TAG.search(text):
+        return True
+    if "#" in text and _COMMENT_AFTER_BLOCK_INDICATOR.search(text):
+        return True
+    return bool(Reader.NON_PRINTABLE.search(text) or _EMPTY_FLOW_VALUE.search(text))
+
+
+def _compose(text: str) -> tuple[_Loader, Node | None]:
+    """The document's node graph, and the loader that will construct it.
+
+    libyaml parses (:class:`_LibyamlLoader`) unless the text has something it reads
+    otherwise (:func:`_libyaml_may_differ`); any YAML error it raises is left to
+    ``yaml.SafeLoader``, which parses the text again and either raises its own error (the
+    message users always got) or accepts the text, as it always did.
+    """
+    if yaml.__with_libyaml__ and not _libyaml_may_differ(text):
+        fast = _LibyamlLoader(text)
+        try:
+            return fast, fast.get_single_node()
+        except yaml.YAMLError:
+            fast.dispose()
+    loader = yaml.SafeLoader(text)  # its reader rejects control characters up front
+    try:
+        return loader, loader.get_single_node()
+    except BaseException:
+        loader.dispose()
+        raise
+
+
+def _expanded_size(root: Node) -> tuple[int, int, bool]:
     """How many nodes the document stands for with every alias expanded (a node shared by
-    aliases counts once per use), capped, and whether an alias is recursive. Linear in the
-    node graph (each node's size is computed once), whatever the expansion."""
+    aliases counts once per use, up to :data:`_SIZE_CAP`), how many are written (each
+    once), and whether an alias is recursive. Linear in the node graph (each node's size is
+    computed once), whatever the expansion."""
     sizes: dict[int, int] = {}
     on_path: set[int] = set()
     recursive = False
@@ -215,13 +315,8 @@ def _expanded_size(root: Node) -> tuple[int, bool]:
         key = id(node)
         if children_done:
             on_path.discard(key)
-            children = _children(node)
-            total = 1
-            for child in children:
-                total += sizes.get(id(child), MAX_EXPANDED_NODES + 1)
-                if total > MAX_EXPANDED_NODES:
-                    break
-            sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+            total = 1 + sum(sizes.get(id(child), _SIZE_CAP) for child in _children(node))
+            sizes[key] = min(total, _SIZE_CAP)
             continue
         if key in sizes:
             continue
@@ -235,7 +330,7 @@ def _expanded_size(root: Node) -> tuple[int, bool]:
                 recursive = True
             elif id(child) not in sizes:
                 stack.append((child, False))
-    return sizes.get(id(root), 1), recursive
+    return sizes.get(id(root), 1), len(sizes), recursive
 
 
 def _children(node: Node) -> list[Node]:
@@ -246,12 +341,14 @@ def _children(node: Node) -> list[Node]:
     return []
 
 
-def _scalar_key(loader: yaml.SafeLoader, node: Node) -> object:
+def _scalar_key(constructor: SafeConstructor, node: Node) -> object:
     """The Python value of a scalar key node (``on`` and ``true`` are the same key)."""
     if not isinstance(node, ScalarNode):
         return None
+    if node.tag == _STR_TAG:
+        return node.value  # what the constructor would return, without its bookkeeping
     try:
-        key: object = loader.construct_object(node, deep=True)
+        key: object = constructor.construct_object(node, deep=True)
     except yaml.YAMLError:
         return None
     try:
@@ -261,7 +358,7 @@ def _scalar_key(loader: yaml.SafeLoader, node: Node) -> object:
     return key
 
 
-def _duplicate_keys(loader: yaml.SafeLoader, node: Node, path: KeyPath) -> list[Problem]:
+def _duplicate_keys(loader: _Loader, node: Node, path: KeyPath) -> list[Problem]:
     """Keys written twice in one mapping, found before merge keys (``<<``) are applied.
 
     A key given by a merge and overridden in the mapping itself is the point of ``<<``, not
@@ -301,39 +398,3 @@ def _duplicate_keys(loader: yaml.SafeLoader, node: Node, path: KeyPath) -> list[
             stack.extend((item, (*where, index)) for index, item in enumerate(current.value))
     problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
     return problems
-
-
-def _index(
-    loader: yaml.SafeLoader,
-    node: Node,
-    path: KeyPath,
-    key_position: Position | None,
-    positions: Positions,
-    active: set[int],
-) -> None:
-    """Record the position of ``node`` and everything under it, by path.
-
-    Runs after construction, when PyYAML has flattened merge keys into each mapping (merged
-    pairs first, the mapping's own after), so later pairs override earlier ones exactly as
-    they do in the data. ``active`` guards against recursive aliases (``&a [*a]``).
-    """
-    positions.add(path, _position(node.start_mark), key_position)
-    if id(node) in active:
-        return
-    active.add(id(node))
-    if isinstance(node, MappingNode):
-        for key_node, value_node in node.value:
-            key = _scalar_key(loader, key_node)
-            if isinstance(key, str | int):
-                _index(
-                    loader,
-                    value_node,
-                    (*path, key),
-                    _position(key_node.start_mark),
-                    positions,
-                    active,
-                )
-    elif isinstance(node, SequenceNode):
-        for index, item in enumerate(node.value):
-            _index(loader, item, (*path, index), None, positions, active)
-    active.discard(id(node))

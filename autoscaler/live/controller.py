@@ -41,7 +41,7 @@ from autoscaler.decision.budget import budget_report
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.conflicts import Conflict, ConflictChecker
 from autoscaler.live.memory import release_free_memory
-from autoscaler.observability.decision_log import log_decision
+from autoscaler.observability.decision_log import log_decision, missing_data
 from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.prometheus import PrometheusSource
 
@@ -150,6 +150,9 @@ class TargetController:
         self._read_failures = RepeatedFailure()
         self._patch_failures = RepeatedFailure()
         self._conflict_failures = RepeatedFailure()
+        self._missing_data: frozenset[str] = frozenset()
+        """The triggers the last decision had no data for: a decision warns only about
+        those that went missing since (an outage is warned about once, not every poll)."""
         self._permanent: dict[str, ActuatorError] = {}
         """Per kind of call (read, patch): the failure in force when no retry can mend it
         (forbidden, rejected credentials): readiness reports it."""
@@ -219,8 +222,14 @@ class TargetController:
         if conflict is not None:
             extra["actuated_by_keda" if conflict.external_scaler else "conflict"] = str(conflict)
         log_decision(
-            target.name, decision, dry_run=target.dry_run, leader=self.is_leader(), **extra
+            target.name,
+            decision,
+            dry_run=target.dry_run,
+            missing_before=self._missing_data,
+            leader=self.is_leader(),
+            **extra,
         )
+        self._missing_data = missing_data(decision)
 
         desired = decision.desired_replicas
         if scale.paused:

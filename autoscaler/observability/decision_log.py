@@ -18,11 +18,30 @@ from autoscaler.decision import Decision
 _log = structlog.get_logger("autoscaler.decision")
 
 
-def log_decision(target: str, decision: Decision, *, dry_run: bool, **extra: Any) -> None:
-    """Log ``decision`` for ``target``: warning when data was missing, info otherwise."""
+def missing_data(decision: Decision) -> frozenset[str]:
+    """The triggers whose data ``decision`` had to do without (missing or stale, and not in
+    fallback yet)."""
+    return frozenset(t.trigger for t in decision.triggers if t.replicas is None)
+
+
+def log_decision(
+    target: str,
+    decision: Decision,
+    *,
+    dry_run: bool,
+    missing_before: frozenset[str] = frozenset(),
+    **extra: Any,
+) -> None:
+    """Log ``decision`` for ``target``: warning when data went missing, info otherwise.
+
+    ``missing_before`` is :func:`missing_data` of the target's previous decision: a trigger
+    whose data stays missing poll after poll (a broker outage) is warned about once, at the
+    first decision without it; the decisions after are still logged, at info, each saying
+    the same in its trigger's ``detail``. The outage itself is the source's to report.
+    """
     fields = decision.log_fields()
-    missing = any(t.replicas is None for t in decision.triggers)
-    method = _log.warning if missing else _log.info
+    newly_missing = missing_data(decision) - missing_before
+    method = _log.warning if newly_missing else _log.info
     method(
         "scaling_decision",
         target=target,

@@ -8,6 +8,13 @@ growing delay before connecting again, so that a broker outage costs one quick
 
 Time comes from the callers (``now``, the same clock the polls use), so backoff is testable.
 The SASL password is read once, when the cluster object is built, and never logged.
+
+An outage is logged as a state, not per attempt (``RepeatedFailure``): one warning when it
+starts (``kafka_cluster_connection_failed``) or its cause changes (a refused login after a
+broker that was down), one every ``summary_seconds`` while it lasts
+(``kafka_cluster_still_failing``, for how long and after how many connection attempts),
+and one info line when it ends (``kafka_cluster_reconnected``, likewise). Every failure to
+connect counts as one state, whatever it said (refused, timed out, node not ready).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
 from autoscaler.config.model import KafkaClusterConfig, SaslConfig, TlsConfig
+from autoscaler.observability.repeats import SUMMARY_SECONDS, RepeatedFailure
 
 __all__ = [
     "GroupDescription",
@@ -143,6 +151,7 @@ class KafkaCluster:
         backoff_initial: seconds to wait before the first reconnect after a failure.
         backoff_max: the longest wait between reconnects.
         backoff_factor: growth of the wait after each further failure.
+        summary_seconds: how often an outage that lasts is logged again.
 
     The SASL password is read at each connect, not here: a missing or unreadable password
     is a failed connection (polls answer ``Unavailable`` with the reason and retry with
@@ -157,6 +166,7 @@ class KafkaCluster:
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
         backoff_factor: float = 2.0,
+        summary_seconds: float = SUMMARY_SECONDS,
     ) -> None:
         self.name = name
         self.config = config
@@ -170,6 +180,7 @@ class KafkaCluster:
         self._failures = 0
         self._retry_at: float | None = None
         self._last_error: str | None = None
+        self._outage = RepeatedFailure(summary_seconds)
         self._fetch_all_offsets_works = True
         """False once OffsetFetch for "all partitions" failed where the explicit form worked."""
 
@@ -233,8 +244,16 @@ class KafkaCluster:
                 self._record_failure(now, refused)
                 raise refused from None
             self._admin, self._consumer = admin, consumer
-            if self._failures:
-                _log.info("kafka_cluster_reconnected", cluster=self.name)
+            ended = self._outage.recovered(now)
+            if ended is not None:
+                _, attempts, seconds = ended
+                _log.info(
+                    "kafka_cluster_reconnected",
+                    cluster=self.name,
+                    after_seconds=round(seconds),
+                    failed_attempts=attempts,
+                    last_error=self._last_error,
+                )
             self._failures = 0
             self._retry_at = None
             self._last_error = None
@@ -242,11 +261,22 @@ class KafkaCluster:
     def _record_failure(self, now: float, error: BaseException) -> None:
         described = _describe(error)
         delay = min(self._backoff_max, self._backoff_initial * self._backoff_factor**self._failures)
-        if self._failures == 0:  # once per outage; the attempts after it at debug level
+        state = "unreachable" if is_connection_failure(error) else described
+        how = self._outage.failed(state, now)
+        if how == "new":
             _log.warning(
                 "kafka_cluster_connection_failed",
                 cluster=self.name,
                 error=described,
+                retry_in_seconds=round(delay, 3),
+            )
+        elif how == "summary":
+            _log.warning(
+                "kafka_cluster_still_failing",
+                cluster=self.name,
+                error=described,
+                for_seconds=round(now - self._outage.since),
+                failed_attempts=self._outage.count,
                 retry_in_seconds=round(delay, 3),
             )
         else:

@@ -15,7 +15,11 @@ them into a ``KafkaLagObservation``:
   (``autoscaler.decision.throughput``) divides the processing rate among the members.
   Learning is not done here, so that replay learns exactly as the live service does.
 
-Every failure becomes an ``Unavailable`` with its reason, logged once per change of state.
+Every failure becomes an ``Unavailable`` with its reason, logged when it starts or its state
+changes, and once when it ends (after how long, how many polls). A failure of the trigger's
+own (an unknown topic or group) is logged again every few minutes while it lasts; one of the
+cluster's connection is the cluster's to summarize (``kafka_cluster_still_failing``), once
+for all the targets on it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import structlog
 
 from autoscaler.config.model import KafkaLagTrigger
 from autoscaler.decision.types import KafkaLagObservation, Unavailable
+from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.kafka_client import (
     GroupDescription,
     KafkaAuthenticationError,
@@ -126,7 +131,7 @@ class ConsumerGroupLag:
         self._previous_at: float | None = None
         self._previous: dict[Partition, tuple[int, int | None]] = {}
         self._unmoved: dict[Partition, int] = {}
-        self._unavailable_state: str | None = None
+        self._unavailable = RepeatedFailure()
         self._limited = trigger.limited_partitions
         self.last: GroupLag | None = None
         """Details of the last successful poll."""
@@ -140,13 +145,27 @@ class ConsumerGroupLag:
             # One line per change of state: every poll of an outage would repeat it, with
             # texts that vary (refused, timed out, in backoff) while the state is the same.
             state = "unreachable" if is_connection_failure(error) else reason
-            if state != self._unavailable_state:
+            how = self._unavailable.failed(state, now)
+            if how == "new":
                 _log.warning("kafka_lag_unavailable", source=self.name, reason=reason)
-            self._unavailable_state = state
+            elif how == "summary" and state != "unreachable":
+                _log.warning(
+                    "kafka_lag_still_unavailable",
+                    source=self.name,
+                    reason=reason,
+                    for_seconds=round(now - self._unavailable.since),
+                    failed_polls=self._unavailable.count,
+                )
             return Unavailable(observed_at=now, reason=reason)
-        if self._unavailable_state is not None:
-            _log.info("kafka_lag_recovered", source=self.name)
-            self._unavailable_state = None
+        ended = self._unavailable.recovered(now)
+        if ended is not None:
+            _, polls, seconds = ended
+            _log.info(
+                "kafka_lag_recovered",
+                source=self.name,
+                after_seconds=round(seconds),
+                failed_polls=polls,
+            )
         return observation
 
     async def _reason(self, now: float, error: Exception) -> str:

@@ -251,9 +251,17 @@ async def test_unknown_group_is_unavailable(kafka: KafkaData, cluster: KafkaClus
 async def test_unknown_topic_is_unavailable(kafka: KafkaData, cluster: KafkaCluster) -> None:
     await kafka.create_topic("orders", 1)
     await kafka.commit("g", "orders", {0: 0})
-    result = await ConsumerGroupLag(cluster, _trigger("g", "orders", "typo")).poll(1.0)
-    assert isinstance(result, Unavailable)
-    assert result.reason == "topic(s) 'typo' do not exist"
+    source = ConsumerGroupLag(cluster, _trigger("g", "orders", "typo"))
+    with capture_logs() as logs:
+        results = [await source.poll(now) for now in (1.0, 100.0, 200.0, 301.0, 400.0)]
+    assert all(isinstance(result, Unavailable) for result in results), results
+    assert results[0].reason == "topic(s) 'typo' do not exist"  # type: ignore[union-attr]
+    # The target's own failure: said when it starts, then every 5 minutes while it lasts.
+    assert [line["event"] for line in logs] == [
+        "kafka_lag_unavailable",
+        "kafka_lag_still_unavailable",
+    ]
+    assert (logs[1]["for_seconds"], logs[1]["failed_polls"]) == (300, 4)
 
 
 async def test_broker_outage_then_recovery(
@@ -284,3 +292,51 @@ async def test_broker_outage_then_recovery(
     assert isinstance(results[-1], KafkaLagObservation), results
     assert results[-1].total_lag == 2
     assert any(line["event"] == "kafka_lag_recovered" for line in logs)
+
+
+async def test_a_long_outage_is_logged_when_it_starts_every_5_minutes_and_when_it_ends(
+    broker: TansuBroker, kafka: KafkaData, cluster: KafkaCluster
+) -> None:
+    """A poll every 10 s through a 12-minute outage (the clock is the polls', so minutes
+    pass at once): one line when it starts, the cluster's summary every 5 minutes with how
+    long and how many attempts, and one line each from the cluster and the source when it
+    ends. Each poll after the backoff tries to connect again."""
+
+    async def seed() -> None:  # tansu keeps everything in memory: a restart starts empty
+        await kafka.create_topic("orders", 1)
+        await kafka.produce("orders", [3])
+        await kafka.commit("g-long", "orders", {0: 1})
+
+    await seed()
+    await kafka.close()
+    source = ConsumerGroupLag(cluster, _trigger("g-long", "orders"))
+    _observed(await source.poll(0.0))
+
+    broker.stop()
+    with capture_logs() as logs:
+        for now in range(10, 730, 10):
+            assert isinstance(await source.poll(float(now)), Unavailable)
+    loud = [line for line in logs if line["log_level"] in ("warning", "error")]
+    assert [line["event"] for line in loud] == [
+        "kafka_cluster_connection_failed",
+        "kafka_lag_unavailable",
+        "kafka_cluster_still_failing",
+        "kafka_cluster_still_failing",
+    ]
+    first, second = loud[2:]
+    assert (first["for_seconds"], second["for_seconds"]) == (300, 600)
+    assert (first["failed_attempts"], second["failed_attempts"]) == (31, 61)  # one a poll
+
+    broker.start()  # same port
+    await seed()
+    with capture_logs() as logs:
+        _observed(await source.poll(730.0))
+        _observed(await source.poll(740.0))
+    assert [(line["event"], line["log_level"]) for line in logs] == [
+        ("kafka_cluster_reconnected", "info"),
+        ("kafka_lag_recovered", "info"),
+    ]
+    reconnected, recovered = logs
+    assert reconnected["after_seconds"] == 720
+    assert reconnected["failed_attempts"] == 72
+    assert (recovered["after_seconds"], recovered["failed_polls"]) == (720, 72)

@@ -10,14 +10,19 @@ windows of 2 s, leases of 1 s) so that the whole file runs in well under a minut
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import io
+import json
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import kubernetes_asyncio.client as k8s
 import pytest
+import structlog
 from servers.kafka_broker import TansuBroker
 from servers.kafka_data import KafkaData
 from servers.kube_api import FAST_LEASE, KubeApiServer
@@ -26,6 +31,7 @@ from autoscaler.config import parse_config
 from autoscaler.config.model import AutoscalerConfig
 from autoscaler.live import leader, service
 from autoscaler.live.actuator import ScaleActuator
+from autoscaler.logs import configure_logging
 
 POLL = 0.25
 PARTITIONS = 4
@@ -386,6 +392,83 @@ async def test_a_broker_outage_holds_the_replicas_and_recovers(
     assert (requested[0], requested[-1]) == (2, 4), requested
 
 
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """The service's log lines (ours and the libraries'), as it writes them in a pod: JSON
+    at info. Logging is process-global: what the test changed is put back after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    libraries = {name: logging.getLogger(name).level for name in ("aiokafka", "kafka")}
+    stream = io.StringIO()
+    configure_logging("json", "info", stream=stream)
+    yield stream
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, library_level in libraries.items():
+        logging.getLogger(name).setLevel(library_level)
+    logging.captureWarnings(False)
+
+
+async def test_a_broker_outage_is_logged_when_it_starts_and_when_it_ends(
+    api: KubeApiServer, logged: io.StringIO
+) -> None:
+    """A broker down for 20 polls: the warnings and errors about it are one line per state
+    (the cluster's, the target's source, its first decision without data, and the first of
+    each of aiokafka's messages), none repeated poll after poll or reconnect attempt after
+    attempt; its end is said once by the cluster and once by the source. (aiokafka logged
+    each failed connection at ERROR, its clients retrying every 100 ms, and each decision
+    without data was a warning.)"""
+
+    def lines() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in logged.getvalue().splitlines()]
+
+    workload = api.add_workload("Deployment", "shop", "orders", replicas=1)
+    with TansuBroker(stop_timeout=0.3) as broker:
+        kafka = KafkaData(broker.bootstrap_server)
+        await _load(kafka, "orders", 25)  # lag 100 / 50 = 2
+        await kafka.close()
+        async with _running(_config(broker, _target("orders")), api) as instance:
+            assert await _eventually(lambda: workload.replicas == 2, 3.0)
+            started = len(lines())
+            await asyncio.to_thread(broker.stop)
+            # Reconnect attempts 1 s, then 2 s after the first failure; the next one at 7 s.
+            await asyncio.sleep(20 * POLL)
+            instance.assert_alive()
+            ended = len(lines())
+            await asyncio.to_thread(broker.start)
+            kafka = KafkaData(broker.bootstrap_server)
+            try:
+                await _load(kafka, "orders", 50)  # lag 200 / 50 = 4, before the next attempt
+            finally:
+                await kafka.close()
+            assert await _eventually(lambda: workload.replicas == 4, 6.0), _patches(api, "orders")
+    down, up = lines()[started:ended], lines()[ended:]
+
+    loud = [(line["logger"], line["event"]) for line in down if line["level"] != "info"]
+    repeated = {line: count for line, count in collections.Counter(loud).items() if count > 1}
+    assert not repeated, loud
+    ours = [event for logger, event in loud if logger.startswith("autoscaler")]
+    assert sorted(ours) == [
+        "kafka_cluster_connection_failed",
+        "kafka_lag_unavailable",
+        "scaling_decision",  # the first decision without data; the ones after at info
+    ], loud
+    libraries = [event for logger, event in loud if not logger.startswith("autoscaler")]
+    assert len(libraries) <= 4, loud  # the first of each of aiokafka's messages
+    polls = sum(1 for line in down if line["event"] == "scaling_decision")
+    assert polls >= 10, "the target went on polling through the outage"
+
+    said = [line["event"] for line in up]
+    assert said.count("kafka_cluster_reconnected") == 1, said
+    assert said.count("kafka_lag_recovered") == 1, said
+    assert not [line for line in up if line["level"] in ("error", "critical")], up
+
+
+# --------------------------------------------------------------------------- fail-over
 # --------------------------------------------------------------------------- fail-over
 
 
