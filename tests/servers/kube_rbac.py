@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ def remove_rule(kube: Kube, role: str, resource: str, verb: str) -> None:
     """Take ``verb`` on ``resource`` out of the Role, as a careless edit of deploy/ would."""
     path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{kube.namespace}/roles/{role}"
     current = kube.admin.request("GET", path)
+    original = copy.deepcopy(current["rules"])
     rules = []
     for rule in current["rules"]:
         if resource in rule["resources"]:
@@ -51,3 +54,39 @@ def remove_rule(kube: Kube, role: str, resource: str, verb: str) -> None:
             rules.append(rule)
     current["rules"] = rules
     kube.admin.request("PUT", path, current)
+    group = next(r["apiGroups"][0] for r in original if resource in r["resources"])
+    wait_until_denied(kube, group, resource, verb)
+
+
+def wait_until_denied(kube: Kube, group: str, resource: str, verb: str) -> None:
+    """Until the API server's authorizer has seen the edit: its RBAC cache follows a Role
+    change a moment later, and a request in between would still be allowed."""
+    name, _, subresource = resource.partition("/")
+    review = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{kube.namespace}:{SERVICE_ACCOUNT}",
+            "groups": [
+                "system:serviceaccounts",
+                f"system:serviceaccounts:{kube.namespace}",
+                "system:authenticated",
+            ],
+            "resourceAttributes": {
+                "namespace": kube.namespace,
+                "verb": verb,
+                "group": group,
+                "resource": name,
+                "subresource": subresource,
+            },
+        },
+    }
+    deadline = time.monotonic() + 15
+    while True:
+        answer = kube.admin.request(
+            "POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", review
+        )
+        if not answer["status"].get("allowed"):
+            return
+        assert time.monotonic() < deadline, f"{verb} {resource} still allowed"
+        time.sleep(0.05)
