@@ -239,18 +239,19 @@ class ExternalScalerServer:
                 yield messages.IsActiveResponse(result=active)
             await self._polled()
 
-    async def get_metric_spec(self, ref: Any, context: Context) -> Any:
+    async def _known(self, ref: Any, context: Context) -> None:
+        """Abort with NOT_FOUND unless the ref names a target (no decision needed)."""
         try:
             self.resolve(ref)
         except LookupError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+
+    async def get_metric_spec(self, ref: Any, context: Context) -> Any:
+        await self._known(ref, context)
         return self._spec()
 
     async def stream_metric_spec(self, ref: Any, context: Context) -> AsyncIterator[Any]:
-        try:
-            self.resolve(ref)
-        except LookupError as error:
-            await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        await self._known(ref, context)
         yield self._spec()  # the spec never changes: sent once, the stream stays open
         await asyncio.Event().wait()
 

@@ -22,7 +22,7 @@ import pytest
 from servers.kafka_broker import TansuBroker
 from servers.kafka_data import KafkaData
 from servers.kube_control_plane import Kube
-from servers.kube_rbac import install_rbac, remove_rule
+from servers.kube_rbac import apply, deploy_rbac, install_rbac, remove_rule
 from servers.process import free_port
 
 from autoscaler.config import parse_config
@@ -181,8 +181,6 @@ async def test_a_forbidden_patch_makes_the_pod_unready_and_never_scales(
 
 def install_rbac_rules_again(kube: Kube) -> None:
     """Re-apply deploy/'s Roles as shipped (the fix a person would make)."""
-    from servers.kube_rbac import apply, deploy_rbac
-
     apply(kube, deploy_rbac(kube))
 
 
