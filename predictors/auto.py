@@ -14,6 +14,7 @@ The choice and every candidate's scores are in ``chosen_`` and ``scores_``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -204,6 +205,15 @@ class AutoForecaster(Predictor):
 
     def _own_ladder(self) -> FloatArray | None:
         return None if self._last is None else self._last.ladder
+
+    def predict_path(self, max_steps: int) -> Prediction:
+        """The chosen model's path, as it would give it alone (its own steps, its own
+        calibration), under this model's name."""
+        model = getattr(self, "model_", None)
+        if model is None or not getattr(self, "ready_", False):
+            return super().predict_path(max_steps)  # says why it cannot
+        path: Prediction = model.predict_path(max_steps)
+        return dataclasses.replace(path, model=self.name)
 
     def get_fitted_summary(self) -> dict[str, Any]:
         summary = super().get_fitted_summary()

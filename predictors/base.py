@@ -46,6 +46,11 @@ QUANTILE_LEVELS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.975, 0.99)
 """The quantiles a calibrated prediction also gives (``Prediction.ladder``), so that a
 caller can size for another quantile than the configured one without refitting: the
 decision core's SLO budget moves the quantile in force online."""
+PATH_STEPS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
+"""Horizons (in grid steps) a forecast path is given at (``predict_path``); a caller
+interpolates between them. Forecasts and their errors change smoothly with the horizon, a
+direct model fits one regressor per horizon, and a calibrated model keeps an error window
+per horizon: a 30-step path costs 10 of each, not 30."""
 
 
 class ErrorWindow:
@@ -101,6 +106,11 @@ class Prediction:
     ladder: FloatArray | None = None
     """Per timestamp, the forecast at each of ``QUANTILE_LEVELS`` (shape: timestamps x
     levels), non-decreasing; None for a model whose upper is its own (not calibrated)."""
+    steps: np.ndarray | None = None
+    """For a path (``predict_path``): the grid steps after the newest point that each value
+    is for; None for ``predict``'s timestamps."""
+    end_time: float | None = None
+    """For a path: the newest point's time (step k is at ``end_time + k * step``)."""
 
     @classmethod
     def unavailable(cls, model: str, size: int, note: str) -> Prediction:
@@ -159,6 +169,13 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         """With an upper of its own: the forecast at ``QUANTILE_LEVELS`` too, if the model
         has them (override; ``auto`` passes on its chosen model's)."""
         return None
+
+    def _path_steps(self, max_steps: int) -> np.ndarray:
+        """The grid steps a path is forecast at (override): ``PATH_STEPS`` up to
+        ``max_steps``, and ``max_steps``."""
+        return np.asarray(
+            sorted({k for k in PATH_STEPS if k < max_steps} | {max_steps}), dtype=np.int64
+        )
 
     def backtest(
         self, values: FloatArray, end_time: float, origins: np.ndarray, horizon: int
@@ -274,6 +291,57 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             self._remember(steps, point)
         return Prediction(point=point, upper=upper, model=self.name, note=self.note_, ladder=ladder)
 
+    def predict_path(self, max_steps: int) -> Prediction:
+        """The forecast along a path of grid steps up to ``max_steps`` after the newest point.
+
+        The steps are ``_path_steps``: ``PATH_STEPS`` and the last one by default (a caller
+        interpolates between them: a direct model fits a regressor per horizon, and errors
+        and forecasts change smoothly with the horizon). A calibrated model's quantiles come
+        from its errors at each of those steps, learned as for ``predict``. ``steps`` says
+        which steps the values are for.
+        """
+        history = getattr(self, "history_", None)
+        max_steps = max(1, int(max_steps))
+        if history is None or not getattr(self, "ready_", False):
+            note = getattr(self, "note_", None) or "not fitted"
+            return Prediction.unavailable(self.name, 0, note)
+        steps = np.asarray(self._path_steps(max_steps), dtype=np.int64)
+        try:
+            point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
+            upper = self._upper(steps, point)
+            calibrated = upper is None
+            ladder = None if upper is None else self._path_own_ladder(len(steps))
+            if upper is None:
+                offsets = self._error_quantiles(steps)
+                upper = point + offsets[:, 0]
+                ladder = point[:, None] + offsets[:, 1:]
+        except Exception as error:  # no exception escapes a predictor
+            return Prediction.unavailable(self.name, 0, f"forecast failed: {error}")
+        if not np.all(np.isfinite(point)):
+            return Prediction.unavailable(self.name, 0, "forecast is not finite")
+        upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
+        if ladder is not None:
+            ladder = np.maximum(np.where(np.isfinite(ladder), ladder, point[:, None]), 0.0)
+        if calibrated:
+            self._remember(steps, point)
+        return Prediction(
+            point=point,
+            upper=upper,
+            model=self.name,
+            note=self.note_,
+            ladder=ladder,
+            steps=steps,
+            end_time=float(history.last_time),
+        )
+
+    def _path_own_ladder(self, size: int) -> FloatArray | None:
+        """A model with its own upper: its ladder along a path, when it has one of that
+        length (``auto`` passes its chosen model's on)."""
+        ladder = self._own_ladder()
+        if ladder is None or np.ndim(ladder) != 2 or len(ladder) != size:
+            return None
+        return ladder
+
     # ----------------------------------------------------------------- internals
 
     def _refit(self) -> None:
@@ -347,7 +415,10 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         """Keep each forecast until its actual value arrives, to learn its error."""
         pending = self.calibration_.pending
         for k, p in zip(steps.tolist(), point.tolist(), strict=True):
-            pending.setdefault(self._slot_of(k), []).append((k, p))
+            waiting = pending.setdefault(self._slot_of(k), [])
+            if any(seen == k for seen, _ in waiting):
+                continue  # asked again for the same slot and horizon (a path and the lead)
+            waiting.append((k, p))
         if len(pending) > 4 * RESIDUAL_WINDOW:  # forecasts for times that never came
             for slot in sorted(pending)[: len(pending) - 2 * RESIDUAL_WINDOW]:
                 del pending[slot]

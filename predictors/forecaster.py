@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from predictors.base import Prediction
+from predictors.history import FloatArray
 from predictors.naive import NaiveForecaster
 from predictors.registry import make_predictor, model_parameters
 
@@ -65,6 +66,18 @@ def model_step_seconds(poll_interval_seconds: float) -> float:
 
 
 @dataclass(frozen=True)
+class SeriesPath:
+    """A forecast path: the load at each of ``times`` (absolute, after the newest point)."""
+
+    times: FloatArray
+    point: FloatArray
+    upper: FloatArray
+    """At the configured quantile."""
+    ladder: FloatArray | None = None
+    """Per time, the forecast at each of ``QUANTILE_LEVELS`` (calibrated models only)."""
+
+
+@dataclass(frozen=True)
 class SeriesForecast:
     """A forecast ``horizon_seconds`` after the newest point, and which model made it."""
 
@@ -76,6 +89,22 @@ class SeriesForecast:
     ladder: tuple[float, ...] | None = None
     """The forecast at each of ``QUANTILE_LEVELS``, when the model's quantiles are
     calibrated (see ``Prediction.ladder``)."""
+    path: SeriesPath | None = None
+    """The forecast over the path horizon (``path_seconds``), by the same model; None when
+    no path was asked for or the model cannot give one."""
+
+
+def _path(prediction: Prediction, step: float) -> SeriesPath | None:
+    if not prediction.available or prediction.steps is None or prediction.end_time is None:
+        return None
+    if prediction.upper is None or not len(prediction.point):
+        return None
+    return SeriesPath(
+        times=prediction.end_time + prediction.steps.astype(np.float64) * step,
+        point=prediction.point,
+        upper=prediction.upper,
+        ladder=prediction.ladder,
+    )
 
 
 class SeriesForecaster:
@@ -92,6 +121,7 @@ class SeriesForecaster:
         window_seconds: float,
         retrain_interval_seconds: float,
         phase: float = 0.0,
+        path_seconds: float = 0.0,
     ) -> None:
         accepted = model_parameters(model)
         self.step_seconds = step_seconds
@@ -117,6 +147,8 @@ class SeriesForecaster:
             window_seconds=min(window_seconds, FALLBACK_WINDOW_SECONDS),
         )
         self.horizon_seconds = horizon_seconds
+        self.path_seconds = path_seconds
+        """How far ahead each forecast's path reaches (0: no path; the planner's horizon)."""
         self.retrain_interval_seconds = retrain_interval_seconds
         self.last_fit_at: float | None = None
         # Polls are numbered from ``_anchor``; poll k belongs to model point k // n, which
@@ -228,7 +260,17 @@ class SeriesForecaster:
             self._cached = (key, forecast)  # the naive fallback moves every poll: not cached
         return forecast
 
+    def _path_of(self, model: Any, step: float, newest: float) -> SeriesPath | None:
+        """``model``'s path to ``path_seconds`` after the newest poll (``newest``)."""
+        if self.path_seconds <= 0:
+            return None
+        last = float(model.history_.last_time)
+        # One step more: a path cached from the previous poll still reaches the horizon.
+        steps = max(1, math.ceil((newest + self.path_seconds - last) / step - 1e-9) + 1)
+        return _path(model.predict_path(steps), step)
+
     def _forecast(self, at: float) -> SeriesForecast | None:
+        newest = at - self.horizon_seconds
         prediction = self.model.predict([at])
         if prediction.available and prediction.upper is not None:
             return SeriesForecast(
@@ -238,6 +280,7 @@ class SeriesForecaster:
                 model=prediction.model,
                 note=prediction.note,
                 ladder=_ladder(prediction),
+                path=self._path_of(self.model, self.model_step_seconds, newest),
             )
         naive = self.fallback.predict([at])
         if not naive.available or naive.upper is None:
@@ -249,4 +292,5 @@ class SeriesForecaster:
             model="naive",
             note=f"{self.model_name} cannot forecast ({prediction.note}): naive fallback",
             ladder=_ladder(naive),
+            path=self._path_of(self.fallback, self.step_seconds, newest),
         )

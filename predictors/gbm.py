@@ -59,6 +59,14 @@ class QuantileGBMForecaster(Predictor):
     def _horizon_steps(self, step: float) -> int:
         return max(1, round(self.horizon_seconds / step))
 
+    def _path_steps(self, max_steps: int) -> np.ndarray:
+        # One pair of trees per horizon: a path is forecast at the lead time and at its
+        # end, and interpolated between (a pair per step would be a fit per step).
+        history = self.history_
+        assert history is not None
+        lead = self._horizon_steps(history.step)
+        return np.asarray(sorted({min(lead, max_steps), max_steps}), dtype=np.int64)
+
     def min_history_points(self, step: float) -> int:
         horizon = self._horizon_steps(step)
         return features.min_origin(step, horizon) + horizon + MIN_TRAINING_ROWS

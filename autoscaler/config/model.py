@@ -638,6 +638,29 @@ class ActuationConfig(Section):
     """Ignore changes smaller than this, unless they reach a bound (min, max, partitions)."""
 
 
+class PlannerConfig(Section):
+    """The receding-horizon planner (``autoscaler.decision.planner``): each poll, the
+    cheapest replica schedule over the forecast path that keeps the predicted lag within
+    ``slo.max_lag_seconds``; its first step is applied. ``planner: none`` (or ``enabled:
+    false``) sizes one number per poll instead, as before the planner."""
+
+    enabled: bool = True
+    horizon_seconds: float = Field(1800.0, gt=0, le=6 * 3600.0)
+    """How far ahead each plan looks. Never shorter than start-up plus the scale-down
+    stabilization window plus two polls (a plan must see past the scale-downs it announces)."""
+    scale_event_cost_seconds: float = Field(10.0, ge=0, le=3600.0)
+    """What one replica change costs, in seconds of the whole group's processing (a
+    rebalance stops every consumer for about this long): the plan holds replicas through a
+    dip too short to pay for two changes."""
+
+
+def _planner_none(value: Any) -> Any:
+    """``planner: none`` is ``planner: {enabled: false}``."""
+    if value == "none":
+        return {"enabled": False}
+    return value
+
+
 class TargetConfig(Section):
     """One scaled workload and everything that decides its replica count."""
 
@@ -664,6 +687,12 @@ class TargetConfig(Section):
     behavior: BehaviorConfig = Field(default_factory=BehaviorConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     actuation: ActuationConfig = Field(default_factory=ActuationConfig)
+    planner: PlannerConfig = Field(default_factory=PlannerConfig)
+
+    @field_validator("planner", mode="before")
+    @classmethod
+    def _planner_off(cls, value: Any) -> Any:
+        return _planner_none(value)
 
     @field_validator("name")
     @classmethod
@@ -759,6 +788,24 @@ class TargetConfig(Section):
     def lead_time_seconds(self) -> float:
         """How far ahead the forecast looks: pod start-up plus a margin."""
         return self.startup_seconds + self.predictor.lead_margin_seconds
+
+    @property
+    def planning(self) -> bool:
+        """Whether decisions are planned over the forecast path: the planner is on and a
+        model forecasts (without one there is no path to plan on)."""
+        return self.planner.enabled and self.predictor.model != "none"
+
+    @property
+    def plan_horizon_seconds(self) -> float:
+        """The planner's horizon: as configured, but at least start-up, the scale-down
+        stabilization window and two polls."""
+        floor = (
+            self.startup_seconds
+            + self.behavior.scale_up.stabilization_window_seconds
+            + self.behavior.scale_down.stabilization_window_seconds
+            + 2 * self.poll_interval_seconds
+        )
+        return max(self.planner.horizon_seconds, floor)
 
     @property
     def stale_after(self) -> float:

@@ -191,6 +191,8 @@ def with_quantile(forecast: Forecast, quantile: float, configured: float) -> For
         model=forecast.model,
         note=forecast.note,
         ladder=forecast.ladder,
+        path=forecast.path,
+        quantile=quantile,
     )
 
 

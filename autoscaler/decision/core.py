@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 from autoscaler.config.model import FallbackConfig, KafkaLagTrigger, TargetConfig
 from autoscaler.decision import hpa
+from autoscaler.decision.planner import PlanError
+from autoscaler.decision.planning import plan_kafka_lag
 from autoscaler.decision.sizing import partition_cap, size_kafka_lag, size_prometheus
 from autoscaler.decision.types import (
     Bound,
@@ -78,8 +80,8 @@ def decide(
             if not isinstance(observation, KafkaLagObservation):
                 raise TypeError(f"trigger {name} is kafka_lag but got {type(observation)}")
             learned = _positive(inputs.learned_throughput.get(name))
-            rec = size_kafka_lag(
-                name, trigger, observation, forecast, current, ready, target, tolerances, learned
+            rec = _planned_or_sized(
+                name, trigger, observation, forecast, target, current, ready, state, now, learned
             )
             caps.append(partition_cap(trigger, observation) if rec.replicas is not None else None)
         else:
@@ -92,6 +94,7 @@ def decide(
 
     bounds: list[Bound] = []
     raw = _combine(recommendations, target.trigger_combination, current, bounds)
+    plan_floor = _plan_floor(recommendations, target.trigger_combination)
     cap = _overall_cap(caps)
     max_allowed = target.max_replicas if cap is None else min(target.max_replicas, cap)
     min_allowed = min(target.active_min_replicas, max_allowed)
@@ -136,7 +139,7 @@ def decide(
         if history is None:  # the HPA's recordInitialRecommendation
             history = (hpa.TimedRecommendation(at=now, replicas=current),)
         desired, history = _normalize(
-            target, current, raw, history, state, min_allowed, max_allowed, now, bounds
+            target, current, raw, history, state, min_allowed, max_allowed, now, bounds, plan_floor
         )
 
     idle_decided = bool(bounds) and bounds[-1].rule in (
@@ -289,6 +292,60 @@ def _combine(
     return combined
 
 
+def _planned_or_sized(
+    name: str,
+    trigger: KafkaLagTrigger,
+    observation: KafkaLagObservation,
+    forecast: Forecast | None,
+    target: TargetConfig,
+    current: int,
+    ready: int,
+    state: DecisionState,
+    now: float,
+    learned: float | None,
+) -> TriggerRecommendation:
+    """The planner's recommendation when the target plans and a plan can be made; else
+    today's sizing, saying why the plan could not be made (``plan_fallback``)."""
+    fallback: str | None = None
+    if target.planning:
+        try:
+            return plan_kafka_lag(
+                name,
+                trigger,
+                observation,
+                forecast,
+                target=target,
+                current=current,
+                ready=ready,
+                state=state,
+                now=now,
+                learned_throughput=learned,
+            )
+        except PlanError as failure:
+            fallback = str(failure)
+    tolerances = hpa.Tolerances(
+        scale_down=target.behavior.scale_down.tolerance,
+        scale_up=target.behavior.scale_up.tolerance,
+    )
+    rec = size_kafka_lag(
+        name, trigger, observation, forecast, current, ready, target, tolerances, learned
+    )
+    if fallback is None:
+        return rec
+    return dataclasses.replace(
+        rec, plan_fallback=fallback, detail=f"{rec.detail}; not planned: {fallback}"
+    )
+
+
+def _plan_floor(recommendations: Sequence[TriggerRecommendation], combination: str) -> int | None:
+    """The most replicas a planned trigger sets now (under ``max``): the result never goes
+    below it, whatever earlier plans announced to the stabilization window."""
+    if combination != "max":
+        return None
+    firsts = [r.plan.first for r in recommendations if r.plan is not None]
+    return max(firsts) if firsts else None
+
+
 def _overall_cap(caps: Sequence[int | None]) -> int | None:
     """The partition cap of the target: the largest Kafka trigger's, only when every Kafka
     trigger is known and capped (an unknown partition count never lowers replicas)."""
@@ -307,6 +364,7 @@ def _normalize(
     max_allowed: int,
     now: float,
     bounds: list[Bound],
+    plan_floor: int | None = None,
 ) -> tuple[int, tuple[hpa.TimedRecommendation, ...]]:
     """Stabilization, rate policies and limits (the HPA), then rebalance-aware actuation."""
     behavior = target.behavior
@@ -320,6 +378,13 @@ def _normalize(
     )
     if stabilized != raw:
         bounds.append(Bound(Rule(str(stabilize_reason)), raw, stabilized))
+    if plan_floor is not None and stabilized < min(plan_floor, current):
+        # A scale-down announced by earlier plans that this one wants smaller: the plan's
+        # first step is what the SLO needs now.
+        floored = min(plan_floor, current)
+        detail = f"the plan sets {plan_floor} now"
+        bounds.append(Bound(Rule.PLAN_FLOOR, stabilized, floored, detail))
+        stabilized = floored
     desired, limit_reason = hpa.limit_by_behavior_rate(
         current,
         stabilized,

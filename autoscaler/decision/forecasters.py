@@ -53,6 +53,7 @@ def forecaster_for(target: TargetConfig, trigger: str) -> SeriesForecaster | Non
         window_seconds=predictor.history_window_seconds,
         retrain_interval_seconds=predictor.retrain_interval_seconds,
         phase=phase,
+        path_seconds=target.plan_horizon_seconds if target.planning else 0.0,
     )
 
 
@@ -64,7 +65,12 @@ def forecasters_for(target: TargetConfig) -> dict[str, SeriesForecaster]:
 
 def forecaster_settings(target: TargetConfig) -> tuple[object, ...]:
     """What a forecaster is built from: equal settings mean it can be kept over a reload."""
-    return (target.predictor, target.lead_time_seconds, target.poll_interval_seconds)
+    return (
+        target.predictor,
+        target.lead_time_seconds,
+        target.poll_interval_seconds,
+        target.plan_horizon_seconds if target.planning else 0.0,
+    )
 
 
 def load_series(observation: Observation | None) -> float | None:

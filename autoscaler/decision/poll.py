@@ -44,6 +44,7 @@ from autoscaler.decision.types import (
     Decision,
     DecisionState,
     Forecast,
+    ForecastPath,
     KafkaLagObservation,
     Observation,
     TargetInputs,
@@ -126,7 +127,7 @@ def poll_step(
             refitted = tuple(name for name, f in forecasters.items() if f.refit_due(now))
             for name in refitted:
                 forecasters[name].refit(now)
-        forecasts = _forecasts(inputs, forecasters)
+        forecasts = _forecasts(inputs, forecasters, target.predictor.quantile)
     throughput, learned, usable = _learned(target, inputs, state.throughput)
     budget, violated = state.budget, None
     if target.slo.budget_percent is not None:
@@ -176,7 +177,9 @@ def scaled(
     return PollState(decision, state.throughput, state.budget)
 
 
-def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dict[str, Forecast]:
+def _forecasts(
+    inputs: PollInputs, forecasters: Mapping[str, Forecaster], quantile: float
+) -> dict[str, Forecast]:
     forecasts: dict[str, Forecast] = {}
     for name, forecaster in forecasters.items():
         value = load_series(inputs.observations.get(name))
@@ -184,6 +187,7 @@ def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dic
             forecaster.observe(inputs.at, value)
         forecast = forecaster.forecast()
         if forecast is not None:
+            path = forecast.path
             forecasts[name] = Forecast(
                 horizon_seconds=forecast.horizon_seconds,
                 point=forecast.point,
@@ -191,6 +195,10 @@ def _forecasts(inputs: PollInputs, forecasters: Mapping[str, Forecaster]) -> dic
                 model=forecast.model,
                 note=forecast.note,
                 ladder=forecast.ladder,
+                path=None
+                if path is None
+                else ForecastPath(path.times, path.point, path.upper, path.ladder),
+                quantile=quantile,
             )
     return forecasts
 

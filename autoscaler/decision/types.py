@@ -11,9 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
 
 from autoscaler.decision.hpa import ScaleEvent, TimedRecommendation
+
+if TYPE_CHECKING:
+    from autoscaler.decision.planner import Plan
 
 
 class Rule(StrEnum):
@@ -25,6 +31,7 @@ class Rule(StrEnum):
     # How a trigger sized the target.
     KAFKA_LAG = "KafkaLagPerReplica"
     CAPACITY = "CapacityForArrivalRate"
+    PLANNED = "PlannedSchedule"
     METRIC_VALUE = "MetricValue"
     WITHIN_TOLERANCE = "WithinTolerance"
     PARTITION_CAP = "PartitionCap"
@@ -45,6 +52,9 @@ class Rule(StrEnum):
     TOO_MANY_REPLICAS = "TooManyReplicas"
     TOO_FEW_REPLICAS = "TooFewReplicas"
     DESIRED_WITHIN_RANGE = "DesiredWithinRange"
+    PLAN_FLOOR = "PlanFloor"
+    """The plan's first step holds more than the stabilized count (a scale-down announced
+    earlier that the newer plan no longer wants)."""
     # Rebalance-aware actuation.
     MIN_DWELL = "MinDwell"
     MIN_STEP = "MinStep"
@@ -97,6 +107,19 @@ Observation = KafkaLagObservation | MetricObservation | Unavailable
 
 
 @dataclass(frozen=True, slots=True)
+class ForecastPath:
+    """A forecast over the planner's horizon: the load at each of ``times`` (absolute)."""
+
+    times: NDArray[np.float64]
+    point: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    """At the configured ``predictor.quantile``."""
+    ladder: NDArray[np.float64] | None = None
+    """Per time, the forecast at each of ``predictors.base.QUANTILE_LEVELS`` (calibrated
+    models only)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Forecast:
     """A trigger's load (Kafka arrival rate in messages/s, or the metric) ``horizon`` ahead."""
 
@@ -111,6 +134,10 @@ class Forecast:
     ladder: tuple[float, ...] | None = None
     """The forecast at each of ``predictors.base.QUANTILE_LEVELS``, when the model's
     quantiles are calibrated: the SLO budget picks the quantile in force from it."""
+    path: ForecastPath | None = None
+    """The forecast over the planner's horizon (None: no planner, or none to give)."""
+    quantile: float | None = None
+    """The quantile ``upper`` is at (the SLO budget's in force, else the configured one)."""
 
     @property
     def for_sizing(self) -> float:
@@ -182,6 +209,11 @@ class TriggerRecommendation:
     detail: str
     usage_ratio: float | None = None
     forecast: Forecast | None = None
+    plan: Plan | None = None
+    """The schedule the planner chose (rule ``PLANNED``): ``replicas`` above is what it
+    announces to the stabilization window, ``plan.first`` what it sets now."""
+    plan_fallback: str | None = None
+    """Why this trigger was sized, not planned, although the planner is on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +263,19 @@ class Decision:
                     "active": t.active,
                     "usage_ratio": t.usage_ratio,
                     "detail": t.detail,
+                    **(
+                        {}
+                        if t.plan is None
+                        else {
+                            "plan": {
+                                "replicas": list(t.plan.replicas),
+                                "step_seconds": t.plan.step_seconds,
+                                "needed": list(t.plan.needed),
+                                "unavoidable_steps": t.plan.unavoidable_steps,
+                            }
+                        }
+                    ),
+                    **({} if t.plan_fallback is None else {"plan_fallback": t.plan_fallback}),
                     "forecast": None
                     if t.forecast is None
                     else {

@@ -421,7 +421,11 @@ def _predictors(text: str | None, default_run: bool) -> list[str]:
     known = {*MODELS, "none", "reactive", "oracle", "oracle-behavior"}
     if not names:
         raise TraceError(f"--predictors {text!r} names no run (known: {', '.join(sorted(known))})")
-    unknown = [name for name in names if name not in known]
+    unknown = [
+        name
+        for name in names
+        if name not in known and not (name.endswith("/sized") and name[: -len("/sized")] in MODELS)
+    ]
     if unknown:
         raise TraceError(
             f"unknown predictor {', '.join(unknown)} (known: {', '.join(sorted(known))})"

@@ -46,6 +46,9 @@ NO_FORECAST = "none"
 ORACLE = "oracle"
 ORACLE_BEHAVIOR = "oracle-behavior"
 KEDA_PREFIX = "keda@"
+SIZED_SUFFIX = "/sized"
+"""``<model>/sized``: the model's run with ``planner: none`` (one number per poll, as
+before the planner), to compare with the planned run."""
 REFERENCE_RUNS = frozenset({ORACLE, ORACLE_BEHAVIOR})
 """Runs that know the future: shown, never ranked."""
 FRONTIER_MULTIPLES = tuple(2 ** (k / 2) for k in range(-4, 5))
@@ -97,8 +100,21 @@ def frontier_thresholds(true_throughput: float, commit_interval_seconds: float) 
     return sorted(thresholds)
 
 
+def sized_run(run: str) -> str:
+    return f"{run}{SIZED_SUFFIX}"
+
+
+def unplanned(run: str) -> str | None:
+    """The model of a ``<model>/sized`` run, None for any other run."""
+    return run[: -len(SIZED_SUFFIX)] if run.endswith(SIZED_SUFFIX) else None
+
+
 def run_target(target: TargetConfig, run: str, true_throughput: float) -> TargetConfig:
     """The target as configured for ``run``: only what the run is about differs."""
+    model = unplanned(run)
+    if model is not None:
+        planner = target.planner.model_copy(update={"enabled": False})
+        return run_target(target, model, true_throughput).model_copy(update={"planner": planner})
     threshold = keda_threshold(run)
     if run == REACTIVE or threshold is not None:
         update: dict[str, object] = {"per_replica_throughput": None, "learn_throughput": False}
@@ -138,6 +154,8 @@ def run_forecasters(
 ) -> dict[str, Forecaster]:
     """The forecasters of a run: the target's own (built as the live service builds them,
     warmed up on the history before the replayed span), or perfect foresight."""
+    if unplanned(run) is not None:
+        run = unplanned(run) or run
     if run == ORACLE_BEHAVIOR:
         return {
             trigger_name: perfect_foresight(

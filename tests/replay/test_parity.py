@@ -21,6 +21,7 @@ from helpers import KAFKA, make_target
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.decision import KafkaLagObservation, forecasters_for
+from autoscaler.decision.types import Rule
 from autoscaler.live.actuator import ScaleActuator, ScaleResult, ScaleState
 from autoscaler.live.controller import TargetController
 from autoscaler.replay.engine import ReplaySettings, prepare, replay
@@ -74,8 +75,11 @@ class PhysicsActuator:
         return None
 
 
-def _target() -> TargetConfig:
+def _target(planner: str | dict[str, object]) -> TargetConfig:
     return make_target(
+        # The planner plans over each forecast's path once the throughput is learned (before,
+        # it sizes on KEDA's formula and says why): both chains must plan alike.
+        planner=planner,
         triggers=[{**KAFKA, "lag_threshold": 250}],  # no per_replica_throughput: learned
         max_replicas=40,
         min_replicas=1,
@@ -93,8 +97,17 @@ def _target() -> TargetConfig:
     )
 
 
-async def test_live_controller_and_replay_agree_at_every_poll() -> None:
-    target = _target()
+@pytest.mark.parametrize(
+    "planner",
+    [
+        pytest.param({"scale_event_cost_seconds": 10}, id="planned"),
+        pytest.param("none", id="sized"),
+    ],
+)
+async def test_live_controller_and_replay_agree_at_every_poll(
+    planner: str | dict[str, object],
+) -> None:
+    target = _target(planner)
     trace = load_csv(EMBEDDED, "count")
     settings = ReplaySettings(
         per_replica_throughput=THROUGHPUT,
@@ -122,6 +135,7 @@ async def test_live_controller_and_replay_agree_at_every_poll() -> None:
     )
     n = len(job.times)
     desired = np.empty(n, dtype=np.int64)
+    planned = 0
     point, upper, learned = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     for k in range(n):
         group.advance(float(job.times[k]), float(job.rates[k]))
@@ -130,6 +144,7 @@ async def test_live_controller_and_replay_agree_at_every_poll() -> None:
         outcome = await controller.step(now)
         assert outcome.decision is not None
         desired[k] = outcome.decision.desired_replicas
+        planned += any(t.rule is Rule.PLANNED for t in outcome.decision.triggers)
         forecast = outcome.forecasts.get("kafka_lag")
         if forecast is not None:
             point[k] = forecast.point
@@ -147,6 +162,10 @@ async def test_live_controller_and_replay_agree_at_every_poll() -> None:
     assert np.isfinite(learned).any()
     assert learned[-1] == pytest.approx(THROUGHPUT, rel=0.05)
     assert len(set(desired.tolist())) > 3
+    if planner == "none":
+        assert planned == 0
+    else:  # planned from soon after the throughput was learned to the end
+        assert planned > n * 0.8
     budget = controller.state.budget
     assert budget.judged_polls > n / 2
     assert budget.quantile != config.predictor.quantile

@@ -1,0 +1,383 @@
+"""The receding-horizon planner: the cheapest replica schedule over the forecast path.
+
+Sizing (``sizing.size_kafka_lag``) answers one number per poll: enough replicas for the
+arrival rate a lead time ahead plus draining the backlog. It cannot see the shape of the
+next half hour, so it scales down into a trough late, holds replicas through a dip it could
+have skipped, and pays a scale event for every wiggle. The planner looks at the whole path
+(the forecast at the quantile in force, at every poll step of the horizon) and chooses the
+cheapest *schedule* of replica counts that keeps the predicted lag within the SLO, then
+applies its first step; next poll it plans again with what it learned (model-predictive
+control). The physics is the replay simulator's, in units of one poll step ``D``:
+
+* ``a[j]`` messages/s arrive in step ``j`` (j = 1..H, step 1 starting now); ``mu`` messages/s
+  per ready replica (the per-replica throughput times ``slo.target_utilization``);
+* the backlog ``b[j] = max(0, b[j-1] + a[j] D - c[j] mu D)`` must stay within the SLO,
+  ``b[j] <= slo * mu * c[j]``: the fewest ready replicas in step ``j`` are
+  ``n[j] = ceil((b[j-1] + a[j] D) / (mu (D + slo)))``, the backlog carried at that capacity
+  (a forward pass: less capacity now only leaves more backlog later);
+* a replica set at decision ``k`` (now is ``k = 0``) runs from step ``k + 1`` and consumes
+  from step ``k + 1 + d`` (``d`` = start-up, plus the scale-up stabilization window, in
+  steps); before that only the replicas ready or starting now can consume. So the count set
+  at decision ``k`` must be at least ``max(n[k+1 .. k+1+d])``: a rise is met exactly one
+  start-up ahead, and no replica needed before a new one could be ready is removed;
+* the cost is the replica-seconds billed, ``sum(r[k]) D``, plus
+  ``scale_event_cost_seconds * r`` for each change to ``r`` replicas (a rebalance stops the
+  whole group for about that long).
+
+Constraints of the plan, not a clamp after it: ``min_replicas``, ``max_replicas`` and the
+partition cap; the HPA rate policies (the first step exactly, from the recorded scale
+events; later steps with each policy's allowance per poll step); the scale-down
+stabilization window, whose recorded recommendations floor every step they still cover.
+A planned scale-down is *announced* a window ahead: the recommendation recorded for
+stabilization is the lowest count the plan holds over the next window, so that the HPA's
+"highest recommendation within the window" lets the scale-down happen when the plan wants
+it, and the plan's first step floors the result (``first``). Dwell time and ``min_step``
+stay after the plan, as configured.
+
+The schedule is found by a dynamic programme over replica counts (the levels the
+constraints name, plus the rate-limited ramps from the current count: an optimal plateau
+sits on one of them), ``O(H L^2)`` array operations for ``L`` levels. Its work is bounded
+(``MAX_PLAN_CELLS``): a deterministic budget rather than a time limit, since the decision
+core reads no clock and replay must decide exactly as the live loop did. A problem too big,
+or infeasible, is a ``PlanError``, and the caller sizes as before.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from autoscaler.decision.hpa import RulesLike
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+MAX_PLAN_CELLS = 2_000_000
+"""Most (steps x levels x levels) cells a plan may take: about 10 ms of array work. A target
+whose constraints name more levels than that allows is sized instead (``PlanError``)."""
+_SLACK = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class PlanProblem:
+    """Everything one plan is made of (all counts in replicas, times in seconds)."""
+
+    step_seconds: float
+    arrivals: FloatArray
+    """Messages/s expected in each step of the horizon, step 1 first (the quantile in force)."""
+    rate_now: float
+    """Messages/s arriving now: no plan sizes below it."""
+    backlog: float
+    """Messages waiting now."""
+    ready: int
+    """Replicas consuming now."""
+    starting: int
+    """Replicas requested, not consuming yet."""
+    starting_steps: int
+    """Steps until the starting replicas consume."""
+    throughput: float
+    """Messages/s one ready replica processes (times the target utilization)."""
+    slo_seconds: float
+    startup_steps: int
+    current: int
+    min_replicas: int
+    max_replicas: int
+    """Including the partition cap."""
+    floors: IntArray
+    """Per decision ``k``: the recorded recommendations the stabilization window still
+    covers then (0 where none)."""
+    first_band: tuple[int, int]
+    """The fewest and most replicas the rate policies allow now."""
+    scale_up: RulesLike
+    scale_down: RulesLike
+    scale_event_cost_seconds: float
+    announce_steps: int
+    """The scale-down stabilization window, in steps."""
+    min_step: int = 1
+    """No change smaller than this, unless it reaches ``min_replicas`` or ``max_replicas``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The cheapest schedule found, and what it expects."""
+
+    replicas: tuple[int, ...]
+    """Replicas set at each decision of the horizon, now first."""
+    needed: tuple[int, ...]
+    """Ready replicas each step needs (step 1 first)."""
+    backlog: tuple[float, ...]
+    """The backlog expected at the end of each step at that capacity."""
+    step_seconds: float
+    cost_replica_seconds: float
+    unavoidable_steps: int
+    """Steps where even every replica the plan may have cannot meet the SLO."""
+    levels: int
+    """Replica counts the programme considered."""
+
+    @property
+    def first(self) -> int:
+        """The count to set now."""
+        return self.replicas[0]
+
+    def announced(self, current: int, window_steps: int) -> int:
+        """What the stabilization window records now: the first step when scaling up, else
+        the fewest replicas the plan holds until the first step after the window ahead
+        (see the module). That step is the first the recommendations recorded before this
+        one no longer floor, so a hold they impose is not recorded again."""
+        if self.first > current or window_steps <= 0:
+            return self.first
+        return min(self.replicas[: window_steps + 1])
+
+    def describe(self) -> str:
+        """One line for the decision log: the first step and the next changes."""
+        changes: list[str] = []
+        previous = self.replicas[0]
+        for k, count in enumerate(self.replicas[1:], start=1):
+            if count != previous:
+                changes.append(f"{count} at +{k * self.step_seconds:.0f}s")
+                previous = count
+            if len(changes) == 3:
+                break
+        then = f", then {', '.join(changes)}" if changes else ", held"
+        horizon = len(self.replicas) * self.step_seconds
+        return f"plan over {horizon:.0f}s: {self.first} now{then}"
+
+
+class PlanError(Exception):
+    """No plan this poll (too big a problem, or none feasible): size as before."""
+
+
+def needed_ready(problem: PlanProblem) -> tuple[IntArray, FloatArray, int]:
+    """The fewest ready replicas each step needs, the backlog carried, and the steps where
+    even the most replicas possible cannot meet the SLO (a forward pass; see the module)."""
+    step = problem.step_seconds
+    mu = problem.throughput
+    per_replica = mu * (step + problem.slo_seconds)
+    drained = mu * step
+    horizon = len(problem.arrivals)
+    needed = np.empty(horizon, dtype=np.int64)
+    backlog = np.empty(horizon, dtype=np.float64)
+    carried = max(0.0, problem.backlog)
+    unavoidable = 0
+    now_ready = problem.ready
+    with_starting = problem.ready + problem.starting
+    for j, rate in enumerate(problem.arrivals.tolist(), start=1):
+        total = carried + max(0.0, rate) * step
+        need = max(0, math.ceil(total / per_replica - _SLACK))
+        if j <= problem.startup_steps:  # only what runs now can consume before then
+            limit = with_starting if j > problem.starting_steps else now_ready
+            limit = min(limit, problem.max_replicas)
+        else:
+            limit = problem.max_replicas
+        if need > limit:
+            need = limit
+            unavoidable += 1
+        needed[j - 1] = need
+        carried = max(0.0, total - need * drained)
+        backlog[j - 1] = carried
+    return needed, backlog, unavoidable
+
+
+def plan(problem: PlanProblem) -> Plan:
+    """The cheapest schedule of ``problem`` (``PlanError`` when there is none to give)."""
+    horizon = len(problem.arrivals)
+    if horizon == 0:
+        raise PlanError("empty forecast path")
+    if problem.throughput <= 0 or not math.isfinite(problem.throughput):
+        raise PlanError("no per-replica throughput")
+    needed, backlog, unavoidable = needed_ready(problem)
+    d = problem.startup_steps
+    low = _lowest_counts(problem, needed, d)
+    levels = _levels(problem, low)
+    count = len(levels)
+    if horizon * count * count > MAX_PLAN_CELLS:
+        raise PlanError(f"{count} replica levels over {horizon} steps: too big to plan")
+    step = problem.step_seconds
+    event = problem.scale_event_cost_seconds * levels.astype(np.float64)
+    change = ~np.eye(count, dtype=bool)
+    transition = np.where(change, event[None, :], 0.0)
+    cost_later = np.where(_allowed(problem, levels), transition, np.inf)
+    current = int(np.searchsorted(levels, problem.current))
+    lo_now, hi_now = problem.first_band
+    first_ok = (levels >= min(lo_now, problem.current)) & (levels <= max(hi_now, problem.current))
+    first_ok &= _big_enough(problem, levels)[current]
+    # What being at each level costs in each step: its replicas, or infinity below the
+    # step's lowest count.
+    billed = levels.astype(np.float64) * step
+    stay = np.where(levels[None, :] < low[:, None], np.inf, billed[None, :])
+    columns = np.arange(count)
+    back = np.empty((horizon, count), dtype=np.int64)
+    total = np.where(first_ok, transition[current], np.inf)[None, :]
+    back[0] = current
+    cost = total[0] + stay[0]
+    for k in range(1, horizon):
+        total = cost[:, None] + cost_later
+        choice = total.argmin(axis=0)
+        back[k] = choice
+        cost = total[choice, columns] + stay[k]
+    if not np.isfinite(cost).any():
+        raise PlanError("no schedule meets the constraints")
+    end = int(np.argmin(cost))
+    total_cost = float(cost[end])
+    path = np.empty(horizon, dtype=np.int64)
+    for k in range(horizon - 1, -1, -1):
+        path[k] = levels[end]
+        end = int(back[k, end])
+    return Plan(
+        replicas=tuple(path.tolist()),
+        needed=tuple(needed.tolist()),
+        backlog=tuple(backlog.tolist()),
+        step_seconds=step,
+        cost_replica_seconds=total_cost,
+        unavoidable_steps=unavoidable,
+        levels=count,
+    )
+
+
+def _lowest_counts(problem: PlanProblem, needed: IntArray, d: int) -> IntArray:
+    """The fewest replicas each decision may set: what the steps it covers until a new
+    replica could consume need, the stabilization floors, ``min_replicas``, and now also
+    what arrives now; never above the most the limits allow."""
+    horizon = len(needed)
+    padded = np.concatenate([needed, np.zeros(d, dtype=np.int64)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, d + 1)[:horizon]
+    low = windows.max(axis=1).astype(np.int64)
+    low = np.maximum(low, problem.floors[:horizon])
+    low = np.maximum(low, problem.min_replicas)
+    arriving = math.ceil(max(0.0, problem.rate_now) / problem.throughput - _SLACK)
+    low[0] = max(int(low[0]), arriving)
+    result: IntArray = np.minimum(low, _reachable(problem, horizon))
+    return result
+
+
+def _reachable(problem: PlanProblem, horizon: int) -> IntArray:
+    """The most replicas each decision can set: the first step's band, then each step's
+    allowance from there (a need above it is unavoidable, not infeasible)."""
+    reach = np.empty(horizon, dtype=np.int64)
+    level = min(problem.max_replicas, max(problem.first_band[1], problem.current))
+    for k in range(horizon):
+        if k:
+            level = min(problem.max_replicas, max(level, _step_up(problem, level)))
+        reach[k] = level
+    return reach
+
+
+def _levels(problem: PlanProblem, low: IntArray) -> IntArray:
+    """The replica counts worth considering: the current one, each decision's lowest, the
+    counts the rate policies reach step by step up from each of them and down from the
+    current one (ramps), and those ``min_step`` allows next to the current one."""
+    wanted = {problem.current, *low.tolist()}
+    top = max(wanted)
+    bottom = min(wanted)
+    for start in sorted(wanted):  # the way back up from every count (rate-limited ramps)
+        level = start
+        for _ in range(len(low)):
+            up = min(_step_up(problem, level), top)
+            if up <= level or up in wanted:
+                break
+            wanted.add(up)
+            level = up
+    level = problem.current
+    for _ in range(len(low)):
+        down = max(_step_down(problem, level), bottom)
+        if down >= level:
+            break
+        wanted.add(down)
+        level = down
+    # A change smaller than min_step is not allowed: the nearest counts one is allowed to.
+    step = problem.min_step
+    if step > 1:
+        for level in list(wanted):
+            if 0 < abs(level - problem.current) < step:
+                above = min(problem.current + step, problem.max_replicas)
+                below = max(problem.current - step, problem.min_replicas)
+                wanted.update(v for v in (above, below) if v >= level or v == below)
+    return np.asarray(sorted(wanted), dtype=np.int64)
+
+
+def _allowed(problem: PlanProblem, levels: IntArray) -> NDArray[np.bool_]:
+    """``allowed[p, q]``: the rate policies let one poll step go from level p to level q."""
+    ups = np.asarray([_step_up(problem, int(v)) for v in levels.tolist()], dtype=np.int64)
+    downs = np.asarray([_step_down(problem, int(v)) for v in levels.tolist()], dtype=np.int64)
+    allowed: NDArray[np.bool_] = (levels[None, :] <= np.maximum(ups, levels)[:, None]) & (
+        levels[None, :] >= np.minimum(downs, levels)[:, None]
+    )
+    return allowed & _big_enough(problem, levels)
+
+
+def _big_enough(problem: PlanProblem, levels: IntArray) -> NDArray[np.bool_]:
+    """``ok[p, q]``: a change from level p to level q is no smaller than ``min_step`` (or
+    none, or it reaches a limit), as the actuation stage would let it through."""
+    gap = np.abs(levels[None, :] - levels[:, None])
+    bound = (levels == problem.min_replicas) | (levels == problem.max_replicas)
+    ok: NDArray[np.bool_] = (gap == 0) | (gap >= problem.min_step) | bound[None, :]
+    return ok
+
+
+def _step_up(problem: PlanProblem, replicas: int) -> int:
+    return _per_step_limit(problem.scale_up, replicas, problem.step_seconds, up=True)
+
+
+def _step_down(problem: PlanProblem, replicas: int) -> int:
+    return _per_step_limit(problem.scale_down, replicas, problem.step_seconds, up=False)
+
+
+def _per_step_limit(rules: RulesLike, replicas: int, step: float, *, up: bool) -> int:
+    """The most (``up``) or fewest replicas one poll step may reach from ``replicas`` with no
+    recent scale event: each policy's allowance over its period, prorated when the period is
+    longer than a step (an approximation of the HPA's sliding periods; the first step is
+    limited exactly and the rate policies still bound every decision)."""
+    if rules.select_policy == "Disabled":
+        return replicas
+    proposals: list[int] = []
+    for policy in rules.policies:
+        share = min(1.0, step / policy.period_seconds) if policy.period_seconds > 0 else 1.0
+        if policy.type == "Pods":
+            change = max(1, math.floor(policy.value * share)) if policy.value > 0 else 0
+            proposals.append(replicas + change if up else replicas - change)
+        else:
+            percent = policy.value * share / 100
+            if up:
+                proposals.append(math.ceil(replicas * (1 + percent) - _SLACK))
+            else:
+                proposals.append(math.floor(replicas * (1 - percent) + _SLACK))
+    if not proposals:
+        return replicas
+    pick_max = rules.select_policy == "Max"
+    if up:
+        return max(proposals) if pick_max else min(proposals)
+    return min(proposals) if pick_max else max(proposals)
+
+
+def stabilization_floors(
+    recommendations: Sequence[tuple[float, int]],
+    window_seconds: float,
+    now: float,
+    step_seconds: float,
+    horizon: int,
+) -> IntArray:
+    """Per decision ``k``: the highest recorded recommendation (``(at, replicas)``) still
+    within the scale-down window at ``now + k * step`` (0 where none): the HPA keeps at
+    least that many replicas then."""
+    floors = np.zeros(horizon, dtype=np.int64)
+    if window_seconds <= 0:
+        return floors
+    times = now + step_seconds * np.arange(horizon, dtype=np.float64)
+    for at, replicas in recommendations:
+        covered = times - at < window_seconds
+        floors[covered] = np.maximum(floors[covered], replicas)
+    return floors
+
+
+def arrivals_on_steps(
+    times: FloatArray, values: FloatArray, now: float, step_seconds: float, horizon: int
+) -> FloatArray:
+    """A forecast path (values at ``times``) resampled to the middle of each poll step from
+    ``now`` (held flat past its ends)."""
+    middles = now + step_seconds * (np.arange(horizon, dtype=np.float64) + 0.5)
+    resampled: FloatArray = np.maximum(np.interp(middles, times, values), 0.0)
+    return resampled
