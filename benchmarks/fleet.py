@@ -63,7 +63,7 @@ def make_fleet(folder: Path, count: int, span_days: float) -> list[Path]:
 
 
 def _rows_per_day(rows: list[str]) -> float:
-    from autoscaler.replay.trace import parse_timestamp
+    from autoscaler.traces import parse_timestamp
 
     first = parse_timestamp(rows[0].split(",")[0])
     second = parse_timestamp(rows[1].split(",")[0])

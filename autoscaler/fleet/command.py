@@ -24,7 +24,7 @@ from autoscaler.fleet.workloads import (
 )
 from autoscaler.output import write_structured
 from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import TraceError
+from autoscaler.traces import TraceError
 
 __all__ = ["add_fleet_arguments", "fleet_requested", "load_workloads", "replay_fleet", "tune_fleet"]
 

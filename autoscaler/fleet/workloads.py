@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import Trace, TraceError, load_csv
+from autoscaler.traces import Trace, TraceError, load_csv
 
 __all__ = [
     "ReplayTask",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from autoscaler.config import ConfigError, load_config
 from autoscaler.output import add_format_argument, refuse_format_as_path, write_structured
-from autoscaler.replay.trace import Trace, TraceError, load_csv
+from autoscaler.traces import Trace, TraceError, load_csv
 
 if TYPE_CHECKING:
     from autoscaler.config.model import TargetConfig

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from autoscaler.replay.trace import TraceError
+from autoscaler.traces import TraceError
 
 EXIT_OK, EXIT_INPUT = 0, 2
 

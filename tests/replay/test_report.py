@@ -34,7 +34,7 @@ from autoscaler.replay.report import (
 )
 from autoscaler.replay.simulator import Timeline
 from autoscaler.replay.svg import downsample_mean, downsample_minmax
-from autoscaler.replay.trace import from_points
+from autoscaler.traces import from_points
 
 RUNS = ["reactive", "none", "naive", "oracle"]
 THROUGHPUT = 100.0

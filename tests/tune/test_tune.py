@@ -12,7 +12,7 @@ import yaml
 from autoscaler.cli import main
 from autoscaler.config import load_config, parse_config
 from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import TraceError, load_csv
+from autoscaler.traces import TraceError, load_csv
 from autoscaler.tune.search import split_index, tune
 from autoscaler.tune.space import Setting, apply, grid, sample
 
