@@ -364,14 +364,14 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         print(file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    from autoscaler.replay.report import (
+    from autoscaler.report.files import write_report
+    from autoscaler.report.tables import (
         LEGEND,
         NEXT_STEPS,
         comparison_table,
         knowledge_line,
         table_rows,
         verdict,
-        write_report,
     )
 
     summary = result.summary()

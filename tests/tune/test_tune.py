@@ -240,7 +240,7 @@ def test_the_pages_legend_stays_within_the_chart() -> None:
     """Laid out in one row, the legend ran past the right edge and was cut off."""
     import re
 
-    from autoscaler.replay.legend import text_width
+    from autoscaler.report.legend import text_width
     from autoscaler.tune.page import WIDTH, render_page
     from autoscaler.tune.search import Scored, TuneResult
 
