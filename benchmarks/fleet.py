@@ -87,9 +87,9 @@ def _peak_after(folder: Path, span_days: float) -> list[int]:
     """Each worker's peak RSS after replaying ``folder`` on a fresh 2-worker cluster."""
     from distributed import LocalCluster
 
+    from autoscaler.commands.options import example_config
     from autoscaler.config import load_config
     from autoscaler.fleet.workloads import ReplayTask, replay_workload, workloads_in
-    from autoscaler.replay.command import example_config
     from autoscaler.replay.engine import ReplaySettings
 
     target = load_config(example_config()).targets[0]

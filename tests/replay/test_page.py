@@ -405,7 +405,7 @@ def test_the_summary_carries_the_budget_and_each_runs_settings(eleven_runs: Repl
 def test_tune_budgets_by_the_same_default() -> None:
     import argparse
 
-    from autoscaler.tune.command import add_parser
+    from autoscaler.commands.tune import add_parser
 
     commands = argparse.ArgumentParser().add_subparsers()
     add_parser(commands)

@@ -178,7 +178,7 @@ def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path:
     """A target whose old model had params, sharing its slo section with another target
     through a YAML anchor: the new model gets no stale params, the other target keeps its
     section."""
-    from autoscaler.tune.command import _write_config
+    from autoscaler.commands.tune import _write_config
 
     document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     first, second = document["targets"][0], document["targets"][1]

@@ -9,22 +9,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from autoscaler.config.model import TargetConfig
+from autoscaler.commands.options import check_query, draw_progress
 from autoscaler.fleet.engine import SCHEDULER_ENV, FleetError, engine_from, fan_out
 from autoscaler.fleet.summary import rank_replays, rank_tunes, render_ranking
-from autoscaler.fleet.workloads import (
-    ReplayTask,
-    TuneTask,
-    Workload,
-    replay_workload,
-    tune_workload,
-    workloads_in,
-)
+from autoscaler.fleet.workloads import ReplayTask, Workload, replay_workload, workloads_in
 from autoscaler.output import write_structured
-from autoscaler.replay.engine import ReplaySettings
 from autoscaler.traces import TraceError
+from autoscaler.tune.workload import TuneTask, tune_workload
+
+if TYPE_CHECKING:
+    from autoscaler.config.model import TargetConfig
+    from autoscaler.replay.engine import ReplaySettings
+    from autoscaler.tune.space import Setting
 
 __all__ = ["add_fleet_arguments", "fleet_requested", "load_workloads", "replay_fleet", "tune_fleet"]
 
@@ -84,8 +82,6 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
         return workloads_in(args.fleet, args.value_kind)
     if not (args.prometheus_url and args.query):
         raise TraceError("--fleet-label needs --prometheus-url and --query")
-    from autoscaler.replay.command import check_query
-
     check_query(args.query)
     from autoscaler.sources import prometheus_history as prometheus
 
@@ -133,7 +129,7 @@ def tune_fleet(
     args: argparse.Namespace,
     target: TargetConfig,
     settings: ReplaySettings,
-    candidates: list[Any],
+    candidates: list[Setting],
     out: TextIO,
 ) -> int:
     """Tune every workload; print the ranking, write ``fleet.json`` with ``--output``."""
@@ -198,6 +194,4 @@ def _write(args: argparse.Namespace, document: dict[str, Any], out: TextIO) -> N
 
 
 def _progress_bar(done: int, total: int) -> None:
-    from autoscaler.replay.command import draw_progress
-
     draw_progress(done, total, "workloads")
