@@ -93,7 +93,8 @@ def add_parser(commands: Any) -> None:
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """The ``replay`` sub-command; returns the exit code."""
-    # Imported here, not at the top: the other sub-commands need not load scikit-learn.
+    # Imported here, not at the top: building the parser, version and validate load no
+    # scikit-learn, SciPy or Dask (test_the_light_commands_load_no_heavy_library).
     from autoscaler.commands.fleet import fleet_requested, replay_fleet
     from autoscaler.replay.engine import default_runs, replay
     from autoscaler.replay.runs import kafka_trigger, with_trigger
