@@ -20,12 +20,12 @@ from typing import TextIO
 
 from autoscaler import __version__
 from autoscaler.build_info import REVISION_ENV, build_info
+from autoscaler.commands import importer as import_command
+from autoscaler.commands import replay as replay_command
+from autoscaler.commands import tune as tune_command
 from autoscaler.config import AutoscalerConfig, ConfigError, TargetConfig, load_config
 from autoscaler.config.overrides import LOG_LEVELS, RunOverrides
-from autoscaler.importer import command as import_command
 from autoscaler.output import Format, add_format_argument, write_structured
-from autoscaler.replay import command as replay_command
-from autoscaler.tune import command as tune_command
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -63,7 +63,7 @@ def make_fleet(folder: Path, count: int, span_days: float) -> list[Path]:
 
 
 def _rows_per_day(rows: list[str]) -> float:
-    from autoscaler.replay.trace import parse_timestamp
+    from autoscaler.traces import parse_timestamp
 
     first = parse_timestamp(rows[0].split(",")[0])
     second = parse_timestamp(rows[1].split(",")[0])
@@ -87,9 +87,9 @@ def _peak_after(folder: Path, span_days: float) -> list[int]:
     """Each worker's peak RSS after replaying ``folder`` on a fresh 2-worker cluster."""
     from distributed import LocalCluster
 
+    from autoscaler.commands.options import example_config
     from autoscaler.config import load_config
     from autoscaler.fleet.workloads import ReplayTask, replay_workload, workloads_in
-    from autoscaler.replay.command import example_config
     from autoscaler.replay.engine import ReplaySettings
 
     target = load_config(example_config()).targets[0]

@@ -60,10 +60,10 @@ sys.path.insert(0, str(ROOT))
 from autoscaler.config import load_config  # noqa: E402 - after the path set-up above
 from autoscaler.config.model import TargetConfig  # noqa: E402
 from autoscaler.replay.engine import ReplaySettings, default_runs, replay  # noqa: E402
-from autoscaler.replay.report import standing_text  # noqa: E402
 from autoscaler.replay.runs import kafka_trigger, with_trigger  # noqa: E402
 from autoscaler.replay.summary import frontier_standing, keda_points  # noqa: E402
-from autoscaler.replay.trace import load_csv  # noqa: E402
+from autoscaler.report.tables import standing_text  # noqa: E402
+from autoscaler.traces import load_csv  # noqa: E402
 
 DAY = 86400.0
 TRACES = ROOT.parent / "shared" / "traces"

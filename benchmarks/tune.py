@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from autoscaler.config import load_config  # noqa: E402 - after the path set-up above
 from autoscaler.replay.engine import ReplaySettings  # noqa: E402
-from autoscaler.replay.trace import load_csv  # noqa: E402
+from autoscaler.traces import load_csv  # noqa: E402
 from autoscaler.tune.report import render  # noqa: E402
 from autoscaler.tune.search import tune  # noqa: E402
 from autoscaler.tune.space import sample  # noqa: E402

@@ -1,4 +1,6 @@
-"""Forecast error metrics: pure numpy, one float per call.
+"""Forecast error metrics: pure numpy, one float per call (``pinball_losses``: one per point).
+The project's one scorer: the benchmarks, replay's summary (``autoscaler.replay.summary``)
+and the live accuracy window (``autoscaler.observability.metrics``) all score with these.
 
 Every function takes the actual values first, then the forecast(s), as array-likes of the same
 length, and compares them pair by pair (index ``i`` of each is one evaluation point).
@@ -32,6 +34,7 @@ __all__ = [
     "mase",
     "mase_in_sample",
     "pinball_loss",
+    "pinball_losses",
     "rmse",
     "smape",
 ]
@@ -125,6 +128,15 @@ def mase_in_sample(actual: ArrayLike, forecast: ArrayLike, train: ArrayLike, sea
     return _ratio(mae(actual, forecast), float(np.mean(differences)))
 
 
+def pinball_losses(actual: ArrayLike, forecast: ArrayLike, q: float) -> FloatArray:
+    """The pinball loss of each point (``pinball_loss`` before the mean), for a caller that
+    keeps its own running mean (the live accuracy window). NaN where either value is NaN.
+    """
+    _check_quantile(q)
+    error = np.asarray(actual, dtype=np.float64) - np.asarray(forecast, dtype=np.float64)
+    return np.maximum(q * error, (q - 1) * error)
+
+
 def pinball_loss(actual: ArrayLike, forecast: ArrayLike, q: float) -> float:
     """Mean pinball (quantile) loss of ``forecast`` as the ``q`` quantile, ``0 < q < 1``.
 
@@ -132,13 +144,16 @@ def pinball_loss(actual: ArrayLike, forecast: ArrayLike, q: float) -> float:
     below: at q = 0.9 an under-forecast costs 9 times an over-forecast of the same size. At
     q = 0.5 it is half the MAE. NaN pairs ignored.
     """
-    if not 0 < q < 1:
-        raise ValueError(f"q must be in (0, 1), not {q}")
+    _check_quantile(q)
     y, f = _valid(actual, forecast)
     if len(y) == 0:
         return float("nan")
-    error = y - f
-    return float(np.mean(np.maximum(q * error, (q - 1) * error)))
+    return float(np.mean(pinball_losses(y, f, q)))
+
+
+def _check_quantile(q: float) -> None:
+    if not 0 < q < 1:
+        raise ValueError(f"q must be in (0, 1), not {q}")
 
 
 def coverage(actual: ArrayLike, upper: ArrayLike) -> float:

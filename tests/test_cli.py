@@ -130,6 +130,48 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"autoscaler {__version__}\n"
 
 
+HEAVY = ("sklearn", "scipy", "dask", "distributed")
+"""What only replay, tune, a fleet or the service need: never loaded to build the command
+line, print the version or validate a file."""
+
+
+def _heavy_modules_loaded(code: str) -> list[str]:
+    """The ``HEAVY`` top-level modules in ``sys.modules`` after ``code``, in a fresh
+    interpreter."""
+    script = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    loaded = {name.split(".")[0] for name in json.loads(result.stdout.splitlines()[-1])}
+    return sorted(loaded & set(HEAVY))
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        pytest.param("from autoscaler.cli import build_parser; build_parser()", id="parser"),
+        pytest.param("from autoscaler.cli import main; main(['version'])", id="version"),
+        pytest.param(
+            "from autoscaler.cli import main; main(['validate', 'config.example.yaml'])",
+            id="validate",
+        ),
+    ],
+)
+def test_the_light_commands_load_no_heavy_library(code: str) -> None:
+    assert _heavy_modules_loaded(code) == []
+
+
+def test_the_heavy_library_check_can_fail() -> None:
+    """What a replay runs does load them: the check above is not vacuous."""
+    assert "sklearn" in _heavy_modules_loaded("import autoscaler.replay.engine")
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [

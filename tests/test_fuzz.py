@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.config import ConfigError, load_config
-from autoscaler.replay.trace import TraceError, load_csv
+from autoscaler.traces import TraceError, load_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = yaml.safe_load((ROOT / "config.example.yaml").read_text())

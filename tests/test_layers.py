@@ -1,4 +1,5 @@
-"""The architecture's layers, enforced: the decision core (and the predictors) do no I/O.
+"""The architecture's layers, enforced: the decision core (and the predictors) do no I/O,
+and every package imports only the layers below it.
 
 The same pure code runs in the live loop and in replay only as long as nothing in it reaches
 for a network client, an event loop or a clock. Two checks:
@@ -7,6 +8,15 @@ for a network client, an event loop or a clock. Two checks:
   import in turn, name no I/O module (asyncio included);
 * dynamic: importing them in a fresh interpreter loads no Kafka, Kubernetes, Prometheus or
   HTTP client. (asyncio itself cannot be checked this way: pydantic imports it.)
+
+And two on the whole import graph (every import statement, at the top of a module or inside
+a function, under ``TYPE_CHECKING`` too: an import moved into a function to dodge a circle is
+still an arrow):
+
+* ``LAYERS``: a package imports its own modules and the layers below, never a sibling of
+  its own layer nor anything above (sources never import replay, fleet never imports tune);
+* no circle between two project modules (replay's page and its tables, the fleet command and
+  the replay command once imported each other).
 """
 
 from __future__ import annotations
@@ -15,6 +25,7 @@ import ast
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -185,3 +196,160 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
     }
     closure = _import_closure("autoscaler/decision")
     assert ROOT / "autoscaler" / "config" / "model.py" in closure  # the closure follows imports
+
+
+LAYERS: list[set[str]] = [
+    {"__main__"},
+    {"cli"},
+    {"commands"},
+    {"live", "importer", "tune"},
+    {"fleet", "report"},
+    {"replay", "sources"},
+    {"traces", "logs", "output", "build_info"},
+    {"observability"},
+    {"decision"},
+    {"config"},
+    {"predictors"},
+]
+"""Top first: ``autoscaler.<name>`` (a package or a top-level module) and ``predictors``.
+Each imports itself and the layers below; the names in one layer do not import each
+other. The root package (``autoscaler/__init__.py``, the version) is below everything."""
+
+
+def _project_modules() -> dict[str, Path]:
+    """Every project module by dotted name (a package by its ``__init__``)."""
+    modules: dict[str, Path] = {}
+    for path in [*(ROOT / "autoscaler").rglob("*.py"), *(ROOT / "predictors").rglob("*.py")]:
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        modules[".".join(parts)] = path
+    return modules
+
+
+def _imported_modules(path: Path, modules: Mapping[str, object]) -> set[str]:
+    """The project modules ``path`` imports: ``from a.b import c`` is ``a.b.c`` when that is
+    a module, else ``a.b``; ``import a.b.c`` the longest prefix that is one."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            for depth in range(len(parts), 0, -1):
+                if ".".join(parts[:depth]) in modules:
+                    found.add(".".join(parts[:depth]))
+                    break
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports."""
+    modules = _project_modules()
+    return {name: _imported_modules(path, modules) for name, path in modules.items()}
+
+
+def _component(module: str) -> str | None:
+    """``autoscaler.replay.engine`` -> ``replay``; ``predictors.gbm`` -> ``predictors``;
+    None for the root package."""
+    parts = module.split(".")
+    if parts[0] == "predictors":
+        return "predictors"
+    return parts[1] if len(parts) > 1 else None
+
+
+def layer_violations(graph: Mapping[str, set[str]], layers: list[set[str]]) -> dict[str, list[str]]:
+    """For each module, the imports that go up or sideways (or to a component no layer
+    names)."""
+    rank = {name: index for index, layer in enumerate(layers) for name in layer}
+    violations: dict[str, list[str]] = {}
+    for module, imported in graph.items():
+        source = _component(module)
+        if source is None:
+            continue
+        for target in sorted(imported):
+            other = _component(target)
+            if other is None or other == source:
+                continue
+            if source not in rank or other not in rank or rank[other] <= rank[source]:
+                violations.setdefault(module, []).append(target)
+    return violations
+
+
+def import_circles(graph: Mapping[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for successor in sorted(graph.get(node, ())):
+            if successor not in index:
+                visit(successor)
+                low[node] = min(low[node], low[successor])
+            elif successor in on_stack:
+                low[node] = min(low[node], index[successor])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(circles)
+
+
+def test_every_package_has_a_layer() -> None:
+    components = {_component(m) for m in _project_modules()} - {None}
+    assert sorted(components - set().union(*LAYERS)) == []
+
+
+def test_packages_import_only_the_layers_below() -> None:
+    assert layer_violations(import_graph(), LAYERS) == {}
+
+
+def test_no_import_circle() -> None:
+    assert import_circles(import_graph()) == []
+
+
+def test_the_layer_checks_can_fail() -> None:
+    """The old layout's arrows, as a graph: each check catches its own."""
+    old = {
+        "autoscaler.sources.prometheus_history": {"autoscaler.replay.trace"},
+        "autoscaler.fleet.workloads": {"autoscaler.tune.search", "autoscaler.replay.engine"},
+        "autoscaler.replay.page": {"autoscaler.replay.report"},
+        "autoscaler.replay.report": {"autoscaler.replay.page"},
+        "autoscaler.fleet.command": {"autoscaler.replay.command"},
+        "autoscaler.replay.command": {"autoscaler.fleet.command"},
+        "autoscaler.replay.engine": {"autoscaler.config.model"},
+    }
+    assert layer_violations(old, LAYERS) == {
+        "autoscaler.sources.prometheus_history": ["autoscaler.replay.trace"],
+        "autoscaler.fleet.workloads": ["autoscaler.tune.search"],
+        "autoscaler.replay.command": ["autoscaler.fleet.command"],  # replay is below fleet
+    }
+    assert import_circles(old) == [
+        ["autoscaler.fleet.command", "autoscaler.replay.command"],
+        ["autoscaler.replay.page", "autoscaler.replay.report"],
+    ]
+    # The graph is read from the files, imports inside functions included.
+    graph = import_graph()
+    assert "autoscaler.tune.search" in graph["autoscaler.tune.workload"]
+    assert "autoscaler.commands.fleet" in graph["autoscaler.commands.replay"]  # in a function
+    assert "predictors.features" in graph["predictors.gbm"]  # from predictors import features

@@ -1,9 +1,10 @@
-"""A fleet's workloads and what is done with each: one replay, or one ``tune``.
+"""A fleet's workloads and the replay of each (``autoscaler.tune.workload`` tunes one).
 
 A ``Workload`` is a name and how to get its history: a CSV's path (read by the worker that
 replays it, so the scheduler never holds the fleet's data) or a trace already fetched (one
-series of a Prometheus query). ``replay_workload`` and ``tune_workload`` are the tasks a
-fleet fans out: plain functions of a picklable task, returning JSON-ready summaries. A
+series of a Prometheus query). ``replay_workload`` is a task a fleet fans out: a plain
+function of a picklable task, returning a JSON-ready summary (so is ``tune_workload``, in
+``tune``, which builds on this package and not the other way round). A
 workload whose history cannot be read fails alone: its summary carries the error and the
 others go on (so does one that meets an unexpected error: it is reported as such).
 """
@@ -16,14 +17,12 @@ from typing import Any, Literal
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import Trace, TraceError, load_csv
+from autoscaler.traces import Trace, TraceError, load_csv
 
 __all__ = [
     "ReplayTask",
-    "TuneTask",
     "Workload",
     "replay_workload",
-    "tune_workload",
     "workloads_in",
 ]
 
@@ -69,17 +68,6 @@ class ReplayTask:
     runs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class TuneTask:
-    workload: Workload
-    target: TargetConfig
-    settings: ReplaySettings
-    candidates: tuple[Any, ...]
-    """``autoscaler.tune.space.Setting``s."""
-    budget_pct: float
-    tune_share: float
-
-
 def replay_workload(task: ReplayTask) -> dict[str, Any]:
     """Replay one workload (every run, one after another: the fleet is the parallelism);
     its ``summary.json`` without the per-run wall times (they differ from run to run)."""
@@ -101,26 +89,3 @@ def replay_workload(task: ReplayTask) -> dict[str, Any]:
         "warnings": list(result.warnings),
         "summary": summary,
     }
-
-
-def tune_workload(task: TuneTask) -> dict[str, Any]:
-    """Tune one workload (its settings one after another); ``tune.json``'s content."""
-    from autoscaler.tune.report import summary
-    from autoscaler.tune.search import tune
-
-    try:
-        trace = task.workload.load()
-        result = tune(
-            task.target,
-            trace,
-            task.settings,
-            list(task.candidates),
-            task.budget_pct,
-            tune_share=task.tune_share,
-            jobs=1,
-        )
-    except TraceError as error:
-        return {"workload": task.workload.name, "error": str(error)}
-    except Exception as error:  # a bug met by one workload must not lose the fleet's others
-        return {"workload": task.workload.name, "error": f"internal error: {error!r}"}
-    return {"workload": task.workload.name, "error": None, "tune": summary(result)}

@@ -5,8 +5,8 @@ project's config.
 ``keda`` (with ``triggers``, the key tables) and ``hpa`` map one object each to a draft
 target, key by key, with a note for everything left out; ``assemble`` names the targets,
 shares Kafka clusters and Prometheus servers between them, writes the header and checks
-the result with the config loader; ``command`` is the sub-command. Nothing here talks to a
-cluster.
+the result with the config loader; the sub-command is ``autoscaler.commands.importer``.
+Nothing here talks to a cluster.
 """
 
 from autoscaler.importer.assemble import Imported, ImportOptions, check, import_objects, render

@@ -29,6 +29,7 @@ from autoscaler.decision.types import (
     Observation,
     Unavailable,
 )
+from predictors.metrics import pinball_losses
 
 __all__ = [
     "CONTENT_TYPE",
@@ -53,10 +54,10 @@ def pinball_loss(actual: float, predicted: float, quantile: float) -> float:
     """The quantile (pinball) loss of ``predicted`` as the ``quantile``-th quantile.
 
     Under-forecasts cost ``quantile`` per unit, over-forecasts ``1 - quantile``: at 0.9 a
-    forecast that was too low costs nine times one that was as much too high.
+    forecast that was too low costs nine times one that was as much too high. One point of
+    ``predictors.metrics.pinball_losses``, the project's one scorer.
     """
-    diff = actual - predicted
-    return max(quantile * diff, (quantile - 1.0) * diff)
+    return float(pinball_losses(actual, predicted, quantile))
 
 
 @dataclass(slots=True)
@@ -84,6 +85,10 @@ class ForecastAccuracy:
     * ``coverage``: the share of actuals at or below the upper quantile; a calibrated
       forecast covers about ``quantile``;
     * ``count``: how many forecasts are in the window.
+
+    Each forecast is scored as ``predictors.metrics`` scores (``pinball_losses``; the MAE's
+    absolute error and coverage's ``actual <= upper`` are its ``mae`` and ``coverage`` per
+    point); what is here is the sliding window, kept as running totals.
 
     Args:
         horizon_seconds: how far ahead every forecast is.

@@ -39,7 +39,7 @@ from autoscaler.replay.summary import (
     summarize,
     work_lower_bound_hours,
 )
-from autoscaler.replay.trace import Trace, TraceError
+from autoscaler.traces import Trace, TraceError
 
 DAY = 86400.0
 

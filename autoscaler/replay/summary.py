@@ -8,7 +8,7 @@
 * service: the steps whose lag would take longer than the SLO to drain at the ready
   capacity (lag / (ready x throughput) > SLO), and percentiles of that drain time;
 * forecast error: MAE of the forecasts against the arrival rate that then came, and MASE
-  against the seasonal-naive (daily) forecast of the same times.
+  against the seasonal-naive (daily) forecast of the same times (``predictors.metrics``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from autoscaler.replay.simulator import FloatArray, Timeline
+from predictors import metrics
 
 DAY = 86400.0
 
@@ -52,19 +53,21 @@ def forecast_errors(
     has_forecast = np.isfinite(forecast[made])
     if not has_forecast.any():
         return None, None
-    error = np.abs(forecast[made] - rates[target])[has_forecast]
-    mae = float(np.mean(error))
+    # Scored by predictors.metrics, which drops the points where a value is NaN: a poll
+    # with no (finite) forecast, a time with no rate a day earlier.
+    actual = rates[target]
+    predicted = np.where(has_forecast, forecast[made], np.nan)
+    mae = metrics.mae(actual, predicted)
     seasonal = target - day
-    usable = has_forecast & (seasonal >= 0)
-    if not usable.any():
+    baseline = np.where(seasonal >= 0, rates[np.maximum(seasonal, 0)], np.nan)
+    if not (has_forecast & (seasonal >= 0)).any():
         return mae, None
-    reference = float(np.mean(np.abs(rates[seasonal[usable]] - rates[target[usable]])))
-    model = float(np.mean(np.abs(forecast[made][usable] - rates[target[usable]])))
+    reference = metrics.mae(actual, np.where(has_forecast, baseline, np.nan))
     # A seasonal-naive error within float noise of zero (an exactly periodic trace) makes
     # the ratio meaningless, not huge.
     if reference <= 1e-9 * max(float(np.mean(np.abs(rates))), 1e-12):
         return mae, None
-    return mae, model / reference
+    return mae, metrics.mase(actual, predicted, baseline)
 
 
 def summarize(

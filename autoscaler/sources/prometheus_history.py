@@ -36,7 +36,6 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.exceptions import InsecureRequestWarning
 from urllib3.util.retry import Retry
 
-from autoscaler.replay.trace import Trace, TraceError, from_points, parse_timestamp
 from autoscaler.sources.prometheus_http import (
     MAX_POINTS_PER_QUERY,
     chunks_ms,
@@ -49,6 +48,7 @@ from autoscaler.sources.prometheus_http import (
     shown_series,
     to_ms,
 )
+from autoscaler.traces import Trace, TraceError, from_points, parse_timestamp
 
 __all__ = [
     "MAX_POINTS_PER_QUERY",

@@ -13,8 +13,8 @@ import math
 from html import escape
 from typing import Any
 
-from autoscaler.replay.legend import LEGEND_ROW, LegendLayout, draw_legend, layout_legend
-from autoscaler.replay.svg import nice_ticks
+from autoscaler.report.legend import LEGEND_ROW, LegendLayout, draw_legend, layout_legend
+from autoscaler.report.svg import nice_ticks
 from autoscaler.tune.search import Scored, TuneResult
 
 __all__ = ["render_page"]

@@ -43,7 +43,7 @@ from autoscaler.replay.runs import (
 )
 from autoscaler.replay.simulator import Timeline, simulate
 from autoscaler.replay.summary import summarize
-from autoscaler.replay.trace import Trace, TraceError
+from autoscaler.traces import Trace, TraceError
 from autoscaler.tune.space import Setting, apply
 
 MIN_PART_SECONDS = 86400.0

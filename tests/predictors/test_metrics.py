@@ -1,4 +1,5 @@
-"""Forecast error metrics: hand-computed cases, NaN handling, and a few properties."""
+"""Forecast error metrics: hand-computed cases, NaN handling, a few properties, and the two
+scorers built on them (replay's summary, the live accuracy window) agreeing with them."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autoscaler.observability.metrics import ForecastAccuracy
+from autoscaler.observability.metrics import pinball_loss as live_pinball_loss
+from autoscaler.replay.simulator import Timeline
+from autoscaler.replay.summary import forecast_errors
 from predictors.metrics import (
     coverage,
     mae,
     mase,
     mase_in_sample,
     pinball_loss,
+    pinball_losses,
     rmse,
     smape,
 )
@@ -175,3 +181,48 @@ def test_nan_pairs_are_the_same_as_dropping_them(
     assert coverage(actual, holed) == pytest.approx(
         coverage(actual[~mask], forecast[~mask]), nan_ok=True
     )
+
+
+def test_pinball_losses_are_the_points_of_pinball_loss() -> None:
+    actual, forecast = [10.0, 5.0, 7.0, NAN], [8.0, 9.0, 7.0, 1.0]
+    losses = pinball_losses(actual, forecast, 0.9)
+    assert losses[:3].tolist() == pytest.approx([1.8, 0.4, 0.0])
+    assert math.isnan(losses[3])
+    assert pinball_loss(actual, forecast, 0.9) == float(np.mean(losses[:3]))
+    with pytest.raises(ValueError, match="q must be in"):
+        pinball_losses(actual, forecast, 1.0)
+
+
+def test_replay_and_live_scores_agree_with_these() -> None:
+    """One input, three scorers: replay's summary (MAE, MASE), the live accuracy window
+    (MAE, pinball, coverage) and this module. Three days of minutes, a forecast two polls
+    ahead at each poll, none at one poll in ten."""
+    step, lead, days = 60.0, 120.0, 3
+    n = days * 1440
+    rng = np.random.default_rng(7)
+    minutes = np.arange(n)
+    rates = 100 + 50 * np.sin(2 * np.pi * minutes / 1440) + rng.normal(0, 5, n)
+    point = np.roll(rates, -2) * rng.normal(1, 0.1, n)
+    point[minutes % 10 == 3] = NAN
+    upper = point * 1.15
+    ahead = 2  # lead / step
+    actual, made, made_upper = rates[ahead:], point[:-ahead], upper[:-ahead]
+    baseline = np.concatenate([np.full(1440 - ahead, NAN), rates[: n - 1440]])
+
+    zeros = np.zeros(n, dtype=np.int64)
+    timeline = Timeline(
+        minutes * step, rates, point, zeros, zeros, zeros, np.zeros(n), np.zeros(n), 0
+    )
+    replay_mae, replay_mase = forecast_errors(timeline, step, lead)
+    assert replay_mae == mae(actual, made)
+    assert replay_mase == mase(actual, made, baseline)
+
+    live = ForecastAccuracy(lead, 0.9, window=n, poll_interval_seconds=step)
+    for k in range(n):
+        live.record_actual(k * step, float(rates[k]))
+        live.record_forecast(k * step, float(point[k]), float(upper[k]))
+    assert live.count == int(np.count_nonzero(~np.isnan(made)))
+    assert live.mae == pytest.approx(mae(actual, made), rel=1e-12)
+    assert live.pinball == pytest.approx(pinball_loss(actual, made_upper, 0.9), rel=1e-12)
+    assert live.coverage == coverage(actual, made_upper)
+    assert live_pinball_loss(12.0, 10.0, 0.9) == float(pinball_losses(12.0, 10.0, 0.9))

@@ -102,7 +102,7 @@ def eleven_runs() -> ReplayResult:
     from helpers import KAFKA, make_target
 
     from autoscaler.replay.engine import ReplaySettings, replay
-    from autoscaler.replay.trace import from_points
+    from autoscaler.traces import from_points
 
     minutes = np.arange(int(1.5 * DAY_POINTS))
     daily = np.maximum(0.0, 600.0 * np.sin(2 * np.pi * minutes / DAY_POINTS))

@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 from report_runs import ELEVEN_RUNS
 
-from autoscaler.replay.charts import (
+from autoscaler.replay.engine import ReplayResult
+from autoscaler.replay.runs import DEFAULT_SLO_BUDGET_PERCENT
+from autoscaler.replay.simulator import Timeline
+from autoscaler.report.charts import (
     ARRIVAL,
     NEEDED,
     PALETTE,
@@ -31,13 +34,10 @@ from autoscaler.replay.charts import (
     replica_plots,
     run_styles,
 )
-from autoscaler.replay.engine import ReplayResult
-from autoscaler.replay.incident import worst_incident
-from autoscaler.replay.legend import text_width
-from autoscaler.replay.page import best_note, html_table, render_html
-from autoscaler.replay.runs import DEFAULT_SLO_BUDGET_PERCENT
-from autoscaler.replay.simulator import Timeline
-from autoscaler.replay.svg import LEFT, RIGHT
+from autoscaler.report.incident import worst_incident
+from autoscaler.report.legend import text_width
+from autoscaler.report.page import best_note, html_table, render_html
+from autoscaler.report.svg import LEFT, RIGHT
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = 1425592988.0
@@ -405,7 +405,7 @@ def test_the_summary_carries_the_budget_and_each_runs_settings(eleven_runs: Repl
 def test_tune_budgets_by_the_same_default() -> None:
     import argparse
 
-    from autoscaler.tune.command import add_parser
+    from autoscaler.commands.tune import add_parser
 
     commands = argparse.ArgumentParser().add_subparsers()
     add_parser(commands)

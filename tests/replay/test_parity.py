@@ -27,7 +27,7 @@ from autoscaler.live.controller import TargetController
 from autoscaler.replay.engine import ReplaySettings, prepare, replay
 from autoscaler.replay.runs import run_target
 from autoscaler.replay.simulator import ConsumerGroup
-from autoscaler.replay.trace import load_csv
+from autoscaler.traces import load_csv
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "autoscaler" / "data" / "nab_twitter_amzn.csv"
 DAY = 86400.0

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from servers.prometheus_server import PrometheusServer, PrometheusServerError, Series
 
-from autoscaler.replay.trace import TraceError
 from autoscaler.sources.prometheus_history import (
     MAX_POINTS_PER_QUERY,
     fetch_fleet,
@@ -23,6 +22,7 @@ from autoscaler.sources.prometheus_history import (
     parse_time,
     range_chunks,
 )
+from autoscaler.traces import TraceError
 
 ORDERS = 'kafka_topic_arrival_rate{topic="orders"}'
 STEP = 60.0  # the step of every backfilled series

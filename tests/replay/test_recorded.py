@@ -11,7 +11,7 @@ from autoscaler.decision import forecasters_for
 from autoscaler.replay.engine import ReplaySettings, prepare
 from autoscaler.replay.recorded import observed_arrival_rates, record
 from autoscaler.replay.simulator import simulate
-from autoscaler.replay.trace import load_csv
+from autoscaler.traces import load_csv
 
 EMBEDDED = Path(__file__).resolve().parents[2] / "autoscaler" / "data" / "nab_twitter_amzn.csv"
 DAY = 86400.0

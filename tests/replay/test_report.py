@@ -22,19 +22,17 @@ import pytest
 from helpers import KAFKA, make_target
 
 from autoscaler.replay.engine import ReplayResult, ReplaySettings, replay
-from autoscaler.replay.page import html_table
-from autoscaler.replay.report import (
-    CSV_COLUMNS,
+from autoscaler.replay.simulator import Timeline
+from autoscaler.report.files import CSV_COLUMNS, write_report, write_timeseries
+from autoscaler.report.page import html_table
+from autoscaler.report.svg import downsample_mean, downsample_minmax
+from autoscaler.report.tables import (
     changes_vs_reactive,
     comparison_table,
     iso_utc,
     percent_change,
-    write_report,
-    write_timeseries,
 )
-from autoscaler.replay.simulator import Timeline
-from autoscaler.replay.svg import downsample_mean, downsample_minmax
-from autoscaler.replay.trace import from_points
+from autoscaler.traces import from_points
 
 RUNS = ["reactive", "none", "naive", "oracle"]
 THROUGHPUT = 100.0

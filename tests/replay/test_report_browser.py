@@ -22,7 +22,7 @@ import pytest
 from report_runs import ELEVEN_RUNS
 
 from autoscaler.replay.engine import ReplayResult
-from autoscaler.replay.report import write_report
+from autoscaler.report.files import write_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 WINDOW = (1240, 900)

@@ -13,8 +13,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from autoscaler.replay.legend import text_width
-from autoscaler.replay.svg import (
+from autoscaler.report.legend import text_width
+from autoscaler.report.svg import (
     Band,
     Chart,
     HLine,

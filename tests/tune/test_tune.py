@@ -12,7 +12,7 @@ import yaml
 from autoscaler.cli import main
 from autoscaler.config import load_config, parse_config
 from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import TraceError, load_csv
+from autoscaler.traces import TraceError, load_csv
 from autoscaler.tune.search import split_index, tune
 from autoscaler.tune.space import Setting, apply, grid, sample
 
@@ -178,7 +178,7 @@ def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path:
     """A target whose old model had params, sharing its slo section with another target
     through a YAML anchor: the new model gets no stale params, the other target keeps its
     section."""
-    from autoscaler.tune.command import _write_config
+    from autoscaler.commands.tune import _write_config
 
     document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     first, second = document["targets"][0], document["targets"][1]
@@ -240,7 +240,7 @@ def test_the_pages_legend_stays_within_the_chart() -> None:
     """Laid out in one row, the legend ran past the right edge and was cut off."""
     import re
 
-    from autoscaler.replay.legend import text_width
+    from autoscaler.report.legend import text_width
     from autoscaler.tune.page import WIDTH, render_page
     from autoscaler.tune.search import Scored, TuneResult
 

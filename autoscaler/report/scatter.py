@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from autoscaler.replay.charts import SLO_RED, RunStyle
-from autoscaler.replay.legend import FONT, draw_legend, layout_legend, text_width
 from autoscaler.replay.runs import REFERENCE_RUNS
-from autoscaler.replay.svg import nice_ticks
+from autoscaler.report.charts import SLO_RED, RunStyle
+from autoscaler.report.legend import FONT, draw_legend, layout_legend, text_width
+from autoscaler.report.svg import nice_ticks
 
 WIDTH, HEIGHT = 1100, 440
 LEFT, RIGHT, TOP, BOTTOM = 72, 24, 36, 44

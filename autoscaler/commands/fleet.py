@@ -1,6 +1,11 @@
 """``replay`` and ``tune`` over a fleet: ``--fleet DIR`` (one CSV per workload) or
 ``--fleet-label LABEL`` (a PromQL query returning one series per consumer group), fanned
-out on ``dask.distributed`` (``--workers`` local processes, or ``--scheduler ADDRESS``)."""
+out on ``dask.distributed`` (``--workers`` local processes, or ``--scheduler ADDRESS``).
+
+The options are added to every ``autoscaler`` parser build (``version`` too): what a fleet
+runs (the replay engine, scikit-learn through the predictors, ``tune``) is imported when a
+fleet runs, not here.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +14,19 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from autoscaler.config.model import TargetConfig
+from autoscaler.commands.options import check_query, draw_progress
 from autoscaler.fleet.engine import SCHEDULER_ENV, FleetError, engine_from, fan_out
 from autoscaler.fleet.summary import rank_replays, rank_tunes, render_ranking
-from autoscaler.fleet.workloads import (
-    ReplayTask,
-    TuneTask,
-    Workload,
-    replay_workload,
-    tune_workload,
-    workloads_in,
-)
 from autoscaler.output import write_structured
-from autoscaler.replay.engine import ReplaySettings
-from autoscaler.replay.trace import TraceError
+from autoscaler.traces import TraceError
+
+if TYPE_CHECKING:
+    from autoscaler.config.model import TargetConfig
+    from autoscaler.fleet.workloads import Workload
+    from autoscaler.replay.engine import ReplaySettings
+    from autoscaler.tune.space import Setting
 
 __all__ = ["add_fleet_arguments", "fleet_requested", "load_workloads", "replay_fleet", "tune_fleet"]
 
@@ -70,6 +72,8 @@ def fleet_requested(args: argparse.Namespace) -> bool:
 def load_workloads(args: argparse.Namespace) -> list[Workload]:
     """The fleet's workloads from ``--fleet`` or ``--fleet-label``; a ``TraceError`` for a
     wrong combination of options."""
+    from autoscaler.fleet.workloads import Workload, workloads_in
+
     if args.fleet and args.fleet_label:
         raise TraceError("--fleet (a folder) and --fleet-label (a query) are two fleets: one")
     if args.workers < 1:
@@ -84,8 +88,6 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
         return workloads_in(args.fleet, args.value_kind)
     if not (args.prometheus_url and args.query):
         raise TraceError("--fleet-label needs --prometheus-url and --query")
-    from autoscaler.replay.command import check_query
-
     check_query(args.query)
     from autoscaler.sources import prometheus_history as prometheus
 
@@ -116,6 +118,8 @@ def replay_fleet(
     out: TextIO,
 ) -> int:
     """Replay every workload; print the ranking, write ``fleet.json`` with ``--output``."""
+    from autoscaler.fleet.workloads import ReplayTask, replay_workload
+
     workloads = load_workloads(args)
     tasks = [ReplayTask(w, target, settings, tuple(runs)) for w in workloads]
     outcomes = _fan_out(replay_workload, tasks, args)
@@ -133,10 +137,12 @@ def tune_fleet(
     args: argparse.Namespace,
     target: TargetConfig,
     settings: ReplaySettings,
-    candidates: list[Any],
+    candidates: list[Setting],
     out: TextIO,
 ) -> int:
     """Tune every workload; print the ranking, write ``fleet.json`` with ``--output``."""
+    from autoscaler.tune.workload import TuneTask, tune_workload
+
     workloads = load_workloads(args)
     tasks = [
         TuneTask(w, target, settings, tuple(candidates), args.budget, args.tune_share)
@@ -198,6 +204,4 @@ def _write(args: argparse.Namespace, document: dict[str, Any], out: TextIO) -> N
 
 
 def _progress_bar(done: int, total: int) -> None:
-    from autoscaler.replay.command import draw_progress
-
     draw_progress(done, total, "workloads")

@@ -17,7 +17,9 @@ from html import escape
 
 import numpy as np
 
-from autoscaler.replay.charts import (
+from autoscaler.replay.runs import REFERENCE_RUNS
+from autoscaler.replay.simulator import Timeline
+from autoscaler.report.charts import (
     ARRIVAL,
     HALF,
     LAG_CLIP_SLO_MULTIPLE,
@@ -27,9 +29,7 @@ from autoscaler.replay.charts import (
     RunStyle,
     replica_series,
 )
-from autoscaler.replay.runs import REFERENCE_RUNS
-from autoscaler.replay.simulator import Timeline
-from autoscaler.replay.svg import Chart, HLine, Series, Span, nice_ceiling, render
+from autoscaler.report.svg import Chart, HLine, Series, Span, nice_ceiling, render
 
 MARGIN_SECONDS = 1800.0
 """At least this much time is shown on each side of the stretch."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoscaler.replay.trace import TraceError, load_csv, parse_timestamp
+from autoscaler.traces import TraceError, load_csv, parse_timestamp
 
 
 def _write(tmp_path: Path, text: str) -> Path:

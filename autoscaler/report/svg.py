@@ -25,7 +25,7 @@ from itertools import pairwise
 import numpy as np
 from numpy.typing import NDArray
 
-from autoscaler.replay.legend import (
+from autoscaler.report.legend import (
     FONT,
     LEGEND_ROW,
     LegendItem,

@@ -1,5 +1,6 @@
-"""Metric history for replay: a CSV file (or a Prometheus range query, see ``prometheus``),
-turned into an arrival rate in messages/s on a regular grid.
+"""Metric history for replay and tune: a CSV file (or a Prometheus range query, see
+``autoscaler.sources.prometheus_history``), turned into an arrival rate in messages/s on a
+regular grid. Below replay and the sources alike: the Prometheus fetch needs nothing of replay.
 
 Bad input gets one clear line (``TraceError``), never a traceback. Gaps are not an error:
 they are filled by linear interpolation between the rows around them, with a warning,

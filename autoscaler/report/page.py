@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from autoscaler.replay.charts import (
+from autoscaler.replay.engine import ReplayResult
+from autoscaler.replay.runs import REACTIVE, REFERENCE_RUNS
+from autoscaler.report.charts import (
     Limits,
     RunStyle,
     lag_plots,
@@ -23,9 +25,9 @@ from autoscaler.replay.charts import (
     replica_plots,
     run_styles,
 )
-from autoscaler.replay.engine import ReplayResult
-from autoscaler.replay.incident import incident_html, worst_incident
-from autoscaler.replay.report import (
+from autoscaler.report.incident import incident_html, worst_incident
+from autoscaler.report.scatter import tradeoff_scatter
+from autoscaler.report.tables import (
     COLUMNS,
     Column,
     cell_text,
@@ -35,8 +37,6 @@ from autoscaler.replay.report import (
     percent_change,
     standing_text,
 )
-from autoscaler.replay.runs import REACTIVE, REFERENCE_RUNS
-from autoscaler.replay.scatter import tradeoff_scatter
 
 __all__ = ["html_table", "meets_slo", "render_html", "settings_table"]
 

@@ -21,15 +21,23 @@ from typing import Any, TextIO
 
 import yaml
 
-from autoscaler.replay.trace import TraceError
+from autoscaler.commands.options import (
+    add_history_arguments,
+    add_simulation_arguments,
+    check_format_and_output,
+    check_simulation_numbers,
+    draw_progress,
+    load_target,
+    load_trace,
+    simulation_settings,
+)
+from autoscaler.traces import TraceError
 
 EXIT_OK, EXIT_INPUT = 0, 2
 
 
 def add_parser(commands: Any) -> None:
     """Register ``tune`` under the ``autoscaler`` command."""
-    from autoscaler.replay.command import add_history_arguments, add_simulation_arguments
-
     parser = commands.add_parser(
         "tune",
         help="find the cheapest settings that meet an SLO budget, on history",
@@ -68,20 +76,13 @@ def add_parser(commands: Any) -> None:
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from autoscaler.fleet.command import add_fleet_arguments
+    from autoscaler.commands.fleet import add_fleet_arguments
 
     add_fleet_arguments(parser)
     parser.set_defaults(handler=run_command)
 
 
 def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    from autoscaler.replay.command import (
-        check_format_and_output,
-        check_simulation_numbers,
-        load_target,
-        load_trace,
-        simulation_settings,
-    )
     from autoscaler.replay.runs import kafka_trigger
     from autoscaler.tune.search import tune
     from autoscaler.tune.space import MODELS, sample
@@ -114,7 +115,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 f"target {target.name} has no per_replica_throughput: pass "
                 "--per-replica-throughput (messages/s one replica processes)"
             )
-        from autoscaler.fleet.command import fleet_requested, tune_fleet
+        from autoscaler.commands.fleet import fleet_requested, tune_fleet
 
         settings = simulation_settings(
             args,
@@ -194,6 +195,4 @@ def _merged(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
 
 
 def _progress_bar(done: int, total: int) -> None:
-    from autoscaler.replay.command import draw_progress
-
     draw_progress(done, total, "groups of settings")

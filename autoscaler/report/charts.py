@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoscaler.replay.legend import legend_strip
 from autoscaler.replay.runs import REFERENCE_RUNS
 from autoscaler.replay.simulator import Timeline
-from autoscaler.replay.svg import (
+from autoscaler.report.legend import legend_strip
+from autoscaler.report.svg import (
     LEFT,
     RIGHT,
     Band,
