@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from autoscaler.config import load_config  # noqa: E402 - after the path set-up above
 from autoscaler.config.model import TargetConfig  # noqa: E402
 from autoscaler.replay.engine import ReplaySettings, replay  # noqa: E402
-from autoscaler.replay.trace import load_csv  # noqa: E402
+from autoscaler.traces import load_csv  # noqa: E402
 
 DAY = 86400.0
 TRACES = ROOT.parent / "shared" / "traces"
