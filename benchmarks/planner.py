@@ -46,8 +46,11 @@ BUDGET_PERCENT = 1.0
 THROUGHPUT = 250.0
 
 
-def benchmark_target() -> TargetConfig:
+def benchmark_target(event_cost: float | None = None) -> TargetConfig:
     target = load_config(ROOT / "config.example.yaml").targets[0]
+    if event_cost is not None:
+        planner = target.planner.model_copy(update={"scale_event_cost_seconds": event_cost})
+        target = target.model_copy(update={"planner": planner})
     slo = target.slo.model_copy(
         update={"max_lag_seconds": SLO_SECONDS, "budget_percent": BUDGET_PERCENT}
     )
@@ -60,8 +63,10 @@ def benchmark_target() -> TargetConfig:
     )
 
 
-def run_trace(name: str, days: float, models: list[str], jobs: int) -> dict[str, Any]:
-    target = benchmark_target()
+def run_trace(
+    name: str, days: float, models: list[str], jobs: int, event_cost: float | None = None
+) -> dict[str, Any]:
+    target = benchmark_target(event_cost)
     settings = ReplaySettings(
         per_replica_throughput=THROUGHPUT,
         startup_seconds=STARTUP_SECONDS,
@@ -157,11 +162,14 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=14.0)
     parser.add_argument("--models", default="auto", help="comma-separated models")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--event-cost", type=float, help="planner.scale_event_cost_seconds (default: the file's)"
+    )
     parser.add_argument("--output", help="write the table here and the figures beside (.json)")
     args = parser.parse_args()
     names = args.traces.split(",") if args.traces else sorted(p.stem for p in TRACES.glob("*.csv"))
     models = [m for m in args.models.split(",") if m]
-    results = [run_trace(name, args.days, models, args.jobs) for name in names]
+    results = [run_trace(name, args.days, models, args.jobs, args.event_cost) for name in names]
     text = render(results, models)
     print(text)
     if args.output:

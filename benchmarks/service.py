@@ -181,8 +181,10 @@ class FakeLagSource:
 # --------------------------------------------------------------------------- the service
 
 
-def build_config(targets: int, model: str | None) -> AutoscalerConfig:
-    predictor = {} if model is None else {"predictor": {"model": model}}
+def build_config(targets: int, model: str | None, planner: str | None = None) -> AutoscalerConfig:
+    predictor: dict[str, Any] = {} if model is None else {"predictor": {"model": model}}
+    if planner is not None:
+        predictor["planner"] = planner
     return parse_config(
         {
             "dry_run": False,
@@ -396,7 +398,7 @@ async def bench(args: argparse.Namespace, say: Callable[[str], None]) -> bool:
     del base
     gc.collect()
 
-    config = build_config(n, args.model)
+    config = build_config(n, args.model, args.planner)
     target = config.targets[0]
     model = target.predictor.model
     origin = "config default" if args.model is None else "--model"
@@ -560,6 +562,9 @@ def main(argv: Sequence[str] | None = None) -> bool:
     parser.add_argument("--targets", type=int, default=500)
     parser.add_argument("--cycles", type=int, default=1000)
     parser.add_argument("--model", help="predictor.model for every target (default: config's)")
+    parser.add_argument(
+        "--planner", choices=("none",), help="planner: none (default: the planner on)"
+    )
     parser.add_argument("--warm-days", type=float, default=7.0)
     parser.add_argument("--warm-start", choices=("shapes", "each"), default="shapes")
     parser.add_argument("--shapes", type=int, default=16, help="traffic shapes fitted for real")

@@ -255,5 +255,41 @@ def test_the_plan_meets_the_slo_under_the_replay_physics(seed: int) -> None:
         violations += group.lag_seconds > slo + 1e-6
     assert violations <= schedule.unavoidable_steps
     assert schedule.unavoidable_steps < n  # not vacuous: most steps are met
-    needed, _, _ = needed_ready(p)
+    needed, _, _, _ = needed_ready(p)
     assert len(needed) == n
+
+
+@pytest.mark.parametrize(
+    ("drain_steps", "first"),
+    [
+        pytest.param(0, 5, id="edge-the-backlog-may-stay-at-the-slo"),
+        pytest.param(3, 6, id="drained-where-the-decision-commits"),
+    ],
+)
+def test_the_backlog_is_drained_where_the_decision_commits(drain_steps: int, first: int) -> None:
+    # 6,000 messages waiting, 500 msg/s: 5 replicas hold the lag at 60 s / 2.4 replicas
+    # would hold it at the SLO's edge; draining it within the SLO takes (500 + 100) / 100.
+    p = problem(
+        [500.0] * 30, backlog=6000.0, slo_seconds=60.0, startup_steps=0, drain_steps=drain_steps
+    )
+    assert plan(p).first == first
+
+
+@pytest.mark.parametrize(
+    ("rate", "first"),
+    [
+        pytest.param(1050.0, 10, id="within-tolerance-held"),
+        pytest.param(1150.0, 12, id="beyond-tolerance-scaled"),
+    ],
+)
+def test_a_scale_up_within_the_tolerance_is_not_made(rate: float, first: int) -> None:
+    p = problem(
+        [rate] * 30,
+        rate_now=rate,
+        slo_seconds=0.0,
+        current=10,
+        ready=10,
+        startup_steps=0,
+        tolerance_up=0.1,
+    )
+    assert plan(p).first == first

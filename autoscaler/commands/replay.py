@@ -31,11 +31,12 @@ from autoscaler.traces import Trace, TraceError
 if TYPE_CHECKING:
     from autoscaler.replay.engine import ReplaySettings
 
-ALL_PREDICTORS = ("linear", "holt_winters", "seasonal_ridge", "quantile_gbm", "auto")
+ALL_PREDICTORS = ("linear", "holt_winters", "seasonal_ridge", "quantile_gbm", "auto", "auto/sized")
 # What runs with no argument: one PHPA-parity model, ours, and auto (the config's default
-# model), on three days after a week of warm-up: a newcomer's first run in well under a
-# minute on two cores.
-QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge", "auto")
+# model), planned, and auto sized per poll (planner: none, to see what the planner buys), on
+# three days after a week of warm-up: a newcomer's first run in well under a minute on two
+# cores.
+QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge", "auto", "auto/sized")
 QUICK_SPAN_DAYS = 3.0
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2

@@ -191,7 +191,7 @@ def _planned_or_sized(
                 learned_throughput=learned,
             )
         except PlanError as failure:
-            fallback = str(failure)
+            fallback = f"{failure.kind}: {failure}"
     rec = size_kafka_lag(
         name, trigger, observation, forecast, current, ready, target, tolerances, learned
     )

@@ -99,6 +99,15 @@ class PlanProblem:
     """The scale-down stabilization window, in steps."""
     min_step: int = 1
     """No change smaller than this, unless it reaches ``min_replicas`` or ``max_replicas``."""
+    tolerance_up: float = 0.0
+    """A scale-up now only when the need exceeds the current count by more than this share
+    (the HPA's scale-up tolerance)."""
+    drain_steps: int = 0
+    """The first steps, where this decision commits: there the backlog is not left at the
+    SLO's edge but drained within the SLO (``n >= (a + b / slo) / mu``, sizing's rule).
+    Beyond, the plan may let a backlog absorb a peak (what the oracle does with perfect
+    foresight); a forecast is only a forecast, and a backlog kept at the edge turns the
+    first burst it did not foresee into a violation."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,26 +157,38 @@ class Plan:
 
 
 class PlanError(Exception):
-    """No plan this poll (too big a problem, or none feasible): size as before."""
+    """No plan this poll (too big a problem, or none feasible): size as before.
+
+    ``kind`` is a short fixed code (a metric label); the message says it in words."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
-def needed_ready(problem: PlanProblem) -> tuple[IntArray, FloatArray, int]:
-    """The fewest ready replicas each step needs, the backlog carried, and the steps where
-    even the most replicas possible cannot meet the SLO (a forward pass; see the module)."""
+def needed_ready(problem: PlanProblem) -> tuple[IntArray, FloatArray, int, FloatArray]:
+    """The fewest ready replicas each step needs, the backlog carried, the steps where even
+    the most replicas possible cannot meet the SLO (a forward pass; see the module), and
+    each step's need before rounding up (what the tolerance compares)."""
     step = problem.step_seconds
     mu = problem.throughput
     per_replica = mu * (step + problem.slo_seconds)
     drained = mu * step
     horizon = len(problem.arrivals)
     needed = np.empty(horizon, dtype=np.int64)
+    exact = np.empty(horizon, dtype=np.float64)
     backlog = np.empty(horizon, dtype=np.float64)
     carried = max(0.0, problem.backlog)
     unavoidable = 0
     now_ready = problem.ready
     with_starting = problem.ready + problem.starting
+    drain = problem.slo_seconds > 0
     for j, rate in enumerate(problem.arrivals.tolist(), start=1):
         total = carried + max(0.0, rate) * step
-        need = max(0, math.ceil(total / per_replica - _SLACK))
+        fraction = total / per_replica
+        if drain and j <= problem.drain_steps:
+            fraction = max(fraction, (max(0.0, rate) + carried / problem.slo_seconds) / mu)
+        need = max(0, math.ceil(fraction - _SLACK))
         if j <= problem.startup_steps:  # only what runs now can consume before then
             limit = with_starting if j > problem.starting_steps else now_ready
             limit = min(limit, problem.max_replicas)
@@ -175,27 +196,29 @@ def needed_ready(problem: PlanProblem) -> tuple[IntArray, FloatArray, int]:
             limit = problem.max_replicas
         if need > limit:
             need = limit
+            fraction = float(limit)
             unavoidable += 1
         needed[j - 1] = need
+        exact[j - 1] = fraction
         carried = max(0.0, total - need * drained)
         backlog[j - 1] = carried
-    return needed, backlog, unavoidable
+    return needed, backlog, unavoidable, exact
 
 
 def plan(problem: PlanProblem) -> Plan:
     """The cheapest schedule of ``problem`` (``PlanError`` when there is none to give)."""
     horizon = len(problem.arrivals)
     if horizon == 0:
-        raise PlanError("empty forecast path")
+        raise PlanError("no_path", "empty forecast path")
     if problem.throughput <= 0 or not math.isfinite(problem.throughput):
-        raise PlanError("no per-replica throughput")
-    needed, backlog, unavoidable = needed_ready(problem)
+        raise PlanError("no_throughput", "no per-replica throughput")
+    needed, backlog, unavoidable, exact = needed_ready(problem)
     d = problem.startup_steps
-    low = _lowest_counts(problem, needed, d)
+    low = _lowest_counts(problem, needed, exact, d)
     levels = _levels(problem, low)
     count = len(levels)
     if horizon * count * count > MAX_PLAN_CELLS:
-        raise PlanError(f"{count} replica levels over {horizon} steps: too big to plan")
+        raise PlanError("too_big", f"{count} replica levels over {horizon} steps: too big to plan")
     step = problem.step_seconds
     event = problem.scale_event_cost_seconds * levels.astype(np.float64)
     change = ~np.eye(count, dtype=bool)
@@ -220,7 +243,7 @@ def plan(problem: PlanProblem) -> Plan:
         back[k] = choice
         cost = total[choice, columns] + stay[k]
     if not np.isfinite(cost).any():
-        raise PlanError("no schedule meets the constraints")
+        raise PlanError("infeasible", "no schedule meets the constraints")
     end = int(np.argmin(cost))
     total_cost = float(cost[end])
     path = np.empty(horizon, dtype=np.int64)
@@ -238,18 +261,28 @@ def plan(problem: PlanProblem) -> Plan:
     )
 
 
-def _lowest_counts(problem: PlanProblem, needed: IntArray, d: int) -> IntArray:
+def _lowest_counts(problem: PlanProblem, needed: IntArray, exact: FloatArray, d: int) -> IntArray:
     """The fewest replicas each decision may set: what the steps it covers until a new
     replica could consume need, the stabilization floors, ``min_replicas``, and now also
-    what arrives now; never above the most the limits allow."""
+    what arrives now; never above the most the limits allow.
+
+    Now, a scale-up the need asks for only within the HPA's tolerance of the current count
+    (``tolerance_up``) is not made: the need is a forecast, and a change that small is
+    noise a rebalance would cost more than it buys (the HPA's own rule)."""
     horizon = len(needed)
     padded = np.concatenate([needed, np.zeros(d, dtype=np.int64)])
     windows = np.lib.stride_tricks.sliding_window_view(padded, d + 1)[:horizon]
     low = windows.max(axis=1).astype(np.int64)
+    arriving_exact = max(0.0, problem.rate_now) / problem.throughput
+    arriving = math.ceil(arriving_exact - _SLACK)
+    first = max(int(low[0]), arriving)
+    first_exact = max(float(exact[: d + 1].max()), arriving_exact)
+    current = problem.current
+    if first > current > 0 and first_exact <= current * (1 + problem.tolerance_up):
+        first = current
+    low[0] = first
     low = np.maximum(low, problem.floors[:horizon])
     low = np.maximum(low, problem.min_replicas)
-    arriving = math.ceil(max(0.0, problem.rate_now) / problem.throughput - _SLACK)
-    low[0] = max(int(low[0]), arriving)
     result: IntArray = np.minimum(low, _reachable(problem, horizon))
     return result
 

@@ -53,15 +53,17 @@ def plan_kafka_lag(
 ) -> TriggerRecommendation:
     """The planned recommendation of one Kafka trigger (``PlanError``: size it instead)."""
     if forecast is None or forecast.path is None:
-        raise PlanError("no forecast path yet")
+        raise PlanError("no_path", "no forecast path yet")
     throughput = trigger.per_replica_throughput or learned_throughput
     if throughput is None:
-        raise PlanError("per-replica throughput unknown")
+        raise PlanError("no_throughput", "per-replica throughput unknown")
     if trigger.ensure_even_distribution_of_partitions:
-        raise PlanError("ensure_even_distribution_of_partitions: sized for an even share")
+        raise PlanError(
+            "even_distribution", "ensure_even_distribution_of_partitions: sized for an even share"
+        )
     rate_now = observation.arrival_rate if observation.arrival_rate is not None else None
     if rate_now is None:
-        raise PlanError("arrival rate unknown yet")
+        raise PlanError("no_arrival_rate", "arrival rate unknown yet")
     lag = observation.total_lag
     if trigger.exclude_persistent_lag:
         lag = max(0, lag - observation.persistent_lag)
@@ -123,11 +125,16 @@ def plan_kafka_lag(
         scale_event_cost_seconds=target.planner.scale_event_cost_seconds,
         announce_steps=math.ceil(down_window / step - 1e-9),
         min_step=target.actuation.min_step,
+        drain_steps=startup_steps + 1,
+        tolerance_up=behavior.scale_up.tolerance,
     )
     schedule = plan(problem)
     announced = schedule.first
     if target.trigger_combination == "max":  # the plan's first step floors the result then
         announced = schedule.announced(current, problem.announce_steps)
+    if current * (1 - behavior.scale_down.tolerance) <= announced < current:
+        # A scale-down within the HPA's tolerance is not worth a rebalance: not announced.
+        announced = current
     known = "configured" if trigger.per_replica_throughput else "learned"
     detail = (
         f"{schedule.describe()}; {values.max():.4g} msg/s peak ahead at q{quantile:.3g}, "

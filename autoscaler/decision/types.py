@@ -213,7 +213,9 @@ class TriggerRecommendation:
     """The schedule the planner chose (rule ``PLANNED``): ``replicas`` above is what it
     announces to the stabilization window, ``plan.first`` what it sets now."""
     plan_fallback: str | None = None
-    """Why this trigger was sized, not planned, although the planner is on."""
+    """Why this trigger was sized, not planned, although the planner is on:
+    ``<kind>: <why>``, the kind a short fixed code (``no_path``, ``no_throughput``,
+    ``no_arrival_rate``, ``even_distribution``, ``too_big``, ``infeasible``)."""
 
 
 @dataclass(frozen=True, slots=True)

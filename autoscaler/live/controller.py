@@ -153,9 +153,29 @@ class TargetController:
         self._missing_data: frozenset[str] = frozenset()
         """The triggers the last decision had no data for: a decision warns only about
         those that went missing since (an outage is warned about once, not every poll)."""
+        self._planner_states: dict[str, str] = {}
+        """Per trigger: ``planned``, or why the last decision could not plan."""
         self._permanent: dict[str, ActuatorError] = {}
         """Per kind of call (read, patch): the failure in force when no retry can mend it
         (forbidden, rejected credentials): readiness reports it."""
+
+    def _note_planner(self, decision: Decision) -> None:
+        """The planner's state per trigger, logged when it changes, not at every poll: a
+        trigger sized for want of a plan (``planner_fallback``, warning; expected once at
+        start-up, until a forecast path and the throughput are known) and planned again
+        (``planner_resumed``). Each decision line says it too."""
+        for rec in decision.triggers:
+            if rec.plan is None and rec.plan_fallback is None:
+                continue  # not a planning trigger, or its data is missing
+            state = rec.plan_fallback if rec.plan_fallback is not None else "planned"
+            previous = self._planner_states.get(rec.trigger)
+            self._planner_states[rec.trigger] = state
+            if state == previous or (previous is None and state == "planned"):
+                continue
+            if state == "planned":
+                _log.info("planner_resumed", trigger=rec.trigger, after=previous)
+            else:
+                _log.warning("planner_fallback", trigger=rec.trigger, reason=state)
 
     async def step(self, now: float) -> StepOutcome:
         """One poll at ``now`` (the loop's clock; the same clock for every poll)."""
@@ -230,6 +250,7 @@ class TargetController:
             **extra,
         )
         self._missing_data = missing_data(decision)
+        self._note_planner(decision)
 
         desired = decision.desired_replicas
         if scale.paused:

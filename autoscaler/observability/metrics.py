@@ -434,6 +434,21 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.planned = Gauge(
+            "planned",
+            "1 while the trigger's decisions are planned over its forecast path, 0 while it "
+            "is sized per poll for want of a plan (the planner on).",
+            trigger,
+            namespace=ns,
+            registry=r,
+        )
+        self.planner_fallbacks = Counter(
+            "planner_fallbacks",
+            "Polls sized per poll although the planner is on, by why no plan was made.",
+            [*trigger, "reason"],
+            namespace=ns,
+            registry=r,
+        )
         self._budget_gauges = [
             self.slo_budget_quantile,
             self.slo_budget_ratio,
@@ -462,6 +477,8 @@ class ServiceMetrics:
             self.forecast_coverage,
             self.forecast_matched,
             self.target_conflict,
+            self.planned,
+            self.planner_fallbacks,
         ]
 
     # ------------------------------------------------------------------ updates
@@ -471,6 +488,13 @@ class ServiceMetrics:
         self.current_replicas.labels(target).set(decision.current_replicas)
         self.desired_replicas.labels(target).set(decision.desired_replicas)
         self.decisions.labels(target, str(decision.reason)).inc()
+        for rec in decision.triggers:
+            if rec.plan is not None:
+                self.planned.labels(target, rec.trigger).set(1)
+            elif rec.plan_fallback is not None:
+                self.planned.labels(target, rec.trigger).set(0)
+                kind = rec.plan_fallback.split(":", 1)[0]
+                self.planner_fallbacks.labels(target, rec.trigger, kind).inc()
 
     def observe_budget(self, target: str, report: Mapping[str, float | int | bool]) -> None:
         """The SLO budget's quantile in force and realized violations (``budget_report``);

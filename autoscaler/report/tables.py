@@ -171,8 +171,12 @@ LEGEND = (
     "rep-h: replica-hours paid; eff: work done / capacity paid; SLO min, SLO %: time the lag "
     "took longer than the SLO to drain; p50/p99/max s: that drain time; events: replica "
     "changes (each a consumer-group rebalance); MAE, MASE: forecast error (MASE < 1 beats "
-    "repeating the last value); oracle: the cheapest schedule meeting the SLO with perfect "
-    "foresight, a floor no autoscaler reaches"
+    "repeating the last value); run s: seconds the run took to replay; reactive: KEDA's lag "
+    "formula at the target's lag_threshold; none: our decision without a forecast; a model's "
+    "row: the target's settings with that model, planned over its forecast path (the "
+    "planner block); <model>/sized: the same with planner: none, one number per poll; "
+    "oracle-behavior: our decision with a perfect forecast; oracle: the cheapest schedule "
+    "meeting the SLO with perfect foresight, a floor no autoscaler reaches"
 )
 
 

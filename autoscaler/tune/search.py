@@ -194,6 +194,9 @@ def _run_settings(work: _Work) -> list[Scored]:
     job = work.job
     step = job.settings.poll_interval_seconds
     first = apply(job.run_config, work.settings[0])
+    # Recorded with the forecast path whether or not the first setting plans: the settings
+    # that share these forecasts may (those that do not ignore the path).
+    first = first.model_copy(update={"planner": first.planner.model_copy(update={"enabled": True})})
     # Built and warmed up as replay builds a predictor run's, then recorded once.
     built = run_forecasters(
         first,

@@ -11,6 +11,7 @@ for every history, never fitted to one); ``sample`` draws a deterministic subset
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from dataclasses import dataclass
@@ -30,9 +31,11 @@ SCALE_DOWN_WINDOWS = (60, 300, 600)
 SCALE_UP_WINDOWS = (0, 60, 180)
 MIN_STEPS = (1, 2, 3, 5)
 LEAD_MARGINS = (0.0, 30.0, 120.0)
+EVENT_COSTS: tuple[float | None, ...] = (None, 0.0, 10.0, 30.0, 60.0)
+"""``planner.scale_event_cost_seconds`` tried; None: ``planner: none`` (sized per poll)."""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Setting:
     """One point of the search."""
 
@@ -46,6 +49,9 @@ class Setting:
     min_step: int = 1
     lead_margin_seconds: float = 30.0
     scale_up_window_seconds: int = 0
+    event_cost_seconds: float | None = 10.0
+    """``planner.scale_event_cost_seconds``; None: ``planner: none``. A setting without a
+    forecast (model ``none``) has no path to plan on: always None."""
 
     @property
     def forecast_key(self) -> tuple[str, float, float]:
@@ -63,10 +69,13 @@ class Setting:
         if self.budget_percent:
             q = f" budget{self.budget_percent:g}%"
         lead = "" if self.model == "none" else f" lead+{self.lead_margin_seconds:g}"
+        plan = "" if self.model == "none" else " sized"
+        if self.event_cost_seconds is not None and self.model != "none":
+            plan = f" plan{self.event_cost_seconds:g}"
         return (
-            f"{self.model}{q}{lead} u{self.target_utilization:g} dwell{self.min_dwell_seconds:g}"
-            f" step{self.min_step} up{self.scale_up_window_seconds}"
-            f" down{self.scale_down_window_seconds}"
+            f"{self.model}{q}{lead}{plan} u{self.target_utilization:g}"
+            f" dwell{self.min_dwell_seconds:g} step{self.min_step}"
+            f" up{self.scale_up_window_seconds} down{self.scale_down_window_seconds}"
         )
 
     def fragment(self, current_model: str | None = None) -> dict[str, Any]:
@@ -86,6 +95,9 @@ class Setting:
                 "budget_percent": self.budget_percent or None,
             },
             "actuation": {"min_dwell_seconds": self.min_dwell_seconds, "min_step": self.min_step},
+            "planner": "none"
+            if self.event_cost_seconds is None
+            else {"enabled": True, "scale_event_cost_seconds": self.event_cost_seconds},
             "behavior": {
                 "scale_up": {"stabilization_window_seconds": self.scale_up_window_seconds},
                 "scale_down": {"stabilization_window_seconds": self.scale_down_window_seconds},
@@ -125,6 +137,11 @@ def apply(target: TargetConfig, setting: Setting) -> TargetConfig:
                 }
             ),
             "behavior": target.behavior.model_copy(update={"scale_up": up, "scale_down": down}),
+            "planner": target.planner.model_copy(
+                update={"enabled": False}
+                if setting.event_cost_seconds is None
+                else {"enabled": True, "scale_event_cost_seconds": setting.event_cost_seconds}
+            ),
         }
     )
 
@@ -136,7 +153,7 @@ def grid(models: tuple[str, ...] = MODELS, budget_pct: float | None = None) -> l
     if budget_pct is not None:
         headroom += [(0.9, round(budget_pct * share, 6)) for share in BUDGET_SHARES]
     settings = set()
-    for model, (q, budget), u, dwell, down, step, lead, up in itertools.product(
+    for model, (q, budget), u, dwell, down, step, lead, up, cost in itertools.product(
         models,
         headroom,
         UTILIZATIONS,
@@ -145,11 +162,18 @@ def grid(models: tuple[str, ...] = MODELS, budget_pct: float | None = None) -> l
         MIN_STEPS,
         LEAD_MARGINS,
         SCALE_UP_WINDOWS,
+        EVENT_COSTS,
     ):
         if model == "none":
-            q, budget, lead = 0.9, 0.0, 30.0
-        settings.add(Setting(model, q, u, dwell, down, budget, step, lead, up))
-    return sorted(settings)
+            q, budget, lead, cost = 0.9, 0.0, 30.0, None
+        settings.add(Setting(model, q, u, dwell, down, budget, step, lead, up, cost))
+    return sorted(settings, key=_order)
+
+
+def _order(setting: Setting) -> tuple[Any, ...]:
+    """A total order (None, planner: none, first among the event costs)."""
+    cost = setting.event_cost_seconds
+    return (*dataclasses.astuple(setting)[:-1], -1.0 if cost is None else cost)
 
 
 def sample(
@@ -162,4 +186,4 @@ def sample(
     everything = grid(models, budget_pct)
     if count >= len(everything):
         return everything
-    return sorted(random.Random(seed).sample(everything, count))
+    return sorted(random.Random(seed).sample(everything, count), key=_order)

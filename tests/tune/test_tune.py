@@ -127,7 +127,7 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     assert "recommended (*)" in out
     fragment = out.split("config fragment for target orders-consumer:")[1].split("wrote")[0]
     keys = yaml.safe_load(fragment)
-    assert set(keys) == {"predictor", "slo", "actuation", "behavior"}
+    assert set(keys) == {"predictor", "slo", "actuation", "behavior", "planner"}
     summary = json.loads((out_dir / "tune.json").read_text())
     assert summary["recommended"]["name"] in out
     # The report page: one point per setting tried, the KEDA frontier, both baselines, the
