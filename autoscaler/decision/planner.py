@@ -214,8 +214,9 @@ def plan(problem: PlanProblem) -> Plan:
         raise PlanError("no_throughput", "no per-replica throughput")
     needed, backlog, unavoidable, exact = needed_ready(problem)
     d = problem.startup_steps
-    low = _lowest_counts(problem, needed, exact, d)
-    levels = _levels(problem, low)
+    limits = StepLimits.of(problem)
+    low = _lowest_counts(problem, needed, exact, d, limits)
+    levels = _levels(problem, low, limits)
     count = len(levels)
     if horizon * count * count > MAX_PLAN_CELLS:
         raise PlanError("too_big", f"{count} replica levels over {horizon} steps: too big to plan")
@@ -223,7 +224,7 @@ def plan(problem: PlanProblem) -> Plan:
     event = problem.scale_event_cost_seconds * levels.astype(np.float64)
     change = ~np.eye(count, dtype=bool)
     transition = np.where(change, event[None, :], 0.0)
-    cost_later = np.where(_allowed(problem, levels), transition, np.inf)
+    cost_later = np.where(_allowed(problem, levels, limits), transition, np.inf)
     current = int(np.searchsorted(levels, problem.current))
     lo_now, hi_now = problem.first_band
     first_ok = (levels >= min(lo_now, problem.current)) & (levels <= max(hi_now, problem.current))
@@ -261,7 +262,9 @@ def plan(problem: PlanProblem) -> Plan:
     )
 
 
-def _lowest_counts(problem: PlanProblem, needed: IntArray, exact: FloatArray, d: int) -> IntArray:
+def _lowest_counts(
+    problem: PlanProblem, needed: IntArray, exact: FloatArray, d: int, limits: StepLimits
+) -> IntArray:
     """The fewest replicas each decision may set: what the steps it covers until a new
     replica could consume need, the stabilization floors, ``min_replicas``, and now also
     what arrives now; never above the most the limits allow.
@@ -283,23 +286,23 @@ def _lowest_counts(problem: PlanProblem, needed: IntArray, exact: FloatArray, d:
     low[0] = first
     low = np.maximum(low, problem.floors[:horizon])
     low = np.maximum(low, problem.min_replicas)
-    result: IntArray = np.minimum(low, _reachable(problem, horizon))
+    result: IntArray = np.minimum(low, _reachable(problem, horizon, limits))
     return result
 
 
-def _reachable(problem: PlanProblem, horizon: int) -> IntArray:
+def _reachable(problem: PlanProblem, horizon: int, limits: StepLimits) -> IntArray:
     """The most replicas each decision can set: the first step's band, then each step's
     allowance from there (a need above it is unavoidable, not infeasible)."""
     reach = np.empty(horizon, dtype=np.int64)
     level = min(problem.max_replicas, max(problem.first_band[1], problem.current))
     for k in range(horizon):
         if k:
-            level = min(problem.max_replicas, max(level, _step_up(problem, level)))
+            level = min(problem.max_replicas, max(level, limits.up(level)))
         reach[k] = level
     return reach
 
 
-def _levels(problem: PlanProblem, low: IntArray) -> IntArray:
+def _levels(problem: PlanProblem, low: IntArray, limits: StepLimits) -> IntArray:
     """The replica counts worth considering: the current one, each decision's lowest, the
     counts the rate policies reach step by step up from each of them and down from the
     current one (ramps), and those ``min_step`` allows next to the current one."""
@@ -309,14 +312,14 @@ def _levels(problem: PlanProblem, low: IntArray) -> IntArray:
     for start in sorted(wanted):  # the way back up from every count (rate-limited ramps)
         level = start
         for _ in range(len(low)):
-            up = min(_step_up(problem, level), top)
+            up = min(limits.up(level), top)
             if up <= level or up in wanted:
                 break
             wanted.add(up)
             level = up
     level = problem.current
     for _ in range(len(low)):
-        down = max(_step_down(problem, level), bottom)
+        down = max(limits.down(level), bottom)
         if down >= level:
             break
         wanted.add(down)
@@ -332,10 +335,10 @@ def _levels(problem: PlanProblem, low: IntArray) -> IntArray:
     return np.asarray(sorted(wanted), dtype=np.int64)
 
 
-def _allowed(problem: PlanProblem, levels: IntArray) -> NDArray[np.bool_]:
+def _allowed(problem: PlanProblem, levels: IntArray, limits: StepLimits) -> NDArray[np.bool_]:
     """``allowed[p, q]``: the rate policies let one poll step go from level p to level q."""
-    ups = np.asarray([_step_up(problem, int(v)) for v in levels.tolist()], dtype=np.int64)
-    downs = np.asarray([_step_down(problem, int(v)) for v in levels.tolist()], dtype=np.int64)
+    ups = np.asarray([limits.up(v) for v in levels.tolist()], dtype=np.int64)
+    downs = np.asarray([limits.down(v) for v in levels.tolist()], dtype=np.int64)
     allowed: NDArray[np.bool_] = (levels[None, :] <= np.maximum(ups, levels)[:, None]) & (
         levels[None, :] >= np.minimum(downs, levels)[:, None]
     )
@@ -351,39 +354,61 @@ def _big_enough(problem: PlanProblem, levels: IntArray) -> NDArray[np.bool_]:
     return ok
 
 
-def _step_up(problem: PlanProblem, replicas: int) -> int:
-    return _per_step_limit(problem.scale_up, replicas, problem.step_seconds, up=True)
+@dataclass(frozen=True, slots=True)
+class StepLimits:
+    """How far one poll step may move the count, with no recent scale event: each policy's
+    allowance over its period, prorated when the period is longer than a step (an
+    approximation of the HPA's sliding periods; the first step is limited exactly, and the
+    rate policies still bound every decision). Read off the rules once per plan."""
+
+    ups: tuple[tuple[bool, float], ...]
+    """Per scale-up policy: (a Pods policy, its pods per step or its fraction per step)."""
+    downs: tuple[tuple[bool, float], ...]
+    up_max: bool
+    """Whether the most permissive policy applies (``selectPolicy: Max``)."""
+    down_max: bool
+
+    @classmethod
+    def of(cls, problem: PlanProblem) -> StepLimits:
+        return cls(
+            ups=_per_step(problem.scale_up, problem.step_seconds),
+            downs=_per_step(problem.scale_down, problem.step_seconds),
+            up_max=problem.scale_up.select_policy == "Max",
+            down_max=problem.scale_down.select_policy == "Max",
+        )
+
+    def up(self, replicas: int) -> int:
+        if not self.ups:
+            return replicas
+        proposals = [
+            replicas + int(amount) if pods else math.ceil(replicas * (1 + amount) - _SLACK)
+            for pods, amount in self.ups
+        ]
+        return max(proposals) if self.up_max else min(proposals)
+
+    def down(self, replicas: int) -> int:
+        if not self.downs:
+            return replicas
+        proposals = [
+            replicas - int(amount) if pods else math.floor(replicas * (1 - amount) + _SLACK)
+            for pods, amount in self.downs
+        ]
+        return min(proposals) if self.down_max else max(proposals)
 
 
-def _step_down(problem: PlanProblem, replicas: int) -> int:
-    return _per_step_limit(problem.scale_down, replicas, problem.step_seconds, up=False)
-
-
-def _per_step_limit(rules: RulesLike, replicas: int, step: float, *, up: bool) -> int:
-    """The most (``up``) or fewest replicas one poll step may reach from ``replicas`` with no
-    recent scale event: each policy's allowance over its period, prorated when the period is
-    longer than a step (an approximation of the HPA's sliding periods; the first step is
-    limited exactly and the rate policies still bound every decision)."""
+def _per_step(rules: RulesLike, step: float) -> tuple[tuple[bool, float], ...]:
+    """Each policy's allowance per poll step (none when the direction is disabled)."""
     if rules.select_policy == "Disabled":
-        return replicas
-    proposals: list[int] = []
+        return ()
+    allowances: list[tuple[bool, float]] = []
     for policy in rules.policies:
         share = min(1.0, step / policy.period_seconds) if policy.period_seconds > 0 else 1.0
         if policy.type == "Pods":
-            change = max(1, math.floor(policy.value * share)) if policy.value > 0 else 0
-            proposals.append(replicas + change if up else replicas - change)
+            pods = max(1, math.floor(policy.value * share)) if policy.value > 0 else 0
+            allowances.append((True, float(pods)))
         else:
-            percent = policy.value * share / 100
-            if up:
-                proposals.append(math.ceil(replicas * (1 + percent) - _SLACK))
-            else:
-                proposals.append(math.floor(replicas * (1 - percent) + _SLACK))
-    if not proposals:
-        return replicas
-    pick_max = rules.select_policy == "Max"
-    if up:
-        return max(proposals) if pick_max else min(proposals)
-    return min(proposals) if pick_max else max(proposals)
+            allowances.append((False, policy.value * share / 100))
+    return tuple(allowances)
 
 
 def stabilization_floors(
@@ -396,13 +421,13 @@ def stabilization_floors(
     """Per decision ``k``: the highest recorded recommendation (``(at, replicas)``) still
     within the scale-down window at ``now + k * step`` (0 where none): the HPA keeps at
     least that many replicas then."""
-    floors = np.zeros(horizon, dtype=np.int64)
-    if window_seconds <= 0:
-        return floors
+    if window_seconds <= 0 or not recommendations:
+        return np.zeros(horizon, dtype=np.int64)
     times = now + step_seconds * np.arange(horizon, dtype=np.float64)
-    for at, replicas in recommendations:
-        covered = times - at < window_seconds
-        floors[covered] = np.maximum(floors[covered], replicas)
+    at = np.asarray([r[0] for r in recommendations], dtype=np.float64)
+    replicas = np.asarray([r[1] for r in recommendations], dtype=np.int64)
+    covered = times[:, None] - at[None, :] < window_seconds
+    floors: IntArray = np.where(covered, replicas[None, :], 0).max(axis=1)
     return floors
 
 
