@@ -40,7 +40,9 @@ Protocol
 * Speed bar: a 30-day 1-minute replay (43,200 steps, NASA trace) of reactive + linear +
   holt_winters + seasonal_ridge + auto in under 30 s (issue #13; it was 120 s; wall time,
   two runs at a time: the replay's default on 2 cores), reactive alone (best of three) at
-  >= 20,000 steps/s, peak memory (largest process) < 1 GB.
+  >= 50,000 steps/s (it was 20,000), peak memory (largest process) < 1 GB. The CPU time of
+  the 5 runs (all processes) is reported too: on a machine shared with other work, it moves
+  less than the wall time.
 """
 
 from __future__ import annotations
@@ -384,9 +386,10 @@ def speed() -> dict[str, Any]:
     throughput = target.triggers[0].per_replica_throughput or 250.0  # type: ignore[union-attr]
     trace = load_csv(TRACES / "nasa_http_5min.csv", "count")
     settings = replace(_settings(target, 30.0, throughput), frontier=False)  # as measured before
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), _cpu_seconds()
     result = replay(target, trace, settings, list(SPEED_RUNS), jobs=2)
     total = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_started
     steps = result.summary()["steps"]
     # "The reactive run alone": measured in this process with nothing else running, the
     # best of three (a shared 2-core machine's neighbours only ever slow a run down).
@@ -406,6 +409,7 @@ def speed() -> dict[str, Any]:
         "steps": steps,
         "runs": list(SPEED_RUNS),
         "total_seconds": total,
+        "total_cpu_seconds": cpu,
         "per_run_seconds": {r["predictor"]: r["runtime_seconds"] for r in result.results},
         "reactive_steps_per_second": steps / reactive["runtime_seconds"],
         "peak_memory_mb": peak_mb,
@@ -417,12 +421,19 @@ def speed() -> dict[str, Any]:
     for run, seconds in figures["per_run_seconds"].items():
         print(f"  {run:<16}{seconds:>8.1f} s  ({steps / seconds:,.0f} steps/s)")
     print(
-        f"  total {total:.1f} s (bar < 30 s: {'MET' if total < 30 else 'MISSED'}); "
-        f"reactive alone {figures['reactive_steps_per_second']:,.0f} steps/s (bar >= 20,000: "
-        f"{'MET' if figures['reactive_steps_per_second'] >= 20000 else 'MISSED'}); "
+        f"  total {total:.1f} s (bar < 30 s: {'MET' if total < 30 else 'MISSED'}; CPU "
+        f"{cpu:.1f} s); reactive alone {figures['reactive_steps_per_second']:,.0f} steps/s "
+        f"(bar >= 50,000: {'MET' if figures['reactive_steps_per_second'] >= 50000 else 'MISSED'}); "
         f"peak memory {peak_mb:.0f} MB (bar < 1024: {'MET' if peak_mb < 1024 else 'MISSED'})"
     )
     return figures
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished workers (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + workers.ru_utime + workers.ru_stime
 
 
 def main() -> None:

@@ -6,8 +6,17 @@ good. So each candidate is judged the way it would be used: fitted on the histor
 validation window, then walked forward through that window as the live loop would (predict
 the lead time ahead, absorb the next point), and scored by the pinball loss of its upper
 forecast at the configured quantile (what capacity is sized on), mean absolute error as a
-tie-break. The winner is used as scored; the caller's retrain schedule refits it, and the
-contest runs again every ``reselect_seconds`` of data (a week by default).
+tie-break. The winner is used as scored; the contest runs again every ``reselect_seconds``
+of data (a week by default).
+
+Between contests the caller's retrain schedule asks for refits. A winner that can score
+itself in one batch (``Predictor.backtest``: ``quantile_gbm``, the costly one to fit) is
+first scored on the most recent validation window as it stands; it is refitted only when
+that score drifted: its pinball loss or mean absolute error, each relative to the mean
+level of the window, more than ``drift_tolerance`` above what it scored in the contest.
+Otherwise the refit is skipped (``refits_skipped_`` counts them): a refit that would not
+change the forecasts is the replay's and the live service's largest single cost. Other
+winners refit on schedule, as before.
 
 The choice and every candidate's scores are in ``chosen_`` and ``scores_``.
 """
@@ -40,6 +49,8 @@ class AutoForecaster(Predictor):
     """Chooses among ``candidates`` by a rolling-origin backtest on recent history."""
 
     name = "auto"
+    refits_skipped_: int
+    """Scheduled refits skipped since the last contest (the winner had not drifted)."""
 
     def __init__(
         self,
@@ -51,6 +62,7 @@ class AutoForecaster(Predictor):
         quantile: float = 0.9,
         step_seconds: float | None = None,
         window_seconds: float = 14 * 86400.0,
+        drift_tolerance: float | None = 0.1,
     ) -> None:
         self.candidates = candidates
         self.horizon_seconds = horizon_seconds
@@ -60,6 +72,7 @@ class AutoForecaster(Predictor):
         self.quantile = quantile
         self.step_seconds = step_seconds
         self.window_seconds = window_seconds
+        self.drift_tolerance = drift_tolerance
 
     def min_history_points(self, step: float) -> int:
         return 12
@@ -79,14 +92,60 @@ class AutoForecaster(Predictor):
         assert history is not None
         chosen_at = getattr(self, "chosen_at_", None)
         if chosen_at is not None and history.last_time - chosen_at < self.reselect_seconds:
-            # Between contests a refit only refreshes the winner (cheap); the contest itself
-            # runs every ``reselect_seconds`` of data.
-            self.model_.refit()
+            # Between contests a refit only refreshes the winner, and only once its recent
+            # errors drifted where it can tell; the contest runs every ``reselect_seconds``.
+            if self._drifted():
+                self.model_.refit()
+            else:
+                self.refits_skipped_ += 1
             if self.model_.ready_:
                 return self._note()
         self._contest(history.step)
         self.chosen_at_ = history.last_time
+        self.refits_skipped_ = 0
+        self.reference_ = self._recent_errors()
         return self._note()
+
+    def _recent_errors(self) -> tuple[float, float] | None:
+        """The winner's (pinball loss, mean absolute error) over the most recent validation
+        window, each relative to the window's mean level, scored in one batch as it stands
+        (no refit); None where it cannot be (no ``backtest``, nothing to score)."""
+        history = self.history_
+        assert history is not None
+        step = history.step
+        horizon = max(1, round(self.horizon_seconds / step))
+        values, observed = history.values, history.observed
+        n = len(values)
+        window = min(max(1, round(self.validation_seconds / step)), self.max_validation_points)
+        origins = np.arange(max(0, n - horizon - window), n - horizon)
+        if not len(origins):
+            return None
+        batch = self.model_.backtest(values, history.last_time, origins, horizon)
+        if batch is None:
+            return None
+        targets = origins + horizon
+        scored = observed[targets]
+        actual = values[targets][scored]
+        level = float(np.mean(actual)) if len(actual) else 0.0
+        if not level > 0:
+            return None
+        diff = actual - batch[1][scored]
+        pinball = np.maximum(self.quantile * diff, (self.quantile - 1) * diff)
+        mae = np.abs(actual - batch[0][scored])
+        return float(np.mean(pinball)) / level, float(np.mean(mae)) / level
+
+    def _drifted(self) -> bool:
+        """Whether the winner needs the refit the schedule asks for (see the module
+        docstring): always, unless it can score itself and neither error grew by more than
+        ``drift_tolerance`` since the contest."""
+        reference: tuple[float, float] | None = getattr(self, "reference_", None)
+        if self.drift_tolerance is None or reference is None:
+            return True
+        recent = self._recent_errors()
+        if recent is None:
+            return True
+        limit = 1.0 + self.drift_tolerance
+        return any(now > then * limit for now, then in zip(recent, reference, strict=True))
 
     def _note(self) -> str:
         return f"chose {self.chosen_}" + (f" ({self.model_.note_})" if self.model_.note_ else "")
@@ -218,6 +277,7 @@ class AutoForecaster(Predictor):
     def get_fitted_summary(self) -> dict[str, Any]:
         summary = super().get_fitted_summary()
         summary["chosen"] = getattr(self, "chosen_", None)
+        summary["refits_skipped"] = getattr(self, "refits_skipped_", 0)
         summary["scores"] = {
             name: {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in s.items()}
             for name, s in getattr(self, "scores_", {}).items()

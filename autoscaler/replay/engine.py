@@ -42,6 +42,8 @@ from autoscaler.replay.summary import (
 from autoscaler.traces import Trace, TraceError
 
 DAY = 86400.0
+AUTO = "auto"
+"""The model that fits every candidate: the slowest run by far."""
 
 
 @dataclass(frozen=True)
@@ -185,10 +187,9 @@ def replay(
     else:
         # Runs are independent: spread them over processes (the GIL would serialize
         # threads). The slowest run bounds the wall time instead of the sum of all. The
-        # slow ones (models, the oracle) go first, so that the quick frontier runs fill in.
-        slow_first = sorted(
-            everything, key=lambda r: keda_threshold(r) is not None or r == REACTIVE
-        )
+        # slow ones go first (``auto`` before the other models and the oracle: started
+        # last, it alone would outlast the rest), so that the quick frontier runs fill in.
+        slow_first = sorted(everything, key=_slowness_rank)
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             pending = {pool.submit(run_one, job, run): run for run in slow_first}
             for done, future in enumerate(as_completed(pending)):
@@ -211,6 +212,14 @@ def replay(
             if summary["predictor"] not in (REACTIVE, ORACLE, ORACLE_BEHAVIOR):
                 summary["keda_frontier"] = frontier_standing(summary, points)
     return result
+
+
+def _slowness_rank(run: str) -> int:
+    """0 for ``auto`` (it fits every candidate model), 1 for the other models and the
+    oracle, 2 for the KEDA runs (no model at all)."""
+    if keda_threshold(run) is not None or run == REACTIVE:
+        return 2
+    return 0 if run == AUTO else 1
 
 
 def _baseline_warnings(
