@@ -64,6 +64,10 @@ def bars(result: Any) -> dict[str, Any]:
         "replica_hours_vs_reactive": hours,
         "fewer_scale_events_x": events,
         "replica_hours_vs_oracle": test["replica_hours"] / oracle["replica_hours"],
+        "violation_pct": test["slo_violation_pct"],
+        "oracle_violation_pct": oracle["slo_violation_pct"],
+        "scale_events": test["scale_events"],
+        "reactive_scale_events": reactive["scale_events"],
         "oracle_violation_minutes_vs_reactive": oracle["slo_violation_minutes"]
         / reactive["slo_violation_minutes"]
         if reactive["slo_violation_minutes"]
@@ -81,10 +85,21 @@ def main() -> None:
     parser.add_argument("--settings", type=int, default=150)
     parser.add_argument("--budget", type=float, default=1.0)
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "tune"))
+    parser.add_argument("--poll-interval", type=float, default=60.0)
+    parser.add_argument("--slo", type=float, help="slo.max_lag_seconds (default: the file's)")
+    parser.add_argument("--tune-share", type=float, default=2 / 3, help="share tuned on")
+    parser.add_argument("--days", type=float, default=14.0, help="replayed after the warm-up")
+    parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     names = args.traces.split(",") if args.traces else sorted(p.stem for p in TRACES.glob("*.csv"))
     target = load_config(ROOT / "config.example.yaml").targets[0]
-    settings = ReplaySettings(250.0, 60.0, 60.0, 50, 25, 7 * DAY, 14 * DAY, frontier=False)
+    if args.slo is not None:
+        slo = target.slo.model_copy(update={"max_lag_seconds": args.slo})
+        target = target.model_copy(update={"slo": slo})
+    target = target.model_copy(update={"poll_interval_seconds": args.poll_interval})
+    settings = ReplaySettings(
+        250.0, 60.0, args.poll_interval, 50, 25, 7 * DAY, args.days * DAY, frontier=False
+    )
     candidates = sample(args.settings, budget_pct=args.budget)
     report: dict[str, Any] = {}
     for name in names:
@@ -95,7 +110,8 @@ def main() -> None:
             settings,
             candidates,
             args.budget,
-            jobs=2,
+            tune_share=args.tune_share,
+            jobs=args.jobs,
         )
         elapsed = time.perf_counter() - started
         figures = bars(result)
@@ -117,6 +133,20 @@ def main() -> None:
                 f"{': the violation bar is out of reach' if out_of_reach else ''}); "
                 f"tune took {elapsed:.0f} s for {len(candidates)} settings "
                 f"(< 600 s: {'MET' if elapsed < 600 else 'MISSED'})"
+            )
+            within = figures["violation_pct"] <= args.budget
+            reachable = figures["oracle_violation_pct"] < args.budget
+            events_met = figures["scale_events"] <= figures["reactive_scale_events"]
+            print(
+                f"  planner bars (issue #20): replica-hours "
+                f"{figures['replica_hours_vs_oracle']:.2f}x the oracle's (<= 1.10x: "
+                f"{'MET' if figures['replica_hours_vs_oracle'] <= 1.10 else 'MISSED'}); "
+                f"{figures['violation_pct']:.2f}% of the time over the SLO (budget "
+                f"{args.budget:g}%: {'MET' if within else 'MISSED'}"
+                f"{'' if reachable else ', the oracle itself is over it'}); "
+                f"{figures['scale_events']} scale events vs reactive's "
+                f"{figures['reactive_scale_events']} (no more: "
+                f"{'MET' if events_met else 'MISSED'})"
             )
         else:
             print(f"  bars MISSED: {figures['why']}")
