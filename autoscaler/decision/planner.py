@@ -126,6 +126,8 @@ class Plan:
     """Steps where even every replica the plan may have cannot meet the SLO."""
     levels: int
     """Replica counts the programme considered."""
+    arrivals: FloatArray | None = None
+    """The messages/s it expected in each step (the problem's path)."""
 
     @property
     def first(self) -> int:
@@ -259,6 +261,7 @@ def plan(problem: PlanProblem) -> Plan:
         cost_replica_seconds=total_cost,
         unavoidable_steps=unavoidable,
         levels=count,
+        arrivals=problem.arrivals,
     )
 
 

@@ -45,6 +45,7 @@ from autoscaler.decision import (
     poll_step,
     scaled,
 )
+from autoscaler.decision.planner import Plan
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -93,6 +94,19 @@ class Timeline:
     """The forecast's upper quantile made at this poll (NaN: none)."""
     learned_throughput: FloatArray | None = None
     """The per-replica throughput the estimator had learned at this poll (NaN: not yet)."""
+    plans: PlanRecord | None = None
+    """The planner's schedule at each poll (a planned run only)."""
+
+
+@dataclass(frozen=True)
+class PlanRecord:
+    """What the planner planned at each poll, compactly (a row per poll; -1 and NaN where
+    the poll was not planned): the replicas it would set at each of its steps, and the
+    arrival rate it expected in each."""
+
+    step_seconds: float
+    replicas: NDArray[np.int16]
+    arrivals: NDArray[np.float32]
 
 
 class ConsumerGroup:
@@ -202,6 +216,30 @@ class _Recorder:
         self.lag_seconds: list[float] = []
         self.processed: list[float] = []
         self.scale_events = 0
+        self.plans: list[tuple[int, NDArray[np.int16], NDArray[np.float32]]] = []
+        """(poll index, the plan's replicas, the arrivals it expected), compact at once: a
+        plan's Python tuples would cost kilobytes a poll."""
+        self.plan_step = 0.0
+
+    def plan(self, index: int, plan: Plan) -> None:
+        replicas = np.minimum(np.asarray(plan.replicas), 32767).astype(np.int16)
+        arrivals = np.asarray(
+            plan.arrivals if plan.arrivals is not None else np.full(len(replicas), np.nan),
+            dtype=np.float32,
+        )
+        self.plans.append((index, replicas, arrivals))
+        self.plan_step = plan.step_seconds
+
+    def plan_record(self, n: int) -> PlanRecord | None:
+        if not self.plans:
+            return None
+        width = max(len(row) for _, row, _ in self.plans)
+        replicas = np.full((n, width), -1, dtype=np.int16)
+        arrivals = np.full((n, width), np.nan, dtype=np.float32)
+        for index, row, expected in self.plans:
+            replicas[index, : len(row)] = row
+            arrivals[index, : len(expected)] = expected
+        return PlanRecord(self.plan_step, replicas, arrivals)
 
     def physics(self, group: ConsumerGroup) -> None:
         self.replicas.append(group.current)
@@ -231,6 +269,7 @@ class _Recorder:
             learned_throughput=np.asarray(self.learned, dtype=np.float64)
             if self.learned
             else np.full(n, np.nan),
+            plans=self.plan_record(n),
         )
 
 
@@ -268,6 +307,9 @@ def simulate(
         out.learned.append(result.learned_throughput.get(trigger_name, nan))
         decision = result.decision
         assert decision is not None  # the simulated scale is always readable
+        for rec in decision.triggers:
+            if rec.plan is not None and rec.trigger == trigger_name:
+                out.plan(len(out.desired), rec.plan)
         desired = decision.desired_replicas
         out.desired.append(desired)
         if desired != current:

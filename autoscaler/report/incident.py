@@ -113,8 +113,71 @@ def incident_html(
             ),
             "</div>",
             _lags(timelines, styles, window, x_range, over, incident.run, slo),
+            _plan(timeline, incident, style, throughput),
         ]
     )
+
+
+def plan_before(timeline: Timeline, incident: Incident) -> int | None:
+    """The poll whose plan the incident ran into: the last planned poll before it began
+    (the decision at the end of the step before), None when the run did not plan."""
+    plans = timeline.plans
+    if plans is None:
+        return None
+    for index in range(min(incident.start, len(plans.replicas)) - 1, -1, -1):
+        if plans.replicas[index, 0] >= 0:
+            return index
+    return None
+
+
+def _plan(timeline: Timeline, incident: Incident, style: RunStyle, throughput: float) -> str:
+    """What the run's plan expected just before the incident, against what came: the
+    arrivals it expected (in replicas' worth of work) and the replicas it planned, beside
+    the arrivals and replicas that were."""
+    index = plan_before(timeline, incident)
+    plans = timeline.plans
+    if index is None or plans is None:
+        return ""
+    step = plans.step_seconds
+    planned = plans.replicas[index].astype(np.float64)
+    used = planned >= 0
+    planned, expected = planned[used], plans.arrivals[index][used].astype(np.float64)
+    made = float(timeline.timestamps[index])
+    plan_x = made + step * np.arange(len(planned), dtype=np.float64)
+    end = float(plan_x[-1]) + step
+    came = (timeline.timestamps > made - 1e-6) & (timeline.timestamps <= end + 1e-6)
+    actual_x = timeline.timestamps[came]
+    series = [
+        Series("expected arrivals (replicas' worth)", plan_x, expected / throughput, ARRIVAL,
+               step=True, dash="4 3", width=1.4),
+        Series("arrivals that came (replicas' worth)", actual_x,
+               timeline.arrival_rate[came] / throughput, ARRIVAL, width=1.4, css="arrival"),
+        Series("planned replicas", plan_x, planned, style.color, step=True, dash="4 3",
+               width=2.0, css="planned"),
+        Series("replicas that ran", actual_x, timeline.replicas[came].astype(np.float64),
+               style.color, step=True, width=2.0),
+    ]  # fmt: skip
+    top = max(
+        float(np.max(planned)),
+        float(np.nanmax(expected / throughput)) if np.isfinite(expected).any() else 0.0,
+        float(np.max(timeline.arrival_rate[came] / throughput)) if came.any() else 0.0,
+        float(np.max(timeline.replicas[came])) if came.any() else 0.0,
+    )
+    chart = Chart(
+        f"The plan made at {_clock(made)} UTC, just before the incident: expected vs what came",
+        (made - step, end),
+        (0.0, nice_ceiling(top * 1.05)),
+        "replicas",
+        width=WIDE,
+        height=220,
+    )
+    note = (
+        '<p class="note">The planner\'s schedule at the last poll before the stretch over the '
+        "SLO, and the arrival rate it planned for (at the quantile in force where the "
+        "decision commits, the median beyond), against what arrived and what ran: where "
+        "the dashed arrivals lie below the solid ones, the load outran the forecast.</p>"
+    )
+    return note + render(chart, series)
 
 
 def _rate(
