@@ -249,8 +249,10 @@ def test_the_page_is_self_contained_with_every_plot_and_the_table(
 
     # The scatter, the arrival rate with the forecasts, the replicas' legend, then for
     # every run its replicas (the whole span and the busiest window) and its lag, and the
-    # worst incident's three charts.
-    assert page.tags.count("svg") == 3 + 3 * len(RUNS) + 3
+    # worst incident's three charts, and a fourth when its run planned (the plan it made
+    # just before: test_incident_plan.py).
+    planned = int("just before the incident: expected vs what came" in text)
+    assert page.tags.count("svg") == 3 + 3 * len(RUNS) + 3 + planned
     # The comparison, the settings, then the KEDA frontier; and what the target knew of
     # the throughput.
     assert page.tags.count("table") == 3
