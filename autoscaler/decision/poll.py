@@ -6,12 +6,13 @@
    *before* the poll's value is absorbed, so the caller knows before the step whether it
    is heavy (the live controller then runs the step in a worker thread);
 2. each forecaster absorbs its trigger's load (a consumer group's arrival rate, or the
-   metric) and forecasts one lead time ahead;
+   metric) and forecasts one lead time ahead, with the path over the planner's horizon
+   when the target plans;
 3. each Kafka trigger's throughput estimate learns from the poll (``throughput``);
 4. with an SLO budget, the poll's lag is judged against the SLO and the quantile in force
    moves (``budget``); the forecasts' uppers are taken at that quantile;
-5. ``decide`` sizes, combines and bounds the replica count, with the forecasts and the
-   learned throughput.
+5. ``decide`` plans or sizes, combines and bounds the replica count, with the forecasts
+   and the learned throughput.
 
 The live controller (``autoscaler.live.controller``) and replay's simulator
 (``autoscaler.replay.simulator``) both call it and nothing else of that chain: each keeps
@@ -21,7 +22,10 @@ only after a successful rescale).
 
 No I/O, no clock reads, no globals: the time is ``inputs.at``. The state is a value, except
 the forecasters, which the step feeds in place: a model's history is far too large to copy
-every poll, and the step is the only code that feeds them.
+every poll. Between polls only history is fed to them, never a poll's decision: the
+service warm-starts them from Prometheus, replay from the warm-up span
+(``replay.runs.run_forecasters``), and ``tune`` replays a recording of their answers
+(``replay.recorded``); poll by poll, the step is what feeds them.
 """
 
 from __future__ import annotations
