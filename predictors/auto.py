@@ -265,6 +265,11 @@ class AutoForecaster(Predictor):
     def _own_ladder(self) -> FloatArray | None:
         return None if self._last is None else self._last.ladder
 
+    def prepare_path(self, max_steps: int) -> None:
+        model = getattr(self, "model_", None)
+        if model is not None and getattr(self, "ready_", False):
+            model.prepare_path(max_steps)
+
     def predict_path(self, max_steps: int) -> Prediction:
         """The chosen model's path, as it would give it alone (its own steps, its own
         calibration), under this model's name."""

@@ -170,6 +170,11 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
         has them (override; ``auto`` passes on its chosen model's)."""
         return None
 
+    def prepare_path(self, max_steps: int) -> None:
+        """Fit what a path to ``max_steps`` needs (override): called after every fit, where
+        fits belong (the live loop's worker thread), so that ``predict_path`` never fits
+        inside a poll. A model that cannot prepare gives its path at the steps it has."""
+
     def _path_steps(self, max_steps: int) -> np.ndarray:
         """The grid steps a path is forecast at (override): ``PATH_STEPS`` up to
         ``max_steps``, and ``max_steps``."""

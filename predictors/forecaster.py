@@ -184,6 +184,7 @@ class SeriesForecaster:
         means = np.bincount(slot, weights=v[complete & usable]) / np.bincount(slot)
         if len(points):
             self.model.fit(self._point_time(points), means)
+            self._prepare_path()
             self._emitted = int(points[-1])
         recent = t >= t[-1] - FALLBACK_WINDOW_SECONDS
         self.fallback.fit(t[recent], v[recent])
@@ -239,8 +240,20 @@ class SeriesForecaster:
     def refit(self, now: float) -> None:
         """Learn again from the window (heavy: the live loop runs it in a thread)."""
         self.model.refit()
+        self._prepare_path()
         self.last_fit_at = now
         self._model_version += 1
+
+    def _prepare_path(self) -> None:
+        """After a fit: what the model's path needs (a direct model's horizons), here and
+        not inside a poll's forecast."""
+        if self.path_seconds <= 0:
+            return
+        steps = math.ceil(self.path_seconds / self.model_step_seconds - 1e-9) + 2
+        try:
+            self.model.prepare_path(steps)
+        except Exception:  # no exception escapes a predictor: the path stops short
+            return
 
     def forecast(self) -> SeriesForecast | None:
         """The model's forecast, the naive one when the model cannot, or None (no data)."""

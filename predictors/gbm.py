@@ -60,12 +60,16 @@ class QuantileGBMForecaster(Predictor):
         return max(1, round(self.horizon_seconds / step))
 
     def _path_steps(self, max_steps: int) -> np.ndarray:
-        # One pair of trees per horizon: a path is forecast at the lead time and at its
-        # end, and interpolated between (a pair per step would be a fit per step).
-        history = self.history_
-        assert history is not None
-        lead = self._horizon_steps(history.step)
-        return np.asarray(sorted({min(lead, max_steps), max_steps}), dtype=np.int64)
+        # One pair of trees per horizon: a path is given at the horizons fitted (the lead
+        # time) and held flat beyond. Fitting a pair per path step inside a poll cost a
+        # 2-minute cycle at 1,000 targets; at refit time it would multiply the fit's time
+        # and the trees' memory by the path's horizons.
+        fitted = sorted(k for k in getattr(self, "models_", {}) if k <= max_steps)
+        if not fitted:
+            history = self.history_
+            assert history is not None
+            fitted = [min(self._horizon_steps(history.step), max_steps)]
+        return np.asarray(fitted, dtype=np.int64)
 
     def min_history_points(self, step: float) -> int:
         horizon = self._horizon_steps(step)

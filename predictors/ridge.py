@@ -56,6 +56,21 @@ class SeasonalRidgeForecaster(Predictor):
         self.models_: dict[int, tuple[FloatArray, float]] = {}
         self._model_for(self._horizon_steps(self.history_.step))
 
+    def prepare_path(self, max_steps: int) -> None:
+        # One regression per horizon: the path's horizons are fitted with the lead's, at
+        # refit time, never inside a poll (``_path_steps`` gives only those fitted).
+        if not getattr(self, "ready_", False):
+            return
+        for horizon in super()._path_steps(max_steps).tolist():
+            try:
+                self._model_for(int(horizon))
+            except ValueError:  # too little history for that horizon: the path stops short
+                break
+
+    def _path_steps(self, max_steps: int) -> np.ndarray:
+        fitted = sorted(k for k in getattr(self, "models_", {}) if k <= max_steps)
+        return np.asarray(fitted, dtype=np.int64)
+
     def _model_for(self, horizon: int) -> tuple[FloatArray, float]:
         """(weights, intercept) of the ``horizon``-step model on raw (log) features."""
         model = self.models_.get(horizon)
