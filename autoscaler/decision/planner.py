@@ -296,12 +296,14 @@ def _lowest_counts(
 def _reachable(problem: PlanProblem, horizon: int, limits: StepLimits) -> IntArray:
     """The most replicas each decision can set: the first step's band, then each step's
     allowance from there (a need above it is unavoidable, not infeasible)."""
-    reach = np.empty(horizon, dtype=np.int64)
-    level = min(problem.max_replicas, max(problem.first_band[1], problem.current))
+    top = problem.max_replicas
+    reach = np.full(horizon, top, dtype=np.int64)
+    level = min(top, max(problem.first_band[1], problem.current))
     for k in range(horizon):
-        if k:
-            level = min(problem.max_replicas, max(level, limits.up(level)))
+        if level >= top:
+            break  # the rest stays at the most allowed
         reach[k] = level
+        level = min(top, max(level, limits.up(level)))
     return reach
 
 

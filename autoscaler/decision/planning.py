@@ -162,9 +162,11 @@ def plan_kafka_lag(
     )
 
 
-MAX_PLAN_STEPS = 40
+MAX_PLAN_STEPS = 30
 """Most steps a plan has: the plan's step is the poll interval, or a multiple of it when the
-horizon would need more (30 minutes of 15-second polls are planned in 45-second steps)."""
+horizon would need more (30 minutes of 15- or 30-second polls are planned in 1-minute
+steps). The planner's work grows with the steps; a minute is finer than the models' grid
+(``predictors.forecaster.MIN_MODEL_STEP_SECONDS``) anyway."""
 
 
 def plan_step_seconds(target: TargetConfig) -> float:
