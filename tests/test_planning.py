@@ -69,7 +69,11 @@ def test_a_kafka_trigger_with_a_path_is_planned() -> None:
     assert decision.desired_replicas == 8
     assert "plan over" in rec.detail
     fields = decision.log_fields()["triggers"][0]
-    assert fields["plan"]["replicas"][0] == rec.plan.first
+    schedule = fields["plan"]["schedule"]
+    assert schedule[0][0] == rec.plan.first
+    assert sum(steps for _, steps in schedule) == len(rec.plan.replicas)
+    expanded = [count for count, steps in schedule for _ in range(steps)]
+    assert expanded == list(rec.plan.replicas)
 
 
 @pytest.mark.parametrize(

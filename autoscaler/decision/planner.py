@@ -143,6 +143,17 @@ class Plan:
             return self.first
         return min(self.replicas[: window_steps + 1])
 
+    def runs(self) -> list[list[int]]:
+        """The schedule as ``[replicas, steps]`` runs, now first: the log's compact form
+        (a plan changes a few times over its horizon, so a few pairs, not 30 counts)."""
+        runs: list[list[int]] = []
+        for count in self.replicas:
+            if runs and runs[-1][0] == count:
+                runs[-1][1] += 1
+            else:
+                runs.append([count, 1])
+        return runs
+
     def describe(self) -> str:
         """One line for the decision log: the first step and the next changes."""
         changes: list[str] = []

@@ -270,9 +270,8 @@ class Decision:
                         if t.plan is None
                         else {
                             "plan": {
-                                "replicas": list(t.plan.replicas),
                                 "step_seconds": t.plan.step_seconds,
-                                "needed": list(t.plan.needed),
+                                "schedule": t.plan.runs(),
                                 "unavoidable_steps": t.plan.unavoidable_steps,
                             }
                         }
