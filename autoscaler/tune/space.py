@@ -31,8 +31,10 @@ SCALE_DOWN_WINDOWS = (60, 300, 600)
 SCALE_UP_WINDOWS = (0, 60, 180)
 MIN_STEPS = (1, 2, 3, 5)
 LEAD_MARGINS = (0.0, 30.0, 120.0)
-EVENT_COSTS: tuple[float | None, ...] = (None, 0.0, 10.0, 30.0, 60.0)
-"""``planner.scale_event_cost_seconds`` tried; None: ``planner: none`` (sized per poll)."""
+EVENT_COSTS: tuple[float | None, ...] = (None, 10.0, 30.0)
+"""``planner.scale_event_cost_seconds`` tried; None: ``planner: none`` (sized per poll).
+``sample`` tries each drawn setting with every one of them (paired: the same setting sized
+and planned), so the comparison is never left to the luck of the draw."""
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,22 @@ def sample(
     seed: int = 12,
     budget_pct: float | None = None,
 ) -> list[Setting]:
-    """``count`` settings of the grid (all of it if smaller), the same for the same call."""
+    """``count`` settings of the grid (all of it if smaller), the same for the same call:
+    settings drawn without their planner, each then tried with every ``EVENT_COSTS`` (a
+    model ``none`` has no path to plan on: once), until there are ``count``."""
     everything = grid(models, budget_pct)
     if count >= len(everything):
         return everything
-    return sorted(random.Random(seed).sample(everything, count), key=_order)
+    bases = sorted(
+        {dataclasses.replace(s, event_cost_seconds=None) for s in everything}, key=_order
+    )
+    random.Random(seed).shuffle(bases)
+    chosen: list[Setting] = []
+    for base in bases:
+        costs = (None,) if base.model == "none" else EVENT_COSTS
+        for cost in costs:
+            if len(chosen) < count:
+                chosen.append(dataclasses.replace(base, event_cost_seconds=cost))
+        if len(chosen) >= count:
+            break
+    return sorted(chosen, key=_order)
