@@ -135,19 +135,31 @@ def _recommend(
             if not isinstance(observation, KafkaLagObservation):
                 raise TypeError(f"trigger {name} is kafka_lag but got {type(observation)}")
             learned = _positive(inputs.learned_throughput.get(name))
-            rec = _planned_or_sized(
-                name,
-                trigger,
-                observation,
-                forecast,
-                target=target,
-                current=current,
-                ready=ready,
-                state=state,
-                now=now,
-                learned=learned,
-                tolerances=tolerances,
+            # Planned when the target plans and a plan can be made; else sized as before,
+            # saying why no plan was made (``plan_fallback``).
+            planned, fallback = None, None
+            if target.planning:
+                try:
+                    planned = plan_kafka_lag(
+                        name,
+                        trigger,
+                        observation,
+                        forecast,
+                        target=target,
+                        current=current,
+                        ready=ready,
+                        state=state,
+                        now=now,
+                        learned_throughput=learned,
+                    )
+                except PlanError as failure:
+                    fallback = f"{failure.kind}: {failure}"
+            rec = planned or size_kafka_lag(
+                name, trigger, observation, forecast, current, ready, target, tolerances, learned
             )
+            if fallback is not None:
+                detail = f"{rec.detail}; not planned: {fallback}"
+                rec = dataclasses.replace(rec, plan_fallback=fallback, detail=detail)
             caps.append(partition_cap(trigger, observation) if rec.replicas is not None else None)
         else:
             if not isinstance(observation, MetricObservation):
@@ -157,49 +169,6 @@ def _recommend(
             rec = dataclasses.replace(rec, detail=rec.detail + "; no forecast: reactive")
         recommendations.append(rec)
     return recommendations, caps, failures
-
-
-def _planned_or_sized(
-    name: str,
-    trigger: KafkaLagTrigger,
-    observation: KafkaLagObservation,
-    forecast: Forecast | None,
-    *,
-    target: TargetConfig,
-    current: int,
-    ready: int,
-    state: DecisionState,
-    now: float,
-    learned: float | None,
-    tolerances: hpa.Tolerances,
-) -> TriggerRecommendation:
-    """The planner's recommendation when the target plans and a plan can be made; else
-    today's sizing, saying why the plan could not be made (``plan_fallback``)."""
-    fallback: str | None = None
-    if target.planning:
-        try:
-            return plan_kafka_lag(
-                name,
-                trigger,
-                observation,
-                forecast,
-                target=target,
-                current=current,
-                ready=ready,
-                state=state,
-                now=now,
-                learned_throughput=learned,
-            )
-        except PlanError as failure:
-            fallback = f"{failure.kind}: {failure}"
-    rec = size_kafka_lag(
-        name, trigger, observation, forecast, current, ready, target, tolerances, learned
-    )
-    if fallback is None:
-        return rec
-    return dataclasses.replace(
-        rec, plan_fallback=fallback, detail=f"{rec.detail}; not planned: {fallback}"
-    )
 
 
 def _checked(observation: Observation | None, now: float, stale_after: float) -> Observation:
