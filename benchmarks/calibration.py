@@ -20,8 +20,10 @@ Protocol (the live service's poll loop, replayed)
   planner reads it: ``path_at_quantile`` on a ``ForecastPath`` of the path (interpolated in
   the ladder, or between the point and the upper for a model with its own upper), then
   ``np.interp`` at that time and floored at 0 (as ``arrivals_on_steps``).
-* The actual is the trace's rate at that time on the poll grid; a time in a gap of the
-  trace (an interpolated row) or past its end is not scored. A poll without a path (no
+* The actual is the trace's rate at that time on the poll grid, to the 7 significant digits
+  forecasts are given in (an exact forecast then covers its actual: float32 history must
+  not decide a tie); a time in a gap of the trace (an interpolated row) or past its end is
+  not scored. A poll without a path (no
   forecast at all) scores NaN and lowers ``avail``.
 * Scores (``predictors.metrics``, the project's one scorer): coverage at each quantile
   (share of actuals at or below the forecast: 0.5 / 0.9 / 0.99 when calibrated), and the
@@ -62,7 +64,7 @@ from autoscaler.decision.types import ForecastPath  # noqa: E402
 from autoscaler.traces import Trace, load_csv  # noqa: E402
 from benchmarks.predictors import format_table  # noqa: E402
 from benchmarks.traces import traces_dir  # noqa: E402
-from predictors.forecaster import SeriesForecast, SeriesForecaster  # noqa: E402
+from predictors.forecaster import FORECAST_DIGITS, SeriesForecast, SeriesForecaster  # noqa: E402
 from predictors.metrics import coverage, pinball_loss  # noqa: E402
 from predictors.registry import model_class  # noqa: E402
 
@@ -124,13 +126,20 @@ def forecaster(model: str, setup: Setup) -> SeriesForecaster:
 
 
 def actual_rates(trace: Trace, times: np.ndarray) -> np.ndarray:
-    """The trace's rate at each time; NaN past its end or on a row it does not have."""
+    """The trace's rate at each time, at the precision forecasts are given in
+    (``FORECAST_DIGITS``); NaN past its end or on a row it does not have.
+
+    The models store history in float32 and give forecasts to 7 significant digits: a
+    forecast that is exactly right (a flat stretch, a naive forecast within a trace row)
+    equals the actual at that precision, where in float64 the eighth digit would decide
+    whether it covers it."""
     index = np.floor((times - trace.start) / trace.step).astype(np.int64)
     inside = (index >= 0) & (index < len(trace.rates))
     rates = np.full(times.shape, np.nan)
     kept = index[inside]
     rates[inside] = np.where(trace.observed[kept], trace.rates[kept], np.nan)
-    return rates
+    rounded = [float(f"{v:.{FORECAST_DIGITS}g}") for v in rates.ravel().tolist()]
+    return np.asarray(rounded, dtype=np.float64).reshape(rates.shape)
 
 
 def read_path(path: ForecastPath, times: np.ndarray, configured: float) -> np.ndarray:
