@@ -397,6 +397,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "actual: the trace's rate then (gap rows not scored).",
         "cov.q: share of actuals <= the q reading (calibrated: q). pinb.9: pinball loss of "
         "the q0.9 reading, events/s and over the mean actual.",
+        "A model with an upper of its own and no ladder (quantile_gbm, and auto when it "
+        "chooses it) is read at q0.99 as at its upper, q0.9: path_at_quantile never reads "
+        "above the upper.",
+        "nab_nyc_taxi has 30-minute rows polled every minute: a forecast within a row is "
+        "often exact, and an exact forecast covers its actual (high cov.5 at 5 and 15 min).",
         *args.note,
         "",
         format_table(SCORE_COLUMNS, rows),
