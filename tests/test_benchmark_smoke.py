@@ -1,8 +1,10 @@
 """The benchmarks still run: the predictor benchmark on a short slice of one real trace with
-two cheap models; the service benchmark on a few targets for a few cycles."""
+two cheap models; the calibration benchmark on a few hours of one trace; the service
+benchmark on a few targets for a few cycles."""
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -19,6 +21,7 @@ if str(ROOT) not in sys.path:  # ``benchmarks`` is a folder of scripts, not an i
 
 import structlog  # noqa: E402
 
+from benchmarks import calibration as calibration_bench  # noqa: E402
 from benchmarks import predictors as bench  # noqa: E402
 from benchmarks import service as service_bench  # noqa: E402
 from benchmarks.traces import Trace, load_traces, traces_dir  # noqa: E402
@@ -66,6 +69,39 @@ def test_the_benchmark_scores_every_model_at_every_lead(nasa_slice: Trace) -> No
     ]  # fmt: skip
     assert len(table) == 2 + len(rows)
     assert table[2].split()[:4] == ["nasa_http_5min", "naive", "5m", "1"]
+
+
+@needs_traces
+def test_the_calibration_benchmark_writes_coverages_in_range(tmp_path: Path) -> None:
+    # quantile_gbm has an upper of its own (no ladder) and falls back to naive at first: the
+    # planner's other reading of a path, and the fallback's path, both scored.
+    stem = tmp_path / "calibration"
+    argv = ["--traces", "nasa_http_5min", "--models", "naive,quantile_gbm"]
+    argv += ["--warmup-days", "1", "--days", "0.1", "--output", str(stem)]
+    assert calibration_bench.main(argv) == 0
+
+    written = json.loads(stem.with_suffix(".json").read_text())
+    text = stem.with_suffix(".txt").read_text()
+    rows = written["rows"]
+    assert [(r["model"], r["horizon"]) for r in rows] == [
+        (model, ahead) for model in ("naive", "quantile_gbm") for ahead in ("5m", "15m", "30m")
+    ]
+    for row in rows:
+        # 144 polls, all scored for naive; quantile_gbm's 31-step trees need 29 points more
+        # history than its lead's: for its first polls with trees, it has no path.
+        if row["model"] == "naive":
+            assert row["scored"] == 144
+        else:
+            assert 100 <= row["scored"] < 144
+        for key in ("cov_0.5", "cov_0.9", "cov_0.99", "avail"):
+            assert 0 <= row[key] <= 1, (row["model"], row["horizon"], key, row[key])
+        assert row["cov_0.5"] <= row["cov_0.9"] <= row["cov_0.99"]
+        assert row["pinball"] >= 0
+    for walk in written["cost"]:
+        assert walk["polls"] == 144
+        assert walk["cpu_per_poll_ms"] > 0
+    assert "Mean over the traces:" in text
+    assert "nasa_http_5min  quantile_gbm" in text
 
 
 def test_the_horizon_rounds_up_to_whole_steps() -> None:
