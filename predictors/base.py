@@ -20,6 +20,8 @@ that horizon stands in (what a naive forecast would have got wrong): wide but ho
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,25 +278,7 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             note = getattr(self, "note_", None) or "not fitted"
             return Prediction.unavailable(self.name, len(ts), note)
         steps = np.maximum(1, np.rint((ts - history.last_time) / history.step)).astype(np.int64)
-        try:
-            point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
-            upper = self._upper(steps, point)
-            calibrated = upper is None
-            ladder = None if upper is None else self._own_ladder()
-            if upper is None:
-                offsets = self._error_quantiles(steps)
-                upper = point + offsets[:, 0]
-                ladder = point[:, None] + offsets[:, 1:]
-        except Exception as error:  # no exception escapes a predictor
-            return Prediction.unavailable(self.name, len(ts), f"forecast failed: {error}")
-        if not np.all(np.isfinite(point)):
-            return Prediction.unavailable(self.name, len(ts), "forecast is not finite")
-        upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
-        if ladder is not None:
-            ladder = np.maximum(np.where(np.isfinite(ladder), ladder, point[:, None]), 0.0)
-        if calibrated:  # a model with an upper of its own needs no record of its errors
-            self._remember(steps, point)
-        return Prediction(point=point, upper=upper, model=self.name, note=self.note_, ladder=ladder)
+        return self._at_steps(steps, len(ts), self._own_ladder)
 
     def predict_path(self, max_steps: int) -> Prediction:
         """The forecast along a path of grid steps up to ``max_steps`` after the newest point.
@@ -311,33 +295,37 @@ class Predictor(BaseEstimator):  # type: ignore[misc]  # sklearn ships no type i
             note = getattr(self, "note_", None) or "not fitted"
             return Prediction.unavailable(self.name, 0, note)
         steps = np.asarray(self._path_steps(max_steps), dtype=np.int64)
+        path = self._at_steps(steps, 0, lambda: self._path_own_ladder(len(steps)))
+        if not path.available:
+            return path
+        return dataclasses.replace(path, steps=steps, end_time=float(history.last_time))
+
+    def _at_steps(
+        self, steps: np.ndarray, size: int, own_ladder: Callable[[], FloatArray | None]
+    ) -> Prediction:
+        """The forecast ``steps`` grid steps after the newest point (``predict`` and
+        ``predict_path`` alike): the model's point, its own upper and ``own_ladder``, or
+        the upper and ladder calibrated from its errors at each step (then remembered, to
+        learn their errors). Unavailable (of ``size`` values) when the model fails."""
         try:
             point = np.maximum(np.asarray(self._forecast(steps), dtype=np.float64), 0.0)
             upper = self._upper(steps, point)
             calibrated = upper is None
-            ladder = None if upper is None else self._path_own_ladder(len(steps))
+            ladder = None if upper is None else own_ladder()
             if upper is None:
                 offsets = self._error_quantiles(steps)
                 upper = point + offsets[:, 0]
                 ladder = point[:, None] + offsets[:, 1:]
         except Exception as error:  # no exception escapes a predictor
-            return Prediction.unavailable(self.name, 0, f"forecast failed: {error}")
+            return Prediction.unavailable(self.name, size, f"forecast failed: {error}")
         if not np.all(np.isfinite(point)):
-            return Prediction.unavailable(self.name, 0, "forecast is not finite")
+            return Prediction.unavailable(self.name, size, "forecast is not finite")
         upper = np.maximum(np.where(np.isfinite(upper), upper, point), point)
         if ladder is not None:
             ladder = np.maximum(np.where(np.isfinite(ladder), ladder, point[:, None]), 0.0)
-        if calibrated:
+        if calibrated:  # a model with an upper of its own needs no record of its errors
             self._remember(steps, point)
-        return Prediction(
-            point=point,
-            upper=upper,
-            model=self.name,
-            note=self.note_,
-            ladder=ladder,
-            steps=steps,
-            end_time=float(history.last_time),
-        )
+        return Prediction(point=point, upper=upper, model=self.name, note=self.note_, ladder=ladder)
 
     def _path_own_ladder(self, size: int) -> FloatArray | None:
         """A model with its own upper: its ladder along a path, when it has one of that
