@@ -47,7 +47,6 @@ def problem(arrivals: list[float], **changes: Any) -> PlanProblem:
         "scale_up": DEFAULT.scale_up,
         "scale_down": DEFAULT.scale_down,
         "scale_event_cost_seconds": 10.0,
-        "announce_steps": 0,
         "min_step": 1,
     }
     base.update(changes)

@@ -95,8 +95,6 @@ class PlanProblem:
     scale_up: RulesLike
     scale_down: RulesLike
     scale_event_cost_seconds: float
-    announce_steps: int
-    """The scale-down stabilization window, in steps."""
     min_step: int = 1
     """No change smaller than this, unless it reaches ``min_replicas`` or ``max_replicas``."""
     tolerance_up: float = 0.0

@@ -24,7 +24,7 @@ from autoscaler.decision.planner import (
     plan,
     stabilization_floors,
 )
-from autoscaler.decision.sizing import partition_cap
+from autoscaler.decision.sizing import kafka_lag_active, partition_cap
 from autoscaler.decision.types import (
     DecisionState,
     Forecast,
@@ -61,7 +61,7 @@ def plan_kafka_lag(
         raise PlanError(
             "even_distribution", "ensure_even_distribution_of_partitions: sized for an even share"
         )
-    rate_now = observation.arrival_rate if observation.arrival_rate is not None else None
+    rate_now = observation.arrival_rate
     if rate_now is None:
         raise PlanError("no_arrival_rate", "arrival rate unknown yet")
     lag = observation.total_lag
@@ -123,7 +123,6 @@ def plan_kafka_lag(
         scale_up=behavior.scale_up,
         scale_down=behavior.scale_down,
         scale_event_cost_seconds=target.planner.scale_event_cost_seconds,
-        announce_steps=math.ceil(down_window / step - 1e-9),
         min_step=target.actuation.min_step,
         drain_steps=startup_steps + 1,
         tolerance_up=behavior.scale_up.tolerance,
@@ -131,7 +130,8 @@ def plan_kafka_lag(
     schedule = plan(problem)
     announced = schedule.first
     if target.trigger_combination == "max":  # the plan's first step floors the result then
-        announced = schedule.announced(current, problem.announce_steps)
+        window_steps = math.ceil(down_window / step - 1e-9)
+        announced = schedule.announced(current, window_steps)
     if current * (1 - behavior.scale_down.tolerance) <= announced < current:
         # A scale-down within the HPA's tolerance is not worth a rebalance: not announced.
         announced = current
@@ -144,12 +144,7 @@ def plan_kafka_lag(
         detail += f"; announces {announced} to the {down_window}s scale-down window"
     if schedule.unavoidable_steps:
         detail += f"; {schedule.unavoidable_steps} steps over the SLO whatever it does"
-    threshold = trigger.activation_lag_threshold
-    active = (
-        observation.total_lag > threshold
-        or rate_now * step > max(threshold, 0.999)
-        or forecast.point * forecast.horizon_seconds > max(threshold, 0.999)
-    )
+    active = kafka_lag_active(trigger, observation, forecast, target.poll_interval_seconds)
     return TriggerRecommendation(
         trigger=name,
         replicas=announced,

@@ -61,17 +61,7 @@ def size_kafka_lag(
     lag = observation.total_lag
     if trigger.exclude_persistent_lag:
         lag = max(0, lag - observation.persistent_lag)
-    threshold = trigger.activation_lag_threshold
-    active = (
-        observation.total_lag > threshold
-        or _expected_arrivals_exceed(
-            observation.arrival_rate, target.poll_interval_seconds, threshold
-        )
-        or (
-            forecast is not None
-            and _expected_arrivals_exceed(forecast.point, forecast.horizon_seconds, threshold)
-        )
-    )
+    active = kafka_lag_active(trigger, observation, forecast, target.poll_interval_seconds)
     throughput = trigger.per_replica_throughput or learned_throughput
     rate_now = observation.arrival_rate
     if rate_now is None and forecast is not None:
@@ -136,6 +126,26 @@ def size_kafka_lag(
         detail=detail,
         usage_ratio=None if math.isinf(usage_ratio) else usage_ratio,
         forecast=forecast,
+    )
+
+
+def kafka_lag_active(
+    trigger: KafkaLagTrigger,
+    observation: KafkaLagObservation,
+    forecast: Forecast | None,
+    poll_interval_seconds: float,
+) -> bool:
+    """Above the activation threshold (KEDA's ``activationLagThreshold``): the lag, the
+    messages arriving within a poll, or those the forecast expects within its lead time;
+    whether the trigger is sized or planned."""
+    threshold = trigger.activation_lag_threshold
+    return (
+        observation.total_lag > threshold
+        or _expected_arrivals_exceed(observation.arrival_rate, poll_interval_seconds, threshold)
+        or (
+            forecast is not None
+            and _expected_arrivals_exceed(forecast.point, forecast.horizon_seconds, threshold)
+        )
     )
 
 
