@@ -22,6 +22,7 @@ from autoscaler.decision.stages import (
     Step,
     combine,
     dwell_and_min_step,
+    hold_scale_up,
     idle_or_activation,
     limits,
     note_min_above_cap,
@@ -46,6 +47,7 @@ def ctx(
     recs: Sequence[TriggerRecommendation] = (),
     caps: Sequence[int | None] = (),
     state: DecisionState | None = None,
+    hold: str | None = None,
     **target: Any,
 ) -> DecisionContext:
     """A context as ``decide`` builds it: a real target with ``target`` overrides."""
@@ -57,6 +59,7 @@ def ctx(
         ready=current,
         recommendations=recs or (rec(current),),
         caps=caps,
+        scale_up_hold=hold,
     )
 
 
@@ -428,6 +431,37 @@ def test_dwell_and_min_step(context: DecisionContext, so_far: Step, expected: St
     assert dwell_and_min_step(context, so_far) == expected
 
 
+# --------------------------------------------------------------------------- scale-up hold
+
+
+@pytest.mark.parametrize(
+    ("context", "so_far", "expected"),
+    [
+        pytest.param(ctx(current=4), Step(7), Step(7), id="no-hold-scale-up-passes"),
+        pytest.param(
+            ctx(current=4, hold="ineffective"),
+            Step(7),
+            Step(4, (Bound(Rule.SCALING_INEFFECTIVE, 7, 4, "ineffective"),)),
+            id="held-scale-up-keeps-the-replicas",
+        ),
+        pytest.param(
+            ctx(current=4, hold="ineffective"), Step(2), Step(2), id="held-scale-down-passes"
+        ),
+        pytest.param(
+            ctx(current=4, hold="ineffective"),
+            Step(4, rate_limited=True),
+            Step(4, rate_limited=True),
+            id="no-change-keeps-its-rate-flag",
+        ),
+        pytest.param(
+            ctx(current=4), Step(6, rate_limited=True), Step(6, rate_limited=True), id="rate-cut"
+        ),
+    ],
+)
+def test_hold_scale_up(context: DecisionContext, so_far: Step, expected: Step) -> None:
+    assert hold_scale_up(context, so_far) == expected
+
+
 # --------------------------------------------------------------------------- closing note
 
 
@@ -462,6 +496,7 @@ def test_stages_run_in_the_documented_order() -> None:
         "stabilize",
         "plan_floor",
         "rate",
+        "hold_scale_up",
         "dwell_and_min_step",
     ]
 

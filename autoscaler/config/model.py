@@ -638,6 +638,24 @@ class ActuationConfig(Section):
     """Ignore changes smaller than this, unless they reach a bound (min, max, partitions)."""
 
 
+class ScalingEffectivenessConfig(Section):
+    """Stop scaling up when scale-ups do not raise the group's processing rate (a
+    downstream bottleneck, a shared limit, a stuck consumer), as Flink's autoscaler does
+    (``autoscaler.decision.effectiveness``)."""
+
+    enabled: bool = True
+    threshold: float = Field(0.1, gt=0, le=1)
+    """A scale-up is effective when the processing rate rose by at least this share of the
+    rise its new replicas should bring (Flink's ``scaling.effectiveness.threshold``)."""
+    max_ineffective: int = Field(2, ge=1, le=100)
+    """Ineffective scale-ups in a row after which scale-ups stop."""
+    cooldown_seconds: float = Field(900.0, ge=0)
+    """How long scale-ups stay stopped before one is tried again."""
+    evaluation_seconds: float = Field(30.0, gt=0, le=3600.0)
+    """How long the processing rate is pooled over, before and after a scale-up (at least
+    two polls): consumers commit every few seconds, so one poll's rate is noisy."""
+
+
 class PlannerConfig(Section):
     """The receding-horizon planner (``autoscaler.decision.planner``): each poll, the
     cheapest replica schedule over the forecast path that keeps the predicted lag within
@@ -675,7 +693,10 @@ class TargetConfig(Section):
     cooldown_seconds: float = Field(300.0, ge=0)
     """How long all triggers must be inactive before going to the idle count."""
     startup_seconds: float = Field(60.0, ge=0)
-    """Time from a replica being requested to it consuming: the forecast's lead time base."""
+    """Time from a replica being requested to it consuming: the forecast's lead time base.
+    Left out of the config, the decisions use the start-up the service measures (the p90
+    of its last scale-ups, ``autoscaler.decision.startup``) once it has; 60 s until then.
+    The forecast's lead time stays this value."""
     poll_interval_seconds: float = Field(15.0, gt=0)
     stale_after_seconds: float | None = Field(None, gt=0)
     """An observation older than this counts as missing. None: 3 poll intervals."""
@@ -688,6 +709,9 @@ class TargetConfig(Section):
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     actuation: ActuationConfig = Field(default_factory=ActuationConfig)
     planner: PlannerConfig = Field(default_factory=PlannerConfig)
+    scaling_effectiveness: ScalingEffectivenessConfig = Field(
+        default_factory=ScalingEffectivenessConfig
+    )
 
     @field_validator("planner", mode="before")
     @classmethod

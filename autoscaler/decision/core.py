@@ -14,8 +14,8 @@ its fallback recommendation (KEDA). A Kafka trigger is planned over its forecast
 the target plans (``planning``), and sized as before when no plan can be made (the
 recommendation says why). ``decide`` then folds the small pure stages of
 ``stages`` over the recommendations, in order: combine, idle/activation, limits,
-stabilize, plan floor, rate, dwell/min_step (each documented there), and reads the decision off the
-steps they took.
+stabilize, plan floor, rate, scale-up hold, dwell/min_step (each documented there), and
+reads the decision off the steps they took.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ def decide(
         ready=ready,
         recommendations=recommendations,
         caps=caps,
+        scale_up_hold=inputs.scale_up_hold,
     )
     steps = stages.run_stages(ctx)
     history = next((s.history for s in reversed(steps) if s.history is not None), None)

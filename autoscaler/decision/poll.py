@@ -11,7 +11,10 @@
 3. each Kafka trigger's throughput estimate learns from the poll (``throughput``);
 4. with an SLO budget, the poll's lag is judged against the SLO and the quantile in force
    moves (``budget``); the forecasts' uppers are taken at that quantile;
-5. ``decide`` plans or sizes, combines and bounds the replica count, with the forecasts
+5. the start-up after recent scale-ups is measured (``startup``; used where the config
+   sets no ``startup_seconds``), and whether they raised the processing rate is judged
+   (``effectiveness``; scale-ups are held where they did not);
+6. ``decide`` plans or sizes, combines and bounds the replica count, with the forecasts
    and the learned throughput.
 
 The live controller (``autoscaler.live.controller``) and replay's simulator
@@ -34,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from autoscaler.config.model import KafkaLagTrigger, TargetConfig
+from autoscaler.decision import effectiveness, startup
 from autoscaler.decision.budget import (
     QUANTILE_RANGE,
     BudgetState,
@@ -42,7 +46,9 @@ from autoscaler.decision.budget import (
     with_quantile,
 )
 from autoscaler.decision.core import decide, record_scale
+from autoscaler.decision.effectiveness import EffectivenessState, GroupPoll
 from autoscaler.decision.forecasters import Forecaster, load_series
+from autoscaler.decision.startup import StartupState
 from autoscaler.decision.throughput import ThroughputEstimate, learn_throughput
 from autoscaler.decision.types import (
     Decision,
@@ -86,6 +92,10 @@ class PollState:
     """By Kafka trigger name."""
     budget: BudgetState = field(default_factory=BudgetState)
     """The SLO budget's quantile in force and realized violations (``slo.budget_percent``)."""
+    startup: StartupState = field(default_factory=StartupState)
+    """The start-up times measured after this target's scale-ups (``startup``)."""
+    effectiveness: EffectivenessState = field(default_factory=EffectivenessState)
+    """Whether its scale-ups raise the processing rate (``effectiveness``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +116,9 @@ class PollResult:
     lag_over_slo: bool | None = None
     """Whether this poll's lag was over the SLO, as the budget judged it (None: no budget,
     or it could not be judged)."""
+    startup_seconds: float | None = None
+    """The start-up the decision used: the configured one, else the measured one once
+    known, else the default."""
 
 
 def refits_due(forecasters: Mapping[str, Forecaster], now: float) -> bool:
@@ -147,17 +160,36 @@ def poll_step(
                 name: with_quantile(forecast, budget.quantile, configured)
                 for name, forecast in forecasts.items()
             }
+    kafka = _fresh_kafka(target, inputs)
+    measured = startup.observed(state.startup, now, inputs.ready_replicas, kafka)
+    startup_seconds = startup_in_force(target, measured)
+    ready_now = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
+    checked = effectiveness.observed(
+        state.effectiveness,
+        target.scaling_effectiveness,
+        now=now,
+        poll_interval=target.poll_interval_seconds,
+        startup_seconds=startup_seconds,
+        ready=ready_now,
+        group=GroupPoll.of(kafka),
+    )
     decision: Decision | None = None
     decision_state = state.decision
     if inputs.current_replicas is not None:
+        deciding = (
+            target
+            if startup_seconds == target.startup_seconds
+            else target.model_copy(update={"startup_seconds": startup_seconds})
+        )
         decision, decision_state = decide(
-            target,
+            deciding,
             TargetInputs(
                 current_replicas=inputs.current_replicas,
                 observations=inputs.observations,
                 forecasts=forecasts,
                 ready_replicas=inputs.ready_replicas,
                 learned_throughput=usable,
+                scale_up_hold=effectiveness.scale_up_hold(checked, target.scaling_effectiveness),
             ),
             state.decision,
             now,
@@ -166,10 +198,35 @@ def poll_step(
         decision=decision,
         forecasts=forecasts,
         learned_throughput=learned,
-        state=PollState(decision_state, throughput, budget),
+        state=PollState(decision_state, throughput, budget, measured, checked),
         refitted=refitted,
         lag_over_slo=violated,
+        startup_seconds=startup_seconds,
     )
+
+
+def startup_in_force(target: TargetConfig, measured: StartupState) -> float:
+    """The start-up decisions use: ``startup_seconds`` where the config sets it, else the
+    measured p90 once there is one, else the default."""
+    if "startup_seconds" in target.model_fields_set:
+        return target.startup_seconds
+    value = measured.measured
+    return target.startup_seconds if value is None else round(value, 1)
+
+
+def _fresh_kafka(target: TargetConfig, inputs: PollInputs) -> list[KafkaLagObservation]:
+    """The Kafka triggers' observations of this poll that are fresh (the start-up and
+    effectiveness measurements read the group through them)."""
+    fresh: list[KafkaLagObservation] = []
+    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+        observation = inputs.observations.get(name)
+        if (
+            isinstance(trigger, KafkaLagTrigger)
+            and isinstance(observation, KafkaLagObservation)
+            and inputs.at - observation.observed_at <= target.stale_after
+        ):
+            fresh.append(observation)
+    return fresh
 
 
 def scaled(
@@ -178,7 +235,15 @@ def scaled(
     """The state after the replica count really changed from ``old`` to ``new`` at ``now``
     (the rate policies and the dwell time count real changes only)."""
     decision = record_scale(target, state.decision, old_replicas, new_replicas, now)
-    return PollState(decision, state.throughput, state.budget)
+    return PollState(
+        decision,
+        state.throughput,
+        state.budget,
+        startup.started(state.startup, old_replicas, new_replicas, now),
+        effectiveness.started(
+            state.effectiveness, target.scaling_effectiveness, old_replicas, new_replicas, now
+        ),
+    )
 
 
 def _forecasts(

@@ -19,7 +19,9 @@ The stages, in order (``STAGES``):
 5. ``plan_floor``: a planned trigger's first step floors the stabilized count (planned
    scale-downs are announced to the window ahead of time; see ``planner``).
 6. ``rate`` (the HPA): the rate policies, then [min, max].
-7. ``dwell_and_min_step``: rebalance-aware actuation: no change within ``min_dwell_seconds``
+7. ``hold_scale_up``: no scale-up while scale-ups are found not to raise the processing
+   rate (``effectiveness``); the target keeps the replicas it has.
+8. ``dwell_and_min_step``: rebalance-aware actuation: no change within ``min_dwell_seconds``
    of the previous one, none smaller than ``min_step`` unless it reaches a limit.
 
 Planning or sizing comes before the stages, per trigger (``core._recommend``): a plan needs
@@ -61,6 +63,8 @@ class DecisionContext:
     all_inactive: bool
     last_active_at: float
     """When a trigger was last active: now if one is, else the state's (now on the first)."""
+    scale_up_hold: str | None = None
+    """Why no scale-up may happen now (scaling found ineffective), or None."""
 
     @classmethod
     def of(
@@ -73,6 +77,7 @@ class DecisionContext:
         ready: int,
         recommendations: Sequence[TriggerRecommendation],
         caps: Sequence[int | None],
+        scale_up_hold: str | None = None,
     ) -> DecisionContext:
         """The context from the triggers' recommendations and the Kafka triggers' caps."""
         cap = overall_cap(caps)
@@ -92,6 +97,7 @@ class DecisionContext:
             any_active=any_active,
             all_inactive=all(r.active is False for r in recommendations),
             last_active_at=now if any_active or last_active is None else last_active,
+            scale_up_hold=scale_up_hold,
         )
 
 
@@ -285,6 +291,16 @@ def rate(ctx: DecisionContext, so_far: Step) -> Step:
     return Step(desired, (Bound(rule, so_far.replicas, desired),), rate_limited=True)
 
 
+def hold_scale_up(ctx: DecisionContext, so_far: Step) -> Step:
+    """No scale-up while scale-ups are held (``effectiveness``: the last ones did not raise
+    the group's processing rate): the target keeps the replicas it has. A scale-down, and
+    a count brought inside [min, max] (``limits``, earlier), still happen."""
+    if ctx.scale_up_hold is None or so_far.replicas <= ctx.current:
+        return Step(so_far.replicas, rate_limited=so_far.rate_limited)
+    bound = Bound(Rule.SCALING_INEFFECTIVE, so_far.replicas, ctx.current, ctx.scale_up_hold)
+    return Step(ctx.current, (bound,))
+
+
 def dwell_and_min_step(ctx: DecisionContext, so_far: Step) -> Step:
     """Rebalance-aware actuation: every change rebalances the consumer group, so no change
     within ``min_dwell_seconds`` of the previous one, and none smaller than ``min_step``
@@ -333,6 +349,7 @@ STAGES: tuple[Stage, ...] = (
     stabilize,
     plan_floor,
     rate,
+    hold_scale_up,
     dwell_and_min_step,
 )
 """The pipeline, in order; ``run_stages`` folds over it."""

@@ -58,6 +58,8 @@ class Rule(StrEnum):
     # Rebalance-aware actuation.
     MIN_DWELL = "MinDwell"
     MIN_STEP = "MinStep"
+    # Scaling effectiveness (Flink's IneffectiveScaling).
+    SCALING_INEFFECTIVE = "ScalingIneffective"
 
 
 # --------------------------------------------------------------------------- inputs
@@ -160,6 +162,9 @@ class TargetInputs:
     learned_throughput: Mapping[str, float] = field(default_factory=dict)
     """Per-replica throughput learned so far, by Kafka trigger name (``throughput``); used
     where the trigger configures none."""
+    scale_up_hold: str | None = None
+    """Why no scale-up may happen now (``effectiveness``: scale-ups did not raise the
+    processing rate), or None."""
 
 
 # --------------------------------------------------------------------------- state

@@ -38,6 +38,7 @@ from autoscaler.decision import (
     scaled,
 )
 from autoscaler.decision.budget import budget_report
+from autoscaler.decision.effectiveness import scale_up_hold
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.conflicts import Conflict, ConflictChecker
 from autoscaler.live.memory import release_free_memory
@@ -210,9 +211,11 @@ class TargetController:
             # Paused, or led elsewhere: the replicas running are not these decisions'.
             acting=scale is not None and not scale.paused and self.is_leader(),
         )
+        previous = self.state
         result = await self._poll_step(inputs)
         self.state = result.state
         self.last_result = result
+        await self._note_learning(previous, result.state)
 
         conflict, unchecked = (None, None) if scale is None else await self._check(now)
 
@@ -288,6 +291,38 @@ class TargetController:
             message=f"{scale.spec_replicas} -> {desired} replicas: {decision.reason}",
         )
         return outcome(decision, True)
+
+    async def _note_learning(self, before: PollState, after: PollState) -> None:
+        """What the poll step measured, said when it changes: a start-up sample, a
+        scale-up's verdict, scale-ups stopped (a warning and a Warning Event, once, by the
+        leader) or tried again."""
+        samples = after.startup.consuming_samples
+        if samples and samples != before.startup.consuming_samples:
+            _log.info(
+                "startup_measured",
+                consuming_seconds=samples[-1],
+                ready_seconds=after.startup.ready_samples[-1]
+                if after.startup.ready_samples
+                else None,
+                measured_p90=after.startup.measured,
+                samples=len(samples),
+                configured="startup_seconds" in self.target.model_fields_set,
+            )
+        verdict = after.effectiveness.verdict
+        if verdict is not None and verdict != before.effectiveness.verdict:
+            _log.info("scale_up_judged", effective=verdict.effective, detail=verdict.detail)
+        stopped, was = after.effectiveness.stopped_at, before.effectiveness.stopped_at
+        if stopped is not None and was is None:
+            why = scale_up_hold(after.effectiveness, self.target.scaling_effectiveness) or ""
+            detail = why if verdict is None else f"{why}; last: {verdict.detail}"
+            _log.warning("scaling_ineffective", detail=detail)
+            if self.is_leader():
+                await self.actuator.event(self.target, "IneffectiveScaling", detail, type="Warning")
+        elif stopped is None and was is not None:
+            _log.info(
+                "scaling_retry",
+                detail="the cool-down is over: one scale-up is tried again, on probation",
+            )
 
     async def _check(self, now: float) -> tuple[Conflict | None, ActuatorError | None]:
         """Another owner of the workload, or why that cannot be known this poll. A new

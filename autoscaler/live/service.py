@@ -50,6 +50,8 @@ from autoscaler.decision import (
     forecaster_settings,
 )
 from autoscaler.decision.budget import BudgetState, budget_report, with_quantile
+from autoscaler.decision.effectiveness import scale_up_hold
+from autoscaler.decision.poll import startup_in_force
 from autoscaler.live.actuator import ScaleActuator
 from autoscaler.live.conflicts import ConflictChecker
 from autoscaler.live.controller import (
@@ -155,6 +157,38 @@ def _throughput_status(controller: TargetController) -> dict[str, Any]:
             "used": trigger.per_replica_throughput or estimate.per_replica,
         }
     return status
+
+
+def _startup_status(controller: TargetController) -> dict[str, Any]:
+    """The start-up: configured, measured (and its samples), and the one decisions use."""
+    target = controller.target
+    measured = controller.state.startup
+    return {
+        "configured": target.startup_seconds
+        if "startup_seconds" in target.model_fields_set
+        else None,
+        "measured": measured.measured,
+        "measured_ready": measured.measured_ready,
+        "samples": len(measured.consuming_samples),
+        "in_force": startup_in_force(target, measured),
+    }
+
+
+def _effectiveness_status(controller: TargetController) -> dict[str, Any]:
+    """Whether scale-ups raise the processing rate, and what holds them if they do not."""
+    target = controller.target
+    state = controller.state.effectiveness
+    verdict = state.verdict
+    return {
+        "enabled": target.scaling_effectiveness.enabled,
+        "scale_ups_stopped": state.stopped_at is not None,
+        "ineffective_in_a_row": state.ineffective,
+        "holding_scale_ups": scale_up_hold(state, target.scaling_effectiveness),
+        "checking": state.check is not None,
+        "last_verdict": None
+        if verdict is None
+        else {"at": verdict.at, "effective": verdict.effective, "detail": verdict.detail},
+    }
 
 
 class Service:
@@ -321,6 +355,14 @@ class Service:
             self._export(controller.target, outcome, now)
             metrics.observe_budget(
                 controller.target.name, budget_report(controller.target, controller.state.budget)
+            )
+            learned = _startup_status(controller)
+            metrics.observe_startup(
+                controller.target.name,
+                {key: learned[key] for key in ("configured", "measured", "in_force")},
+            )
+            metrics.set_scaling_ineffective(
+                controller.target.name, controller.state.effectiveness.stopped_at is not None
             )
             metrics.observe_loop_duration(controller.target.name, time.perf_counter() - started)
             polled, self._polled = self._polled, asyncio.Event()
@@ -559,6 +601,8 @@ class Service:
                 "failed_polls_in_a_row": dict(controller.state.decision.failures),
                 "throughput": _throughput_status(controller),
                 "slo_budget": budget_report(target, controller.state.budget) or None,
+                "startup_seconds": _startup_status(controller),
+                "scaling_effectiveness": _effectiveness_status(controller),
                 "forecast_accuracy": {
                     trigger: tracker.summary()
                     for trigger in target.trigger_names

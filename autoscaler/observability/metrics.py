@@ -449,6 +449,22 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.startup_seconds = Gauge(
+            "startup_seconds",
+            "A target's start-up (scale-up patch to its replicas consuming): configured, "
+            "measured (the p90 of its last scale-ups), and in_force (what decisions use).",
+            [*target, "source"],
+            namespace=ns,
+            registry=r,
+        )
+        self.scaling_ineffective = Gauge(
+            "scaling_ineffective",
+            "1 while scale-ups are stopped because the last ones did not raise the "
+            "group's processing rate (scaling_effectiveness), else 0.",
+            target,
+            namespace=ns,
+            registry=r,
+        )
         self._budget_gauges = [
             self.slo_budget_quantile,
             self.slo_budget_ratio,
@@ -479,6 +495,8 @@ class ServiceMetrics:
             self.target_conflict,
             self.planned,
             self.planner_fallbacks,
+            self.startup_seconds,
+            self.scaling_ineffective,
         ]
 
     # ------------------------------------------------------------------ updates
@@ -495,6 +513,19 @@ class ServiceMetrics:
                 self.planned.labels(target, rec.trigger).set(0)
                 kind = rec.plan_fallback.split(":", 1)[0]
                 self.planner_fallbacks.labels(target, rec.trigger, kind).inc()
+
+    def observe_startup(self, target: str, seconds: Mapping[str, float | None]) -> None:
+        """The start-up by source (``configured``, ``measured``, ``in_force``); a source
+        without a value has no series."""
+        for source, value in seconds.items():
+            if value is None:
+                with contextlib.suppress(KeyError):
+                    self.startup_seconds.remove(target, source)
+            else:
+                self.startup_seconds.labels(target, source).set(value)
+
+    def set_scaling_ineffective(self, target: str, stopped: bool) -> None:
+        self.scaling_ineffective.labels(target).set(1 if stopped else 0)
 
     def observe_budget(self, target: str, report: Mapping[str, float | int | bool]) -> None:
         """The SLO budget's quantile in force and realized violations (``budget_report``);

@@ -5,6 +5,8 @@ The physics (``ConsumerGroup``), stated once:
 * Each step is one poll interval. The trace gives the topic's arrival rate; every *ready*
   replica processes ``per_replica_throughput`` messages/s (replicas beyond the partition
   count process nothing); the backlog carries over.
+* A ``throughput_cap``, when set, bounds the whole group's processing (a downstream
+  bottleneck: more replicas do not process more).
 * A replica requested at ``t`` is billed from ``t`` and ready at ``t + startup_seconds``; a
   removed one stops at once (not-yet-ready ones first, as a Deployment removes unready pods
   first).
@@ -67,6 +69,9 @@ class Consumer:
     default), so the lag a poll observes includes, on average, half an interval of
     processed but uncommitted messages. KEDA's lag formula relies on that in-flight lag to
     hold a steady replica count; the SLO is measured on the real backlog."""
+    throughput_cap: float | None = None
+    """Messages/s the whole group can process, however many replicas it has (a downstream
+    bottleneck: a database at its limit, a shared rate limit); None: no such limit."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class Timeline:
     """The per-replica throughput the estimator had learned at this poll (NaN: not yet)."""
     plans: PlanRecord | None = None
     """The planner's schedule at each poll (a planned run only)."""
+    startup_seconds: FloatArray | None = None
+    """The start-up the decision used at each poll: the configured one, or the one measured
+    after the run's own scale-ups (``decision.startup``)."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +145,13 @@ class ConsumerGroup:
         partitions = self.consumer.partitions
         return self.ready if partitions is None else min(self.ready, partitions)
 
+    @property
+    def capacity(self) -> float:
+        """Messages/s the group processes while a backlog waits."""
+        capacity = self.consuming * self.throughput
+        cap = self.consumer.throughput_cap
+        return capacity if cap is None else min(capacity, cap)
+
     def advance(self, start: float, rate: float) -> None:
         """One step from ``start``: replicas due become ready, then arrive and process."""
         while self._starting and self._starting[0] <= start:
@@ -144,7 +159,7 @@ class ConsumerGroup:
             self.ready += 1
         step = self.step_seconds
         arrived = rate * step
-        processed = min(self.lag + arrived, self.consuming * self.throughput * step)
+        processed = min(self.lag + arrived, self.capacity * step)
         self.lag += arrived - processed
         self._arrived += arrived
         self.processed_in_step = processed
@@ -154,9 +169,10 @@ class ConsumerGroup:
     def lag_seconds(self) -> float:
         if self.lag <= 0.0:
             return 0.0
-        if self.consuming == 0:
+        capacity = self.capacity
+        if capacity <= 0:
             return math.inf
-        return self.lag / (self.consuming * self.throughput)
+        return self.lag / capacity
 
     def _committed(self, now: float) -> float:
         """Messages committed by ``now``: processed by half a commit interval earlier
@@ -209,6 +225,7 @@ class _Recorder:
         self.forecast: list[float] = []
         self.forecast_upper: list[float] = []
         self.learned: list[float] = []
+        self.startup: list[float] = []
         self.desired: list[int] = []
         self.replicas: list[int] = []
         self.ready: list[int] = []
@@ -270,6 +287,7 @@ class _Recorder:
             if self.learned
             else np.full(n, np.nan),
             plans=self.plan_record(n),
+            startup_seconds=np.asarray(self.startup, dtype=np.float64) if self.startup else None,
         )
 
 
@@ -305,6 +323,7 @@ def simulate(
             out.forecast.append(forecast.point)
             out.forecast_upper.append(forecast.point if forecast.upper is None else forecast.upper)
         out.learned.append(result.learned_throughput.get(trigger_name, nan))
+        out.startup.append(nan if result.startup_seconds is None else result.startup_seconds)
         decision = result.decision
         assert decision is not None  # the simulated scale is always readable
         for rec in decision.triggers:

@@ -1,0 +1,228 @@
+"""Scaling effectiveness: scale-ups that do not raise the processing rate stop, then retry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import KAFKA, make_target
+
+from autoscaler.config.model import ScalingEffectivenessConfig
+from autoscaler.decision import Rule
+from autoscaler.decision.effectiveness import (
+    EffectivenessState,
+    GroupPoll,
+    observed,
+    scale_up_hold,
+    started,
+)
+from autoscaler.replay.simulator import Consumer, simulate
+
+CONFIG = ScalingEffectivenessConfig()  # threshold 0.1, 2 in a row, 900 s cool-down, 30 s
+STEP = 5.0
+STARTUP = 10.0
+
+
+class Group:
+    """A sequence of polls of one group, fed through the tracker."""
+
+    def __init__(self, config: ScalingEffectivenessConfig = CONFIG) -> None:
+        self.config = config
+        self.state = EffectivenessState()
+        self.now = 0.0
+        self.replicas = 2
+        self.ready = 2
+
+    def poll(self, rate: float, backlog: float = 10_000.0, seconds: float = STEP) -> None:
+        """Polls for ``seconds``, processing ``rate`` messages/s with ``backlog`` waiting."""
+        for _ in range(round(seconds / STEP)):
+            self.now += STEP
+            self.state = observed(
+                self.state,
+                self.config,
+                now=self.now,
+                poll_interval=STEP,
+                startup_seconds=STARTUP,
+                ready=self.ready,
+                group=GroupPoll(backlog, rate, 12),
+            )
+
+    def scale(self, replicas: int) -> None:
+        self.state = started(self.state, self.config, self.replicas, replicas, self.now)
+        self.replicas = replicas
+
+    def become_ready(self) -> None:
+        self.ready = self.replicas
+
+    @property
+    def hold(self) -> str | None:
+        return scale_up_hold(self.state, self.config)
+
+
+def scale_up_and_run(group: Group, replicas: int, rate_after: float, backlog: float = 1e4) -> None:
+    group.scale(replicas)
+    group.poll(group.state.recent[-1][1] if group.state.recent else 0.0, seconds=STARTUP)
+    group.become_ready()
+    group.poll(rate_after, backlog, seconds=60)
+
+
+def test_a_scale_up_that_raises_the_rate_is_effective() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    scale_up_and_run(group, 4, 200.0)
+    assert group.state.verdict is not None
+    assert group.state.verdict.effective
+    assert (group.state.ineffective, group.hold) == (0, None)
+
+
+def test_two_ineffective_scale_ups_stop_scale_ups_then_the_cooldown_retries() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    scale_up_and_run(group, 4, 102.0)  # +2% of an expected +100%: below 10% of it
+    assert group.state.verdict is not None
+    assert not group.state.verdict.effective
+    assert group.state.ineffective == 1
+    assert group.hold is None  # no check in flight: the next scale-up may happen
+    group.scale(6)
+    assert group.hold is not None  # on probation: no third until this one is judged
+    assert "waiting" in group.hold
+    group.poll(101.0, seconds=STARTUP)
+    group.become_ready()
+    group.poll(101.0, seconds=60)
+    assert group.state.ineffective == 2
+    assert group.state.stopped_at is not None
+    assert group.hold is not None
+    assert "did not raise" in group.hold
+    group.poll(101.0, seconds=CONFIG.cooldown_seconds)
+    assert group.state.stopped_at is None  # one more try, on probation
+    assert group.state.ineffective == CONFIG.max_ineffective - 1
+    assert group.hold is None
+    scale_up_and_run(group, 9, 160.0)  # the bottleneck was lifted: +58% of an expected +50%
+    assert group.state.verdict is not None
+    assert group.state.verdict.effective
+    assert (group.state.ineffective, group.hold) == (0, None)
+
+
+def test_a_backlog_that_clears_makes_a_scale_up_effective() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    scale_up_and_run(group, 4, 100.0, backlog=0.0)
+    assert group.state.verdict is not None
+    assert group.state.verdict.effective
+
+
+@pytest.mark.parametrize(
+    ("backlog", "checked"),
+    [
+        pytest.param(10_000.0, True, id="saturated-checked"),
+        pytest.param(500.0, False, id="keeping-up-not-checked"),  # 5 s of processing
+    ],
+)
+def test_only_a_scale_up_of_a_saturated_group_is_checked(backlog: float, checked: bool) -> None:
+    group = Group()
+    group.poll(100.0, backlog, seconds=60)
+    group.scale(4)
+    assert (group.state.check is not None) == checked
+
+
+def test_the_partition_count_caps_the_expected_rise() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    group.state = EffectivenessState(group.state.recent, group.now, partitions=2)
+    scale_up_and_run(group, 4, 100.0)  # 2 partitions: 2 -> 4 replicas cannot add anything
+    assert group.state.verdict is None
+    assert group.state.check is None
+    assert group.state.ineffective == 0
+
+
+def test_a_second_scale_up_in_flight_is_checked_with_the_first() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    group.scale(4)
+    group.poll(100.0)
+    group.scale(8)
+    assert group.state.check is not None
+    assert (group.state.check.before, group.state.check.after) == (2, 8)
+    assert group.state.check.rate_before == pytest.approx(100.0)
+
+
+def test_a_scale_down_ends_the_check() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    group.scale(4)
+    group.scale(3)
+    assert group.state.check is None
+
+
+def test_not_ready_replicas_are_not_judged() -> None:
+    group = Group()
+    group.poll(100.0, seconds=60)
+    group.scale(4)
+    group.poll(100.0, seconds=120)  # the new pods never get ready: no verdict
+    assert group.state.verdict is None
+    assert group.state.check is not None
+
+
+def test_switched_off_it_tracks_nothing() -> None:
+    group = Group(ScalingEffectivenessConfig(enabled=False))
+    group.poll(100.0, seconds=60)
+    scale_up_and_run(group, 4, 100.0)
+    assert group.state == EffectivenessState()
+    assert group.hold is None
+
+
+# --------------------------------------------------------------------------- through replay
+
+
+def _replay(cap: float | None, *, enabled: bool = True, minutes: float = 30) -> object:
+    """A group of 100 msg/s replicas under 800 msg/s, through the poll step and the
+    simulator; ``cap`` bounds the whole group's processing (a downstream bottleneck)."""
+    target = make_target(
+        triggers=[{**KAFKA, "per_replica_throughput": 100}],
+        poll_interval_seconds=STEP,
+        startup_seconds=STARTUP,
+        max_replicas=40,
+        scaling_effectiveness={"enabled": enabled, "cooldown_seconds": 600},
+    )
+    times = STEP * np.arange(int(minutes * 60 / STEP))
+    rates = np.full(len(times), 800.0)
+    rates[:12] = 150.0
+    consumer = Consumer(100.0, STARTUP, 48, throughput_cap=cap)
+    return simulate(target, "kafka_lag", times, rates, STEP, consumer)
+
+
+def test_a_capped_group_stops_scaling_up_after_two_ineffective_scale_ups() -> None:
+    """300 msg/s is all the group can do, whatever its size: scale-ups stop after the two
+    that added nothing, and the one retried after the cool-down stops again."""
+    capped = _replay(cap=300.0)
+    unchecked = _replay(cap=300.0, enabled=False)
+    # Without the check, the lag drives the group to max_replicas for nothing.
+    assert int(unchecked.desired_replicas.max()) == 40  # type: ignore[attr-defined]
+    desired = capped.desired_replicas  # type: ignore[attr-defined]
+    times = capped.timestamps  # type: ignore[attr-defined]
+    ups = times[1:][np.diff(desired) > 0]
+    # 2 -> 6 (+125 msg/s: effective), 6 -> 11 (+0), 11 -> 13 (+0, on probation): stopped.
+    before_retry = ups[ups < 600.0]
+    assert len(before_retry) <= 4
+    assert int(desired[times < 600.0].max()) < 20
+    # Each cool-down over, one more scale-up is tried; it adds nothing either: stopped again.
+    after = ups[ups >= 600.0]
+    assert len(after) == 2
+    assert after[1] - after[0] >= 600.0
+
+
+def test_an_uncapped_group_catches_up() -> None:
+    timeline = _replay(cap=None)
+    assert int(timeline.desired_replicas[-1]) >= 8  # type: ignore[attr-defined]
+    assert float(timeline.lag_seconds[-1]) < 60  # type: ignore[attr-defined]
+
+
+def test_the_hold_is_the_decisions_reason() -> None:
+    from autoscaler.decision import KafkaLagObservation, PollInputs, PollState, poll_step
+
+    target = make_target(triggers=[{**KAFKA, "per_replica_throughput": 100}])
+    state = PollState(effectiveness=EffectivenessState(ineffective=2, stopped_at=0.0))
+    busy = KafkaLagObservation(10.0, 50_000, 12, arrival_rate=800.0, processing_rate=200.0)
+    result = poll_step(target, PollInputs(10.0, {"kafka_lag": busy}, 2, 2), {}, state)
+    assert result.decision is not None
+    assert result.decision.desired_replicas == 2
+    assert result.decision.reason == Rule.SCALING_INEFFECTIVE
