@@ -226,3 +226,94 @@ def test_the_hold_is_the_decisions_reason() -> None:
     assert result.decision is not None
     assert result.decision.desired_replicas == 2
     assert result.decision.reason == Rule.SCALING_INEFFECTIVE
+
+
+# --------------------------------------------------------------------------- the live shell
+
+
+class _Workload:
+    """The simulator's consumer group behind the controller's source and actuator: the
+    I/O edges of a real deployment, the physics of replay (``throughput_cap`` 300)."""
+
+    def __init__(self) -> None:
+        from autoscaler.replay.simulator import ConsumerGroup
+
+        self.group = ConsumerGroup(Consumer(100.0, STARTUP, 48, throughput_cap=300.0), STEP, 0.0)
+        self.events: list[tuple[str, str, str]] = []
+
+    async def poll(self, now: float) -> object:
+        self.group.advance(now - STEP, 800.0)
+        return self.group.observe(now)
+
+    async def read(self, target: object) -> object:
+        from autoscaler.live.actuator import ScaleState
+
+        return ScaleState(
+            self.group.current, self.group.current, "1", ready_replicas=self.group.ready
+        )
+
+    async def scale(
+        self, target: object, replicas: int, *, expected_current: int | None = None
+    ) -> object:
+        from autoscaler.live.actuator import ScaleResult
+
+        old = self.group.current
+        self.group.scale(replicas, self._now)
+        return ScaleResult("scaled", replicas, old, "1", attempts=1)
+
+    async def event(self, target: object, reason: str, message: str, type: str = "Normal") -> None:
+        self.events.append((reason, type, message))
+
+    _now = 0.0
+
+
+async def test_the_controller_warns_once_exports_and_reports_a_stop() -> None:
+    from typing import cast
+
+    from structlog.testing import capture_logs
+
+    from autoscaler.live.actuator import ScaleActuator
+    from autoscaler.live.controller import TargetController
+    from autoscaler.live.service import _effectiveness_status, _startup_status
+    from autoscaler.observability.metrics import ServiceMetrics
+
+    target = make_target(
+        triggers=[{**KAFKA, "per_replica_throughput": 100}],
+        poll_interval_seconds=STEP,
+        max_replicas=40,
+        dry_run=False,
+    )
+    workload = _Workload()
+    controller = TargetController(
+        target,
+        {"kafka_lag": workload},
+        {},
+        cast(ScaleActuator, workload),  # type: ignore[dict-item]
+    )
+    metrics = ServiceMetrics()
+    with capture_logs() as logs:
+        for k in range(1, 120):
+            workload._now = STEP * k
+            await controller.step(STEP * k)
+            metrics.set_scaling_ineffective(
+                target.name, controller.state.effectiveness.stopped_at is not None
+            )
+    warnings = [e for e in logs if e["event"] == "scaling_ineffective"]
+    assert len(warnings) == 1
+    assert warnings[0]["log_level"] == "warning"
+    judged = [e for e in logs if e["event"] == "scale_up_judged"]
+    assert [e["effective"] for e in judged][-2:] == [False, False]
+    assert [(reason, kind) for reason, kind, _ in workload.events if kind == "Warning"] == [
+        ("IneffectiveScaling", "Warning")
+    ]
+    assert workload.group.current < 20
+    assert 'autoscaler_scaling_ineffective{target="orders"} 1.0' in metrics.render().decode()
+    status = _effectiveness_status(controller)
+    assert status["scale_ups_stopped"] is True
+    assert status["ineffective_in_a_row"] == 2
+    assert status["last_verdict"]["effective"] is False
+    startup = _startup_status(controller)
+    assert startup["configured"] is None
+    assert startup["samples"] >= 3  # every scale-up timed: 10 s start-up at 5 s polls
+    assert startup["in_force"] == startup["measured"]
+    assert startup["measured"] == pytest.approx(STARTUP, abs=STEP)
