@@ -54,6 +54,14 @@ def add_simulation_arguments(
         help="how long a new replica takes to consume (default: the target's startup_seconds)",
     )
     target.add_argument(
+        "--rebalance-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="how long the whole group stops processing at each membership change (a "
+        "replica ready, one removed: Kafka's eager rebalance; default 0)",
+    )
+    target.add_argument(
         "--partitions",
         type=int,
         metavar="N",
@@ -125,6 +133,7 @@ def simulation_settings(
         warmup_seconds=args.warmup_days * DAY,
         span_seconds=None if span_days is None else span_days * DAY,
         frontier=frontier,
+        rebalance_seconds=getattr(args, "rebalance_seconds", 0.0),
     )
 
 
@@ -189,6 +198,9 @@ def check_simulation_numbers(args: argparse.Namespace) -> None:
     startup = args.startup_seconds
     if startup is not None and not (math.isfinite(startup) and startup >= 0):
         raise TraceError(f"--startup-seconds must be a number >= 0, not {startup:g}")
+    rebalance = getattr(args, "rebalance_seconds", 0.0)
+    if not (math.isfinite(rebalance) and rebalance >= 0):
+        raise TraceError(f"--rebalance-seconds must be a number >= 0, not {rebalance:g}")
     if args.partitions is not None and args.partitions < 1:
         raise TraceError(f"--partitions must be >= 1, not {args.partitions}")
     for name, value in (

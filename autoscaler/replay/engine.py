@@ -65,6 +65,8 @@ class ReplaySettings:
     """Replay at most this much after the warm-up (None: the rest of the trace)."""
     frontier: bool = True
     """Also replay the KEDA frontier (reactive over a sweep of lag thresholds)."""
+    rebalance_seconds: float = 0.0
+    """How long the whole group stops at each membership change (``Consumer``)."""
 
 
 @dataclass
@@ -102,6 +104,7 @@ class ReplayResult:
             "duration_hours": steps * step / 3600.0,
             "per_replica_throughput": self.settings.per_replica_throughput,
             "startup_seconds": self.settings.startup_seconds,
+            "rebalance_seconds": self.settings.rebalance_seconds,
             "slo_max_lag_seconds": self.slo_seconds,
             "slo_budget_percent": self.slo_budget_percent,
             "slo_budget_source": self.slo_budget_source,
@@ -294,6 +297,7 @@ def prepare(target: TargetConfig, trace: Trace, settings: ReplaySettings) -> Rep
         startup_seconds=settings.startup_seconds,
         partitions=settings.partitions,
         initial_replicas=min(initial, run_config.max_replicas),
+        rebalance_seconds=settings.rebalance_seconds,
     )
     return ReplayJob(
         target=target,

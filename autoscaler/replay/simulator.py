@@ -7,6 +7,8 @@ The physics (``ConsumerGroup``), stated once:
   count process nothing); the backlog carries over.
 * A ``throughput_cap``, when set, bounds the whole group's processing (a downstream
   bottleneck: more replicas do not process more).
+* Every change of membership (a replica getting ready, one removed) stops the whole group
+  for ``rebalance_seconds`` (Kafka's eager rebalance; 0 by default).
 * A replica requested at ``t`` is billed from ``t`` and ready at ``t + startup_seconds``; a
   removed one stops at once (not-yet-ready ones first, as a Deployment removes unready pods
   first).
@@ -72,6 +74,11 @@ class Consumer:
     throughput_cap: float | None = None
     """Messages/s the whole group can process, however many replicas it has (a downstream
     bottleneck: a database at its limit, a shared rate limit); None: no such limit."""
+    rebalance_seconds: float = 0.0
+    """How long the whole group stops processing when its membership changes (Kafka's
+    eager rebalance: every member gives up its partitions until the new assignment): after
+    a replica gets ready, and after one is removed. 0: rebalances are free (the default,
+    as replay has always been; the closed loop measures it on real consumers)."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,8 @@ class ConsumerGroup:
         """(end, committed) offsets at the previous poll: the first poll compares with the
         start, as if the source had polled then, so every poll has its rates."""
         self.processed_in_step = 0.0
+        self._paused_until = -math.inf
+        """The group processes nothing before this (a rebalance in progress)."""
 
     @property
     def consuming(self) -> int:
@@ -154,12 +163,18 @@ class ConsumerGroup:
 
     def advance(self, start: float, rate: float) -> None:
         """One step from ``start``: replicas due become ready, then arrive and process."""
+        joined = False
         while self._starting and self._starting[0] <= start:
             self._starting.popleft()
             self.ready += 1
+            joined = True
         step = self.step_seconds
+        rebalance = self.consumer.rebalance_seconds
+        if joined and rebalance > 0:
+            self._paused_until = max(self._paused_until, start + rebalance)
+        working = step - min(step, max(0.0, self._paused_until - start))
         arrived = rate * step
-        processed = min(self.lag + arrived, self.capacity * step)
+        processed = min(self.lag + arrived, self.capacity * working)
         self.lag += arrived - processed
         self._arrived += arrived
         self.processed_in_step = processed
@@ -214,6 +229,8 @@ class ConsumerGroup:
                 self._starting.pop()
                 remove -= 1
             self.ready -= remove
+            if remove and self.consumer.rebalance_seconds > 0:  # members left: rebalance
+                self._paused_until = max(self._paused_until, now + self.consumer.rebalance_seconds)
         self.current = desired
 
 

@@ -181,3 +181,26 @@ def test_work_is_accounted() -> None:
     processed = timeline.processed  # type: ignore[attr-defined]
     assert processed is not None
     assert np.isclose(rates.sum() * STEP, processed.sum() + timeline.lag_messages[-1])  # type: ignore[attr-defined]
+
+
+def test_a_rebalance_stops_the_whole_group_at_each_membership_change() -> None:
+    """Kafka's eager rebalance: when a replica gets ready, and when one leaves, nobody
+    processes for ``rebalance_seconds``."""
+    consumer = Consumer(100.0, 0.0, None, initial_replicas=2, rebalance_seconds=20.0)
+    group = ConsumerGroup(consumer, 60.0, 0.0)
+    group.advance(0.0, 0.0)
+    group.lag = 100_000.0
+    group.advance(60.0, 0.0)
+    assert group.processed_in_step == 2 * 100.0 * 60.0  # no change: no pause
+    group.scale(3, 120.0)  # ready at the next step's start (no start-up)
+    group.advance(120.0, 0.0)
+    assert group.processed_in_step == pytest.approx(3 * 100.0 * 40.0)  # 20 s of 60 lost
+    group.advance(180.0, 0.0)
+    assert group.processed_in_step == pytest.approx(3 * 100.0 * 60.0)
+    group.scale(2, 240.0)
+    group.advance(240.0, 0.0)
+    assert group.processed_in_step == pytest.approx(2 * 100.0 * 40.0)
+
+
+def test_free_rebalances_are_the_default() -> None:
+    assert Consumer(100.0, 0.0, None).rebalance_seconds == 0.0
