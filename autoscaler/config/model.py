@@ -142,6 +142,10 @@ class ExternalScalerConfig(Section):
     tls_key_file: FilePath | None = None
     client_ca_file: FilePath | None = None
     """Require client certificates signed by this CA (KEDA's ``tlsClientCert``)."""
+    cross_namespace: bool = False
+    """Let a ScaledObject use a target of another namespace (``scalerMetadata.target``).
+    Off: a ScaledObject only ever gets a target of its own namespace, so one tenant cannot
+    read another's decisions, nor drive its own workload from them."""
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ExternalScalerConfig:

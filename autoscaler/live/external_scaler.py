@@ -9,7 +9,11 @@ workload itself (``conflicts.py`` sees the ScaledObject).
 
 Which target a ScaledObject gets: ``scalerMetadata.target`` when set (a target's name in
 this config), else the target with the ScaledObject's name in its namespace, else the one
-whose workload has that name there. Unknown: ``NOT_FOUND``, saying how to name it.
+whose workload has that name there. Unknown: ``NOT_FOUND``, saying how to name it. Only a
+target of the ScaledObject's own namespace, unless ``server.external_scaler.cross_namespace``
+(a named target elsewhere is ``NOT_FOUND``, naming both namespaces): one tenant's
+ScaledObject must not read another's decisions. A ``GetMetrics`` for a metric other than
+the one ``GetMetricSpec`` gave is ``NOT_FOUND`` too.
 
 What it answers, so that the HPA KEDA builds lands on this service's own decision:
 
@@ -177,11 +181,15 @@ class ExternalScalerServer:
         self,
         targets: Callable[[], dict[str, TargetAnswer]],
         polled: Callable[[], Awaitable[None]],
+        *,
+        cross_namespace: bool = False,
     ) -> None:
         """``targets``: every target's answer, by name; ``polled``: waits for the next poll
-        of any target (the streams re-check then)."""
+        of any target (the streams re-check then); ``cross_namespace``: a ScaledObject may
+        name a target of another namespace."""
         self._targets = targets
         self._polled = polled
+        self._cross_namespace = cross_namespace
         self._server: grpc.aio.Server | None = None
         self.port = 0
 
@@ -195,6 +203,14 @@ class ExternalScalerServer:
             answer = answers.get(wanted)
             if answer is None:
                 raise LookupError(f"scalerMetadata.target {wanted!r} is not a target here")
+            namespace = answer.target.namespace
+            if namespace != ref.namespace and not self._cross_namespace:
+                raise LookupError(
+                    f"target {wanted!r} is in namespace {namespace!r}, ScaledObject "
+                    f"{ref.namespace}/{ref.name} in {ref.namespace!r}: a ScaledObject gets "
+                    "only targets of its own namespace (server.external_scaler."
+                    "cross_namespace: true shares them across namespaces)"
+                )
             return answer
         by_name = answers.get(ref.name)
         if by_name is not None and by_name.target.namespace == ref.namespace:
@@ -256,9 +272,14 @@ class ExternalScalerServer:
         await asyncio.Event().wait()
 
     async def get_metrics(self, request: Any, context: Context) -> Any:
+        name = request.metricName or METRIC_NAME
+        if not _ours(name):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"metric {name!r} is not served here: GetMetricSpec gives {METRIC_NAME!r}",
+            )
         decision = await self._context_answer(request.scaledObjectRef, context)
         value = external_metric_for(decision.desired_replicas, decision.current_replicas)
-        name = request.metricName or METRIC_NAME
         return messages.GetMetricsResponse(
             metricValues=[
                 messages.MetricValue(
@@ -314,6 +335,15 @@ class ExternalScalerServer:
     async def stop(self, grace_seconds: float = 2.0) -> None:
         if self._server is not None:
             await self._server.stop(grace_seconds)
+
+
+def _ours(metric_name: str) -> bool:
+    """The metric ``GetMetricSpec`` gives, as KEDA asks for it: bare (KEDA strips the
+    trigger's ``s<N>-`` index before calling), or with the index still on."""
+    if metric_name == METRIC_NAME:
+        return True
+    index, _, rest = metric_name.partition("-")
+    return rest == METRIC_NAME and index[:1] == "s" and index[1:].isdigit()
 
 
 def _serialize(message: Any) -> bytes:

@@ -705,7 +705,11 @@ async def run(
             )
         if config.server.external_scaler.enabled:
             # Up early too: KEDA gets UNAVAILABLE (its fallback) until the first decisions.
-            scaler = ExternalScalerServer(service.answers, service.wait_polled)
+            scaler = ExternalScalerServer(
+                service.answers,
+                service.wait_polled,
+                cross_namespace=config.server.external_scaler.cross_namespace,
+            )
             await scaler.start(config.server)
         await service.build(time.time())
         # What was built lives as long as the process: out of the collector's sight, so

@@ -288,6 +288,7 @@ async def test_activity_turns_on_with_the_forecast_before_any_lag() -> None:
     ahead makes the decision want a replica: IsActive says so before the lag exists (KEDA
     activates the workload ahead of the load). Without the forecast it stays inactive."""
     target = make_target(
+        namespace="shop",  # the ScaledObject's (``_ref``)
         min_replicas=0,
         cooldown_seconds=60,
         triggers=[{**KAFKA, "activation_lag_threshold": 10, "per_replica_throughput": 100.0}],
@@ -312,3 +313,69 @@ async def test_activity_turns_on_with_the_forecast_before_any_lag() -> None:
     assert quiet.total_lag == 0
     assert ahead.desired_replicas >= 1
     assert (await server.is_active(ref, _Context())).result is True  # type: ignore[arg-type]
+
+
+def _shop_answers() -> dict[str, Any]:
+    target = make_target(namespace="shop", triggers=[{**KAFKA, "per_replica_throughput": 100.0}])
+    decision, _ = step(target, 2, {"kafka_lag": lag_observation(500, rate=100.0, at=1000.0)})
+    return {"orders": TargetAnswer(target, decision)}
+
+
+@pytest.mark.parametrize(
+    ("namespace", "cross_namespace", "found"),
+    [
+        pytest.param("shop", False, True, id="own-namespace"),
+        pytest.param("other", False, False, id="other-namespace-refused"),
+        pytest.param("other", True, True, id="other-namespace-shared-on-purpose"),
+    ],
+)
+def test_a_scaled_object_gets_only_targets_of_its_own_namespace(
+    namespace: str, cross_namespace: bool, found: bool
+) -> None:
+    """One tenant's ScaledObject naming another tenant's target must not read its decision
+    (issue #23), unless the operator shares targets across namespaces on purpose."""
+    answers = _shop_answers()
+    server = ExternalScalerServer(lambda: answers, asyncio.sleep, cross_namespace=cross_namespace)
+    ref = messages.ScaledObjectRef(
+        name="orders-keda", namespace=namespace, scalerMetadata={"target": "orders"}
+    )
+    if found:
+        assert server.resolve(ref) is answers["orders"]
+        return
+    with pytest.raises(LookupError) as caught:
+        server.resolve(ref)
+    message = str(caught.value)
+    assert "'shop'" in message
+    assert "'other'" in message
+    assert "cross_namespace" in message
+
+
+@pytest.mark.parametrize(
+    ("metric_name", "served"),
+    [
+        pytest.param(METRIC_NAME, True, id="the-spec-s-name"),
+        pytest.param("", True, id="unnamed"),
+        pytest.param(f"s0-{METRIC_NAME}", True, id="with-keda-s-trigger-index"),
+        pytest.param(f"s12-{METRIC_NAME}", True, id="with-a-larger-index"),
+        pytest.param("lag", False, id="another-metric"),
+        pytest.param(f"x0-{METRIC_NAME}", False, id="not-an-index"),
+        pytest.param(f"{METRIC_NAME}-2", False, id="a-suffix"),
+    ],
+)
+async def test_get_metrics_answers_only_the_metric_its_spec_gave(
+    metric_name: str, served: bool
+) -> None:
+    answers = _shop_answers()
+    server = ExternalScalerServer(lambda: answers, asyncio.sleep)
+    request = messages.GetMetricsRequest(
+        scaledObjectRef=messages.ScaledObjectRef(
+            name="orders-keda", namespace="shop", scalerMetadata={"target": "orders"}
+        ),
+        metricName=metric_name,
+    )
+    if served:
+        response = await server.get_metrics(request, _Context())  # type: ignore[arg-type]
+        assert response.metricValues[0].metricName == (metric_name or METRIC_NAME)
+        return
+    with pytest.raises(AssertionError, match=r"NOT_FOUND.*is not served here"):
+        await server.get_metrics(request, _Context())  # type: ignore[arg-type]
