@@ -68,6 +68,17 @@ def test_a_change_before_consuming(old: int, new: int, pending: PendingStartup |
     assert started(state, old, new, 50.0).pending == pending
 
 
+def test_a_group_still_rebalancing_is_not_consuming_yet() -> None:
+    state = started(StartupState(), 1, 4, 0.0)
+    joined = [KafkaLagObservation(0.0, 0, 12, members=4, rebalancing=True)]
+    state = observed(state, 10.0, 4, joined)
+    assert (state.ready_samples, state.consuming_samples) == ((5.0,), ())
+    state = observed(
+        state, 20.0, 4, [KafkaLagObservation(0.0, 0, 12, members=4, rebalancing=False)]
+    )
+    assert state.consuming_samples == (15.0,)
+
+
 def test_a_scale_up_that_never_completes_is_dropped_not_sampled() -> None:
     state = started(StartupState(), 1, 4, 0.0)
     state = observed(state, GIVE_UP_SECONDS + 1, 4, group(4))

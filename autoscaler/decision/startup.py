@@ -9,8 +9,8 @@ measures its restart time instead of trusting a setting; so does this, per targe
   measurement: its time and the count it asked for;
 * each poll after it (``observed``) checks the workload's ready replicas (``ready``) and
   the consumer group's members (``consuming``: ready, and every Kafka trigger's group has
-  at least that many members, or one per partition; a source that cannot count members
-  leaves readiness alone to say it);
+  at least that many members, or one per partition, and is not rebalancing; a source that
+  cannot tell leaves readiness alone to say it);
 * the moment a stage is reached is only known to lie between the previous poll and this
   one: the sample is the midpoint (an error of at most half a poll interval; a shorter
   poll interval measures finer);
@@ -140,6 +140,8 @@ def _consuming(replicas: int, kafka: Iterable[KafkaLagObservation]) -> bool:
     """Every group that reports its members has enough of them to use the new replicas
     (at most one member per partition consumes)."""
     for observation in kafka:
+        if observation.rebalancing:
+            return False  # joined, not assigned yet
         if observation.members is None:
             continue
         if observation.members < min(replicas, observation.partition_count):

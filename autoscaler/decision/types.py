@@ -87,6 +87,10 @@ class KafkaLagObservation:
     members: int | None = None
     """Consumers in the group now (None: the source cannot tell; the ready replicas stand
     in). The throughput estimator divides the processing rate among them."""
+    rebalancing: bool | None = None
+    """The group is between a member joining or leaving and its new assignment (Kafka's
+    ``PreparingRebalance`` / ``CompletingRebalance``): its members do not consume yet.
+    None: the source cannot tell."""
 
 
 @dataclass(frozen=True, slots=True)

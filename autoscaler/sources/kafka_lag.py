@@ -72,6 +72,10 @@ def partition_lag(
     return max(0, end_offset - committed)
 
 
+REBALANCING_STATES = frozenset({"PreparingRebalance", "CompletingRebalance"})
+"""DescribeGroups states of a group whose members wait for their new assignment."""
+
+
 @dataclass(frozen=True, slots=True)
 class PartitionLag:
     """One partition at one poll."""
@@ -306,6 +310,7 @@ class ConsumerGroupLag:
             arrival_rate=arrival_rate,
             processing_rate=processing_rate,
             members=description.members,
+            rebalancing=description.state in REBALANCING_STATES,
         )
 
 

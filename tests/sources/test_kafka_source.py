@@ -98,6 +98,7 @@ async def test_lag_members_and_rates(kafka: KafkaData, cluster: KafkaCluster) ->
         assert second.arrival_rate == pytest.approx(0.6)
         assert second.processing_rate == pytest.approx(0.3)
         assert second.members == 1
+        assert second.rebalancing is False  # one member with its partitions: Stable
         # Lag grew while the one member processed 0.3 msg/s: the poll step's estimator
         # pools it as saturated work (3 messages in 10 consumer-seconds), from what this
         # real broker reported; a sample needs more messages than that.
