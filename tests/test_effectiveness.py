@@ -317,3 +317,29 @@ async def test_the_controller_warns_once_exports_and_reports_a_stop() -> None:
     assert startup["samples"] >= 3  # every scale-up timed: 10 s start-up at 5 s polls
     assert startup["in_force"] == startup["measured"]
     assert startup["measured"] == pytest.approx(STARTUP, abs=STEP)
+
+
+def test_the_rate_is_judged_only_once_the_group_has_its_new_members() -> None:
+    """A pod is ready before its consumer has partitions: the rate during the rebalance
+    says nothing of the new size, so judging starts once the group settled."""
+    group = Group()
+    group.poll(100.0, seconds=60)
+    group.scale(4)
+    group.become_ready()
+    for _ in range(4):  # ready, past the start-up, but the group is rebalancing
+        group.now += STEP
+        group.state = observed(
+            group.state,
+            CONFIG,
+            now=group.now,
+            poll_interval=STEP,
+            startup_seconds=STARTUP,
+            ready=4,
+            group=GroupPoll(10_000.0, 0.0, 12, groups=((4, 12, True),)),
+        )
+    assert group.state.check is not None
+    assert group.state.check.ready_at is None
+    assert group.state.verdict is None
+    group.poll(200.0, seconds=60)
+    assert group.state.verdict is not None
+    assert group.state.verdict.effective

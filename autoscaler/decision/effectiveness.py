@@ -10,8 +10,9 @@ rule here, per target:
   of more than ``SATURATED_BACKLOG_SECONDS`` of its processing: only then is the processing
   rate the group's capacity, not its load). The rate before is the group's processing rate
   over the saturated polls of the last evaluation window.
-* Once all the new replicas are ready and the start-up has passed, the processing rate is
-  pooled over the polls wholly after readiness. If the backlog clears, the scale-up did its
+* Once all the new replicas are ready, the start-up has passed and the group has them as
+  members with their partitions (not rebalancing), the processing rate is pooled over the
+  polls wholly after that. If the backlog clears, the scale-up did its
   job (**effective**). It is **effective** as soon as the pooled rate rose by at least
   ``threshold`` of the rise the new replicas should bring (the rate before, times the busy
   consumers' growth: at most one per partition), usually at the first poll; and
@@ -111,6 +112,17 @@ class GroupPoll:
     backlog: float
     processing_rate: float | None
     partitions: int
+    groups: tuple[tuple[int | None, int, bool], ...] = ()
+    """Per Kafka trigger: its group's members (None: unknown), partitions, and whether it
+    is rebalancing."""
+
+    def settled(self, replicas: int) -> bool:
+        """Every group has the members to use ``replicas`` (one per partition at most) and
+        its assignment: only then does the rate say what that many replicas do."""
+        return all(
+            not rebalancing and (members is None or members >= min(replicas, partitions))
+            for members, partitions, rebalancing in self.groups
+        )
 
     @property
     def saturated(self) -> bool:
@@ -132,6 +144,7 @@ class GroupPoll:
             ),
             processing_rate=None if any(r is None for r in rates) else sum(r or 0.0 for r in rates),
             partitions=sum(o.partition_count for o in observations),
+            groups=tuple((o.members, o.partition_count, bool(o.rebalancing)) for o in observations),
         )
 
 
@@ -156,7 +169,14 @@ def observed(
     elapsed = None if state.previous_at is None else now - state.previous_at
     window = window_seconds(config, poll_interval)
     recent = state.recent
-    if group is not None and group.saturated and elapsed is not None and elapsed > 0:
+    rebalancing = group is not None and any(g[2] for g in group.groups)
+    if (
+        group is not None
+        and group.saturated
+        and not rebalancing  # a paused group's rate is not its capacity
+        and elapsed is not None
+        and elapsed > 0
+    ):
         assert group.processing_rate is not None
         recent = (*recent, (now, group.processing_rate, elapsed))
     recent = tuple(r for r in recent if r[0] > now - window)
@@ -174,7 +194,11 @@ def observed(
     if now - check.patched_at > GIVE_UP_SECONDS:
         return _with(base, check=None)
     if check.ready_at is None:
-        if ready >= check.after and now >= check.patched_at + startup_seconds:
+        if (
+            ready >= check.after
+            and now >= check.patched_at + startup_seconds
+            and group.settled(check.after)
+        ):
             # The capacity changed: the rate a later scale-up starts from is measured anew.
             return dataclasses.replace(base, check=_ready(check, now), recent=())
         return base
