@@ -171,6 +171,7 @@ def service_config(settings: Settings, kube: Kube, kubeconfig: Path, bootstrap: 
                         "consumer_group": GROUP,
                         "topics": [TOPIC],
                         "lag_threshold": lag_threshold,
+                        "offset_reset_policy": "earliest",  # as the consumers start
                         "per_replica_throughput": settings.rate,
                     }
                 ],
@@ -633,6 +634,16 @@ async def one_trace(
     return text, {"settings": settings.__dict__, "live": figures, "replay": replays}
 
 
+def write_results(path: Path, texts: list[str], results: list[dict[str, Any]]) -> None:
+    header = (
+        "Closed loop: autoscaler run on real consumers (tansu, kube-apiserver + "
+        "kube-controller-manager v1.28.7, benchmarks/closed_loop.py) vs autoscaler replay\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + "\n\n".join(texts) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+
+
 async def main(args: argparse.Namespace) -> int:
     reason = missing(controller_manager=True)
     if reason is not None:
@@ -663,16 +674,8 @@ async def main(args: argparse.Namespace) -> int:
             print(text, flush=True)
             texts.append(text)
             results.append(result)
-    header = (
-        "Closed loop: autoscaler run on real consumers (tansu, kube-apiserver + "
-        "kube-controller-manager v1.28.7, benchmarks/closed_loop.py) vs autoscaler replay\n"
-    )
-    if args.output != "-":
-        RESULTS.mkdir(exist_ok=True)
-        Path(args.output).write_text(header + "\n\n".join(texts) + "\n")
-        Path(args.output).with_suffix(".json").write_text(
-            json.dumps(results, indent=2, default=str) + "\n"
-        )
+            if args.output != "-":  # after each trace: a long run keeps what it measured
+                write_results(Path(args.output), texts, results)
     return 0
 
 
