@@ -14,6 +14,10 @@ subresource (merge patch, resourceVersion preconditions and 409), RBAC (a Servic
 token gets exactly the rules applied; a removed rule is a real 403), Events, Leases,
 admission (Pod Security) and server-side dry-run. Without a controller manager Deployments
 get no ReplicaSets and no pods: ``status`` changes only when a test writes it.
+``KubeControlPlane(controller_manager=True)`` also runs kube-controller-manager (found beside
+kube-apiserver; ``missing(controller_manager=True)`` says when it is not there): Deployments
+get real ReplicaSets and Pods, and ``status.readyReplicas`` follows the Pods' Ready
+condition. There is still no scheduler and no kubelet: ``servers.pod_runner`` plays both.
 
 ``pause()``/``resume()`` stop and continue the API server process (SIGSTOP/SIGCONT): a
 real outage in which requests hang until the client's timeout, as when a control plane is
@@ -51,6 +55,7 @@ class Binaries:
     apiserver: Path
     etcd: Path
     kubectl: Path | None
+    controller_manager: Path | None = None
 
 
 def find_binaries() -> Binaries | str:
@@ -75,17 +80,25 @@ def find_binaries() -> Binaries | str:
             )
         kubectl_here = folder / "kubectl"
         kubectl = kubectl_here if os.access(kubectl_here, os.X_OK) else shutil.which("kubectl")
-        return Binaries(apiserver, Path(etcd), Path(kubectl) if kubectl else None)
+        kcm = folder / "kube-controller-manager"
+        return Binaries(
+            apiserver,
+            Path(etcd),
+            Path(kubectl) if kubectl else None,
+            kcm if os.access(kcm, os.X_OK) else None,
+        )
     return (
         "no kube-apiserver: set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd, "
         f"or provide {SHARED_BIN} (tried {', '.join(tried)})"
     )
 
 
-def missing() -> str | None:
+def missing(*, controller_manager: bool = False) -> str | None:
     found = find_binaries()
     if isinstance(found, str):
         return found
+    if controller_manager and found.controller_manager is None:
+        return f"no kube-controller-manager beside {found.apiserver}"
     if shutil.which("openssl") is None:
         return "openssl is not installed (the control plane's certificates are made with it)"
     return None
@@ -244,11 +257,18 @@ class Admin:
 class KubeControlPlane(ManagedServer):
     """etcd + kube-apiserver on free loopback ports, in a temporary folder."""
 
-    def __init__(self, binaries: Binaries | None = None) -> None:
+    def __init__(
+        self, binaries: Binaries | None = None, *, controller_manager: bool = False
+    ) -> None:
         found = binaries or find_binaries()
         if isinstance(found, str):
             raise RuntimeError(found)
+        if controller_manager and found.controller_manager is None:
+            raise RuntimeError(f"no kube-controller-manager beside {found.apiserver}")
         self.binaries = found
+        self.controller_manager = controller_manager
+        self._kcm: subprocess.Popen[bytes] | None = None
+        self._kcm_token = secrets.token_hex(24)
         self._dir = Path(tempfile.mkdtemp(prefix="kube-"))
         self._etcd: subprocess.Popen[bytes] | None = None
         self._apiserver: subprocess.Popen[bytes] | None = None
@@ -350,11 +370,60 @@ class KubeControlPlane(ManagedServer):
             seconds=120,
         )
         self._write_kubeconfig(self.admin_kubeconfig, "admin", self._token)
+        if self.controller_manager:
+            self._start_controller_manager()
+
+    def _start_controller_manager(self) -> None:
+        """kube-controller-manager as ``../shared/k8s/control-plane start`` runs it: every
+        controller but the node, volume, service and route ones (there are no nodes to
+        manage, no cloud and no volumes)."""
+        assert self.binaries.controller_manager is not None
+        kubeconfig = self._dir / "kcm.kubeconfig"
+        self._write_kubeconfig(kubeconfig, "system:kube-controller-manager", self._kcm_token)
+        pki = self._dir / "pki"
+        port = free_port()
+        self._kcm = self._spawn(
+            "kcm",
+            [
+                str(self.binaries.controller_manager),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--authentication-kubeconfig",
+                str(kubeconfig),
+                "--authorization-kubeconfig",
+                str(kubeconfig),
+                "--bind-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(port),
+                "--cert-dir",
+                str(self._dir / "kcm-certs"),
+                "--authentication-skip-lookup",
+                "--service-account-private-key-file",
+                str(pki / "sa.key"),
+                "--root-ca-file",
+                str(self.ca_file),
+                "--use-service-account-credentials=true",
+                "--leader-elect=false",
+                "--controllers",
+                "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service,-route,"
+                "-persistentvolume-binder,-attachdetach,-persistentvolume-expander,"
+                "-ephemeral-volume,-pv-protection,-pvc-protection",
+            ],
+        )
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self._wait(
+            "kcm",
+            self._kcm,
+            lambda: _get(f"https://127.0.0.1:{port}/healthz", context) == "ok",
+        )
 
     def close(self) -> None:
         if self._paused:
             self.resume()
-        for process in (self._apiserver, self._etcd):
+        for process in (self._kcm, self._apiserver, self._etcd):
             if process is not None and process.poll() is None:
                 # A SIGTERMed apiserver drains for up to 60 s; nothing here needs a drain.
                 process.kill()
@@ -493,7 +562,10 @@ class KubeControlPlane(ManagedServer):
         )
         openssl("genrsa", "-out", "sa.key", "2048")
         openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub")
-        (pki / "tokens.csv").write_text(f'{self._token},admin,admin-uid,"system:masters"\n')
+        (pki / "tokens.csv").write_text(
+            f'{self._token},admin,admin-uid,"system:masters"\n'
+            f"{self._kcm_token},system:kube-controller-manager,kcm-uid\n"
+        )
 
     def _write_kubeconfig(self, path: Path, user: str, token: str) -> None:
         ca = base64.b64encode(self.ca_file.read_bytes()).decode()
