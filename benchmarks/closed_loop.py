@@ -97,13 +97,18 @@ class Settings:
     rate: float = 40.0
     peak_replicas: float = 8.0
     poll: float = 10.0
-    startup: float = 8.0
+    startup: float | None = None
+    """``startup_seconds`` in the config; None: left out, so the service measures it."""
     slo: float = 30.0
     scale_down_window: float = 60.0
     model: str = "auto"
     commit_interval: float = 5.0
     max_replicas: int = PARTITIONS
     cap: float | None = None
+    lift_cap_at: float | None = None
+    """Seconds into the run when the cap is lifted (None: never)."""
+    cooldown: float = 60.0
+    """``scaling_effectiveness.cooldown_seconds`` (real seconds: the time is compressed)."""
 
     @property
     def duration(self) -> float:
@@ -163,7 +168,11 @@ def service_config(settings: Settings, kube: Kube, kubeconfig: Path, bootstrap: 
                 "scale_target_ref": {"kind": "Deployment", "name": DEPLOYMENT},
                 "min_replicas": 1,
                 "max_replicas": settings.max_replicas,
-                "startup_seconds": settings.startup,
+                **({} if settings.startup is None else {"startup_seconds": settings.startup}),
+                "scaling_effectiveness": {
+                    "cooldown_seconds": settings.cooldown,
+                    "evaluation_seconds": 2 * settings.poll,
+                },
                 "triggers": [
                     {
                         "type": "kafka_lag",
@@ -213,6 +222,9 @@ class Live:
     replica_changes: list[tuple[float, int]] = field(default_factory=list)
     produced: int = 0
     problems: list[str] = field(default_factory=list)
+    statuses: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    """(time, the target's /status) every few seconds."""
+    cap_lifted_at: float | None = None
 
 
 class Producer:
@@ -259,6 +271,13 @@ async def committed_total(admin: AIOKafkaAdminClient) -> int:
     partitions = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
     offsets = await admin.list_consumer_group_offsets(GROUP, partitions=partitions)
     return sum(max(0, meta.offset) for meta in offsets.values() if meta is not None)
+
+
+def target_status(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=2) as answer:
+        status: dict[str, Any] = json.loads(answer.read())
+    target: dict[str, Any] = status["targets"][DEPLOYMENT]
+    return target
 
 
 def deployment_replicas(kube: Kube) -> tuple[int, int]:
@@ -335,8 +354,24 @@ async def run_live(
         producer = Producer(broker.bootstrap_server, trace)
         producing = asyncio.create_task(producer.run(t0, settings.duration))
         next_report = t0 + 60
+        next_status = t0
+        status_url = f"http://127.0.0.1:{health}/status"
         while not producing.done():
             now = time.time()
+            if (
+                settings.lift_cap_at is not None
+                and live.cap_lifted_at is None
+                and now - t0 >= settings.lift_cap_at
+            ):
+                runner.set_cap(None)
+                live.cap_lifted_at = now
+                log(f"  {now - t0:5.0f} s: the throughput cap is lifted")
+            if now >= next_status:
+                try:
+                    live.statuses.append((now, await asyncio.to_thread(target_status, status_url)))
+                except Exception as error:
+                    live.problems.append(f"status: {type(error).__name__}: {error}")
+                next_status = now + 5
             try:
                 committed = await committed_total(admin)
                 spec, ready = await asyncio.to_thread(deployment_replicas, kube)
@@ -355,6 +390,8 @@ async def run_live(
             await asyncio.sleep(max(0.0, 1.0 - (time.time() - now)))
         await producing
         live.produced = producer.sent
+        with contextlib.suppress(Exception):
+            live.statuses.append((time.time(), await asyncio.to_thread(target_status, status_url)))
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)
@@ -430,6 +467,7 @@ def live_figures(live: Live, settings: Settings) -> dict[str, Any]:
         e["patch_to_assigned_seconds"] for e in events if e["patch_to_assigned_seconds"] is not None
     ]
     finite = [x for x in lag_s if math.isfinite(x)]
+    final = live.statuses[-1][1] if live.statuses else {}
     return {
         "seconds": samples[-1].t - samples[0].t if samples else 0.0,
         "samples": len(samples),
@@ -442,9 +480,68 @@ def live_figures(live: Live, settings: Settings) -> dict[str, Any]:
         "patch_to_assigned_seconds_median": statistics.median(startups) if startups else None,
         "patch_to_assigned_seconds_max": max(startups) if startups else None,
         "lag_seconds_p99": float(np.percentile(finite, 99)) if finite else None,
+        "patch_to_assigned_seconds_p90": float(np.percentile(startups, 90)) if startups else None,
+        "startup": final.get("startup_seconds"),
+        "effectiveness": effectiveness_figures(live, settings, events),
         "messages_produced": live.produced,
         "events": events,
         "problems": live.problems[:20],
+    }
+
+
+def effectiveness_figures(
+    live: Live, settings: Settings, events: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """With a throughput cap: when scale-ups stopped, how many scale-ups beyond what the cap
+    lets consume came before, and whether scaling resumed (an effective scale-up) after the
+    cap was lifted."""
+    if settings.cap is None:
+        return None
+    useful = math.ceil(settings.cap / settings.rate - 1e-9)  # consumers the cap can feed
+    stopped_at = next(
+        (
+            t - live.t0
+            for t, status in live.statuses
+            if status["scaling_effectiveness"]["scale_ups_stopped"]
+        ),
+        None,
+    )
+    beyond = [
+        e
+        for e in events
+        if e["to"] > e["from"]
+        and e["from"] >= useful
+        and (stopped_at is None or e["t"] <= stopped_at)
+    ]
+    lifted = None if live.cap_lifted_at is None else live.cap_lifted_at - live.t0
+    resumed_at = None
+    if lifted is not None:
+        resumed_at = next(
+            (
+                t - live.t0
+                for t, status in live.statuses
+                if t - live.t0 > lifted
+                and not status["scaling_effectiveness"]["scale_ups_stopped"]
+                and (verdict := status["scaling_effectiveness"]["last_verdict"]) is not None
+                and verdict["effective"]
+                and verdict["at"] - live.t0 > lifted
+            ),
+            None,
+        )
+    ups_after = [
+        e for e in events if lifted is not None and e["t"] > lifted and e["to"] > e["from"]
+    ]
+    return {
+        "cap": settings.cap,
+        "consumers_the_cap_feeds": useful,
+        "stopped_at": stopped_at,
+        "scale_ups_beyond_the_cap_before_the_stop": len(beyond),
+        "peak_replicas_while_capped": max(
+            (e["to"] for e in events if lifted is None or e["t"] <= lifted), default=None
+        ),
+        "cap_lifted_at": lifted,
+        "resumed_at": resumed_at,
+        "scale_ups_after_the_lift": len(ups_after),
     }
 
 
@@ -458,7 +555,12 @@ def write_history(trace: CompressedTrace, t0: float, path: Path) -> None:
 
 
 def run_replay(
-    settings: Settings, config: Any, history: Path, startup: float, workdir: Path
+    settings: Settings,
+    config: Any,
+    history: Path,
+    startup: float,
+    workdir: Path,
+    rebalance: float = 0.0,
 ) -> dict[str, Any]:
     config_path = workdir / "replay.yaml"
     replay_config = json.loads(json.dumps(config))
@@ -479,6 +581,8 @@ def run_replay(
         str(settings.rate),
         "--startup-seconds",
         str(startup),
+        "--rebalance-seconds",
+        str(rebalance),
         "--partitions",
         str(PARTITIONS),
         "--poll-interval",
@@ -510,6 +614,7 @@ def run_replay(
     row = next(r for r in rows if r["predictor"] == settings.model)
     return {
         "startup_seconds": startup,
+        "rebalance_seconds": rebalance,
         "slo_violation_seconds": row["slo_violation_minutes"] * 60.0,
         "replica_seconds": row["replica_hours"] * 3600.0,
         "scale_events": row["scale_events"],
@@ -553,18 +658,62 @@ def _fmt(value: Any, digits: int = 0) -> str:
     return str(value)
 
 
+def _replay_label(replay: dict[str, Any]) -> str:
+    label = f"replay@{_fmt(replay['startup_seconds'], 1)}s"
+    if replay.get("rebalance_seconds"):
+        label += f"+{_fmt(replay['rebalance_seconds'], 1)}"
+    return label
+
+
+def startup_bar(live: dict[str, Any]) -> tuple[str, bool] | None:
+    """Issue 21: the start-up the service measured (its p90) within 20% of the true one
+    (the runner's patch to the last new consumer's assignment, p90 over the scale-ups)."""
+    measured = (live.get("startup") or {}).get("measured")
+    true = live.get("patch_to_assigned_seconds_p90")
+    if measured is None or true is None or true <= 0:
+        return None
+    error = measured / true - 1
+    return (
+        f"learned start-up within 20% of the true one (p90 {measured:.1f} s measured by the "
+        f"service vs {true:.1f} s, {error:+.0%})",
+        abs(error) <= 0.20,
+    )
+
+
+def effectiveness_bars(figures: dict[str, Any] | None) -> list[tuple[str, bool]]:
+    if figures is None:
+        return []
+    stopped, beyond = figures["stopped_at"], figures["scale_ups_beyond_the_cap_before_the_stop"]
+    out = [
+        (
+            f"capped at {figures['cap']:g} msg/s ({figures['consumers_the_cap_feeds']} "
+            f"consumers' worth): scale-ups stopped at {_fmt(stopped)} s after {beyond} beyond "
+            f"the cap (peak {figures['peak_replicas_while_capped']}; within 2)",
+            stopped is not None and beyond <= 2,
+        )
+    ]
+    if figures["cap_lifted_at"] is not None:
+        resumed = figures["resumed_at"]
+        out.append(
+            (
+                f"cap lifted at {figures['cap_lifted_at']:.0f} s: scaling resumed at "
+                f"{_fmt(resumed)} s ({figures['scale_ups_after_the_lift']} scale-ups after)",
+                resumed is not None,
+            )
+        )
+    return out
+
+
 def report(settings: Settings, live: dict[str, Any], replays: list[dict[str, Any]]) -> str:
     lines = [
         f"{settings.trace}: days {settings.start_day:g}-{settings.start_day + settings.days:g} "
         f"at {settings.speedup:g}x ({settings.duration / 60:.1f} min), p99 = "
         f"{settings.peak_replicas:g} x {settings.rate:g} msg/s, {PARTITIONS} partitions, "
-        f"poll {settings.poll:g} s, startup_seconds {settings.startup:g}, SLO "
+        f"poll {settings.poll:g} s, startup_seconds "
+        f"{'measured' if settings.startup is None else format(settings.startup, 'g')}, SLO "
         f"{settings.slo:g} s, model {settings.model}"
         + (f", total throughput capped at {settings.cap:g} msg/s" if settings.cap else ""),
-        f"  {'':<26}{'live':>10}"
-        + "".join(
-            f"{'replay@' + _fmt(r['startup_seconds'], 1) + 's':>16}{'ratio':>7}" for r in replays
-        ),
+        f"  {'':<26}{'live':>10}" + "".join(f"{_replay_label(r):>16}{'ratio':>7}" for r in replays),
     ]
     for key, label, digits in (
         ("replica_seconds", "replica-seconds", 0),
@@ -592,8 +741,27 @@ def report(settings: Settings, live: dict[str, Any], replays: list[dict[str, Any
         f"(scale-ups): median {_fmt(live['patch_to_assigned_seconds_median'], 1)} s, max "
         f"{_fmt(live['patch_to_assigned_seconds_max'], 1)} s"
     )
-    for name, passed in bars(live, replays[0], settings.slo):
-        lines.append(f"  {'PASS' if passed else 'MISS'}  live vs replay: {name}")
+    startup = live.get("startup") or {}
+    lines.append(
+        f"  the service's start-up: configured {_fmt(startup.get('configured'), 1)}, measured "
+        f"p90 {_fmt(startup.get('measured'), 1)} s (ready p90 "
+        f"{_fmt(startup.get('measured_ready'), 1)} s) over {startup.get('samples', 0)} "
+        f"scale-ups, in force {_fmt(startup.get('in_force'), 1)} s; true p90 "
+        f"{_fmt(live.get('patch_to_assigned_seconds_p90'), 1)} s"
+    )
+    if settings.cap is None:
+        for replay in replays:
+            for name, passed in bars(live, replay, settings.slo):
+                lines.append(
+                    f"  {'PASS' if passed else 'MISS'}  live vs {_replay_label(replay)}: {name}"
+                )
+    else:
+        lines.append("  live vs replay: not compared (replay simulates no throughput cap)")
+    bar = startup_bar(live)
+    if bar is not None:
+        lines.append(f"  {'PASS' if bar[1] else 'MISS'}  {bar[0]}")
+    for name, passed in effectiveness_bars(live.get("effectiveness")):
+        lines.append(f"  {'PASS' if passed else 'MISS'}  {name}")
     if live["problems"]:
         lines.append(f"  problems: {'; '.join(live['problems'][:3])}")
     return "\n".join(lines)
@@ -622,10 +790,20 @@ async def one_trace(
         figures = live_figures(live, settings)
         history = workdir / "history.csv"
         write_history(trace, live.t0, history)
-        replays = [run_replay(settings, config, history, settings.startup, workdir)]
-        measured = figures["patch_to_assigned_seconds_median"]
-        if measured is not None:
-            replays.append(run_replay(settings, config, history, round(measured, 1), workdir))
+        # Replay at the start-up the service decided with at the end (its measured p90, or
+        # the configured one), then with the rebalance pause measured live modelled too.
+        in_force = (figures.get("startup") or {}).get("in_force")
+        startup = settings.startup if settings.startup is not None else in_force or 60.0
+        replays = []
+        if settings.cap is None:
+            replays.append(run_replay(settings, config, history, round(startup, 1), workdir))
+            pause = figures["rebalance_seconds_median"]
+            if pause:
+                replays.append(
+                    run_replay(
+                        settings, config, history, round(startup, 1), workdir, round(pause, 1)
+                    )
+                )
         text = report(settings, figures, replays)
     except BaseException:
         print(f"kept {workdir} (the service's log, the config, the pods' logs)", flush=True)
@@ -669,6 +847,7 @@ async def main(args: argparse.Namespace) -> int:
                 model=args.model,
                 commit_interval=args.commit_interval,
                 cap=args.cap,
+                lift_cap_at=args.lift_cap_at,
             )
             text, result = await one_trace(settings, plane, broker, index)
             print(text, flush=True)
@@ -689,11 +868,19 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=40.0, help="msg/s per consumer")
     parser.add_argument("--peak-replicas", type=float, default=8.0)
     parser.add_argument("--poll", type=float, default=10.0)
-    parser.add_argument("--startup", type=float, default=8.0, help="startup_seconds")
+    parser.add_argument(
+        "--startup",
+        type=float,
+        default=None,
+        help="startup_seconds in the config (default: left out, measured by the service)",
+    )
     parser.add_argument("--slo", type=float, default=30.0, help="slo.max_lag_seconds")
     parser.add_argument("--model", default="auto")
     parser.add_argument("--commit-interval", type=float, default=5.0)
     parser.add_argument("--cap", type=float, default=None, help="total msg/s of all consumers")
+    parser.add_argument(
+        "--lift-cap-at", type=float, default=None, help="seconds into the run: the cap lifted"
+    )
     parser.add_argument(
         "--output", default=str(RESULTS / "closed_loop.txt"), help="'-': print only"
     )

@@ -48,7 +48,7 @@ from autoscaler.decision.budget import (
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.effectiveness import EffectivenessState, GroupPoll
 from autoscaler.decision.forecasters import Forecaster, load_series
-from autoscaler.decision.startup import StartupState
+from autoscaler.decision.startup import StartupState, StartupTiming
 from autoscaler.decision.throughput import ThroughputEstimate, learn_throughput
 from autoscaler.decision.types import (
     Decision,
@@ -81,6 +81,9 @@ class PollInputs:
     """Whether the replicas running follow this target's decisions: false while the
     workload is paused or another instance leads (and, whatever this says, in dry_run).
     The SLO budget learns its quantile only from polls where they do."""
+    startup_timings: tuple[StartupTiming, ...] = ()
+    """Scale-ups the live shell timed since the previous poll, finer than polls can
+    (``live.startup_probe``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +164,8 @@ def poll_step(
                 for name, forecast in forecasts.items()
             }
     kafka = _fresh_kafka(target, inputs)
-    measured = startup.observed(state.startup, now, inputs.ready_replicas, kafka)
+    measured = startup.timed(state.startup, inputs.startup_timings)
+    measured = startup.observed(measured, now, inputs.ready_replicas, kafka)
     startup_seconds = startup_in_force(target, measured)
     ready_now = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
     checked = effectiveness.observed(

@@ -12,8 +12,9 @@ measures its restart time instead of trusting a setting; so does this, per targe
   at least that many members, or one per partition, and is not rebalancing; a source that
   cannot tell leaves readiness alone to say it);
 * the moment a stage is reached is only known to lie between the previous poll and this
-  one: the sample is the midpoint (an error of at most half a poll interval; a shorter
-  poll interval measures finer);
+  one: the sample is the midpoint (an error of at most half a poll interval). The live
+  service times its scale-ups between polls too (``live.startup_probe``, every second or
+  so), and such a timing (``timed``) replaces the poll's estimate of the same scale-up;
 * a scale-down before the new replicas consumed, or a newer scale-up, drops the
   measurement (it would time something else); one that never completes is dropped after
   ``GIVE_UP_SECONDS``.
@@ -43,6 +44,17 @@ planning on the mean start-up is late half the time)."""
 GIVE_UP_SECONDS = 1800.0
 """A scale-up whose replicas never all consume (a Pending pod, a crash loop) is not a
 start-up time: after this long the measurement is dropped."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartupTiming:
+    """A scale-up timed by the live shell between polls (``live.startup_probe``): finer than
+    a poll can see."""
+
+    patched_at: float
+    replicas: int
+    ready_at: float
+    consuming_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +146,19 @@ def observed(
         ready_samples,
         state.consuming_samples,
     )
+
+
+def timed(state: StartupState, timings: Iterable[StartupTiming]) -> StartupState:
+    """The state with the shell's timings as samples: each replaces the poll step's own
+    estimate of the same scale-up (pending, or already sampled at this poll)."""
+    for timing in timings:
+        ready = _kept(state.ready_samples, timing.ready_at - timing.patched_at)
+        consuming = _kept(state.consuming_samples, timing.consuming_at - timing.patched_at)
+        pending = state.pending
+        if pending is not None and pending.patched_at == timing.patched_at:
+            pending = None
+        state = StartupState(pending, ready, consuming)
+    return state
 
 
 def _consuming(replicas: int, kafka: Iterable[KafkaLagObservation]) -> bool:

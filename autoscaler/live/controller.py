@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -42,6 +43,7 @@ from autoscaler.decision.effectiveness import scale_up_hold
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.conflicts import Conflict, ConflictChecker
 from autoscaler.live.memory import release_free_memory
+from autoscaler.live.startup_probe import GroupProbe, StartupProbe
 from autoscaler.observability.decision_log import log_decision, missing_data
 from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.prometheus import PrometheusSource
@@ -126,6 +128,7 @@ class TargetController:
         *,
         refits: asyncio.Semaphore | None = None,
         conflicts: ConflictChecker | None = None,
+        startup_probe_interval: float | None = None,
     ) -> None:
         self.target = target
         self.conflicts = conflicts
@@ -156,6 +159,17 @@ class TargetController:
         those that went missing since (an outage is warned about once, not every poll)."""
         self._planner_states: dict[str, str] = {}
         """Per trigger: ``planned``, or why the last decision could not plan."""
+        self.probe: StartupProbe | None = None
+        """Times this target's scale-ups between polls (``startup_probe``), on the wall
+        clock the service's polls use; None: the poll step's own estimate alone (tests
+        and benchmarks on a simulated clock)."""
+        if startup_probe_interval is not None:
+            self.probe = StartupProbe(
+                self._ready_now,
+                [s for s in self.sources.values() if isinstance(s, GroupProbe)],
+                time.time,
+                startup_probe_interval,
+            )
         self._permanent: dict[str, ActuatorError] = {}
         """Per kind of call (read, patch): the failure in force when no retry can mend it
         (forbidden, rejected credentials): readiness reports it."""
@@ -210,6 +224,7 @@ class TargetController:
             ready_replicas=None if scale is None else _consuming(scale),
             # Paused, or led elsewhere: the replicas running are not these decisions'.
             acting=scale is not None and not scale.paused and self.is_leader(),
+            startup_timings=() if self.probe is None else self.probe.take(),
         )
         previous = self.state
         result = await self._poll_step(inputs)
@@ -285,6 +300,8 @@ class TargetController:
         if patched.outcome != "scaled":
             return outcome(decision, False, patched.outcome)
         self.state = scaled(target, self.state, scale.spec_replicas, desired, now)
+        if self.probe is not None:
+            self.probe.scaled(scale.spec_replicas, desired, now)
         await self.actuator.event(
             target,
             reason="Rescaled" if not scale.paused else "PausedReplicas",
@@ -400,6 +417,15 @@ class TargetController:
         # Give the fit's freed temporaries back to the OS (a daily refit of every target
         # would otherwise keep the heap at its peak).
         release_free_memory()
+
+    async def aclose(self) -> None:
+        """End what runs beside the polls (the start-up probe)."""
+        if self.probe is not None:
+            await self.probe.aclose()
+
+    async def _ready_now(self) -> int | None:
+        """The workload's consuming replicas now (for the start-up probe)."""
+        return _consuming(await self.actuator.read(self.target))
 
     async def settle(self) -> None:
         """Wait until no step of this controller runs in a worker thread any more: a

@@ -300,6 +300,12 @@ class Service:
             self.is_leader,
             refits=self._refits,
             conflicts=self.conflicts,
+            # Against a real API (not the benchmarks' in-memory actuator on a simulated
+            # clock), scale-ups are timed between polls: about ten reads per poll interval,
+            # at most one a second, only while a scale-up starts.
+            startup_probe_interval=None
+            if self.conflicts is None
+            else min(max(1.0, target.poll_interval_seconds / 10), target.poll_interval_seconds),
         )
 
     async def _warm_start(
@@ -345,6 +351,7 @@ class Service:
                 asyncio.gather(*(c.settle() for c in self.controllers.values())),
                 self.grace_seconds,
             )
+        await asyncio.gather(*(c.aclose() for c in self.controllers.values()))
 
     def _step(self, controller: TargetController) -> Step:
         metrics = self.metrics
@@ -438,6 +445,7 @@ class Service:
         removed = [n for n in self.controllers if n not in new_names]
         await self._tasks.stop(removed)
         for name in removed:
+            await self.controllers[name].aclose()
             del self.controllers[name]
             self.metrics.forget(name)
             changes["removed"].append(name)
@@ -452,6 +460,7 @@ class Service:
             if previous is not None:
                 await self._tasks.stop([target.name])
                 await previous.settle()  # a fit cut short by the stop still runs: let it end
+                await previous.aclose()
                 if (previous.target.namespace, previous.target.scale_target_ref) == (
                     target.namespace,
                     target.scale_target_ref,

@@ -172,6 +172,18 @@ class ConsumerGroupLag:
             )
         return observation
 
+    async def group_settled(self, replicas: int) -> bool | None:
+        """Between polls (``live.startup_probe``): whether the group has the members to
+        use ``replicas`` (one per partition at most) and is not rebalancing. None: not
+        known yet (no poll has counted the partitions)."""
+        if self.last is None:
+            return None
+        description = await self.cluster.describe_group(
+            self.last.observed_at, self.trigger.consumer_group
+        )
+        needed = min(replicas, len(self.last.partitions))
+        return description.state not in REBALANCING_STATES and description.members >= needed
+
     async def _reason(self, now: float, error: Exception) -> str:
         if isinstance(error, _PollFailedError | KafkaAuthenticationError):
             return str(error)

@@ -17,12 +17,14 @@ Deployment status themselves); about 40 s. Skips without the binaries, unless
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -200,6 +202,15 @@ async def test_the_service_scales_real_consumers_up_under_a_burst_of_lag(
             spec = _replicas(kube)[0]
             await _until("the new consumers are ready", lambda: _replicas(kube)[1] == spec)
             assert runner.consumers == spec
+            # The service timed that scale-up: patch to ready, and to the group consuming.
+            status_url = f"http://127.0.0.1:{config['server']['health_port']}/status"
+
+            def timed() -> bool:
+                with urllib.request.urlopen(status_url, timeout=2) as answer:
+                    target = json.loads(answer.read())["targets"][NAME]
+                return bool(target["startup_seconds"]["samples"] >= 1)
+
+            await _until("the scale-up is timed", timed, seconds=30)
         finally:
             service.send_signal(signal.SIGTERM)
             try:
