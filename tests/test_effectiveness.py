@@ -340,6 +340,7 @@ def test_the_rate_is_judged_only_once_the_group_has_its_new_members() -> None:
     assert group.state.check is not None
     assert group.state.check.ready_at is None
     assert group.state.verdict is None
+    assert group.hold is not None  # no further scale-up while the new ones settle
     group.poll(200.0, seconds=60)
     assert group.state.verdict is not None
     assert group.state.verdict.effective

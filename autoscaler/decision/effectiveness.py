@@ -17,9 +17,10 @@ rule here, per target:
   ``threshold`` of the rise the new replicas should bring (the rate before, times the busy
   consumers' growth: at most one per partition), usually at the first poll; and
   **ineffective** when a whole evaluation window shows less.
-* While the new replicas are being judged (ready, no verdict yet) no further scale-up is
-  made: otherwise a lag that keeps growing behind a bottleneck adds replicas faster than
-  any of them can be judged. For a scale-up that works this costs one poll. A scale-up
+* From the moment the new replicas are ready (and the start-up passed) until the verdict,
+  no further scale-up is made: otherwise a lag that keeps growing behind a bottleneck adds
+  replicas faster than any of them can be judged. For a scale-up that works this costs the
+  group's rebalance and one poll. A scale-up
   while the replicas of an earlier one are still starting is checked with it, from the
   earlier rate and count. A scale-down ends the check.
 * After one ineffective scale-up, the next is *on probation*: while it is being checked
@@ -74,8 +75,12 @@ class Check:
     """Messages/s the saturated group processed before it."""
     partitions: int
     ready_at: float | None = None
-    """The first poll that saw every new replica ready, after the start-up."""
+    """The first poll that saw every new replica ready, after the start-up, with the group
+    settled."""
     after_ready: Pooled = Pooled()
+    settling: bool = False
+    """Every new replica is ready and the start-up has passed, but the group is not settled
+    yet (members joining, a rebalance): judging is about to start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,13 +199,12 @@ def observed(
     if now - check.patched_at > GIVE_UP_SECONDS:
         return _with(base, check=None)
     if check.ready_at is None:
-        if (
-            ready >= check.after
-            and now >= check.patched_at + startup_seconds
-            and group.settled(check.after)
-        ):
-            # The capacity changed: the rate a later scale-up starts from is measured anew.
-            return dataclasses.replace(base, check=_ready(check, now), recent=())
+        if ready >= check.after and now >= check.patched_at + startup_seconds:
+            if group.settled(check.after):
+                # The capacity changed: the rate a later scale-up starts from is measured anew.
+                return dataclasses.replace(base, check=_ready(check, now), recent=())
+            if not check.settling:
+                return _with(base, check=dataclasses.replace(check, settling=True))
         return base
     if not group.saturated:
         detail = f"{check.before} -> {check.after} replicas: the backlog cleared"
@@ -268,7 +272,7 @@ def scale_up_hold(state: EffectivenessState, config: ScalingEffectivenessConfig)
             f"no scale-up until {until:.0f} (cool-down {config.cooldown_seconds:g}s)"
         )
     check = state.check
-    if check is not None and check.ready_at is not None:
+    if check is not None and (check.ready_at is not None or check.settling):
         return "waiting to see whether the last scale-up raised the processing rate"
     if state.ineffective > 0 and check is not None:
         return "the last scale-up did not raise the processing rate: waiting for this one's"
