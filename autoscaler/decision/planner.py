@@ -443,15 +443,30 @@ def stabilization_floors(
 ) -> IntArray:
     """Per decision ``k``: the highest recorded recommendation (``(at, replicas)``) still
     within the scale-down window at ``now + k * step`` (0 where none): the HPA keeps at
-    least that many replicas then."""
-    if window_seconds <= 0 or not recommendations:
+    least that many replicas then.
+
+    A recommendation covers the decisions until its window has passed, a run from now:
+    each one's run is found from its length estimated, then checked with the window's own
+    comparison (``now + k * step - at < window``), and the floors are the highest
+    recommendation whose run reaches each decision."""
+    floors = [0] * horizon
+    if window_seconds <= 0 or not recommendations or horizon <= 0:
         return np.zeros(horizon, dtype=np.int64)
-    times = now + step_seconds * np.arange(horizon, dtype=np.float64)
-    at = np.asarray([r[0] for r in recommendations], dtype=np.float64)
-    replicas = np.asarray([r[1] for r in recommendations], dtype=np.int64)
-    covered = times[:, None] - at[None, :] < window_seconds
-    floors: IntArray = np.where(covered, replicas[None, :], 0).max(axis=1)
-    return floors
+    highest = [0] * (horizon + 1)  # by the number of decisions covered
+    for at, replicas in recommendations:
+        left = window_seconds - (now - at)
+        covers = min(horizon, max(0, math.ceil(left / step_seconds))) if step_seconds > 0 else 0
+        while covers > 0 and not now + step_seconds * (covers - 1) - at < window_seconds:
+            covers -= 1
+        while covers < horizon and now + step_seconds * covers - at < window_seconds:
+            covers += 1
+        if replicas > highest[covers]:
+            highest[covers] = replicas
+    top = 0
+    for k in range(horizon, 0, -1):  # decision k - 1 is covered by runs of k or more
+        top = max(top, highest[k])
+        floors[k - 1] = top
+    return np.asarray(floors, dtype=np.int64)
 
 
 def arrivals_on_steps(
@@ -461,4 +476,24 @@ def arrivals_on_steps(
     ``now`` (held flat past its ends)."""
     middles = now + step_seconds * (np.arange(horizon, dtype=np.float64) + 0.5)
     resampled: FloatArray = np.maximum(np.interp(middles, times, values), 0.0)
+    return resampled
+
+
+def arrivals_in_two_parts(
+    times: FloatArray,
+    first: FloatArray,
+    later: FloatArray,
+    now: float,
+    step_seconds: float,
+    horizon: int,
+    split: int,
+) -> FloatArray:
+    """``arrivals_on_steps`` of the path ``first`` for the first ``split`` steps and of
+    ``later`` beyond (the same values, resampled once)."""
+    middles = now + step_seconds * (np.arange(horizon, dtype=np.float64) + 0.5)
+    split = max(0, min(split, horizon))
+    both = np.concatenate(
+        (np.interp(middles[:split], times, first), np.interp(middles[split:], times, later))
+    )
+    resampled: FloatArray = np.maximum(both, 0.0)
     return resampled
