@@ -36,7 +36,7 @@ stay after the plan, as configured.
 
 The schedule is found by a dynamic programme over replica counts (the levels the
 constraints name, plus the rate-limited ramps from the current count: an optimal plateau
-sits on one of them), ``O(H L^2)`` array operations for ``L`` levels. Its work is bounded
+sits on one of them), at most ``O(H L^2)`` for ``L`` levels (``schedule``). Its work is bounded
 (``MAX_PLAN_CELLS``): a deterministic budget rather than a time limit, since the decision
 core reads no clock and replay must decide exactly as the live loop did. A problem too big,
 or infeasible, is a ``PlanError``, and the caller sizes as before.

@@ -12,7 +12,7 @@ Two implementations, which give the same schedules:
 
 * ``schedule_reference``: the straightforward one, ``O(H L^2)`` array operations over the
   whole transition matrix, step by step. It is what the fast one is tested against.
-* ``schedule_fast``: the same recurrence in plain Python, about four times cheaper at the
+* ``schedule_fast``: the same recurrence in plain Python, about twice as cheap at the
   sizes plans have (tens of steps, a handful of levels, where each numpy call on a tiny array
   costs more than its arithmetic). At each step the cheapest level so far is the best level
   to come from, wherever the rate policies and ``min_step`` allow the move, since billing
