@@ -292,3 +292,25 @@ def test_a_scale_up_within_the_tolerance_is_not_made(rate: float, first: int) ->
         tolerance_up=0.1,
     )
     assert plan(p).first == first
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_stabilization_floors_are_the_windows_comparison_step_by_step(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    now = float(rng.choice([0.0, 1e9 + 0.3, 1_700_000_123.7]))
+    step = float(rng.choice([15.0, 30.0, 60.0, 7.3]))
+    window = float(rng.choice([0.0, 60.0, 300.0, 299.9]))
+    horizon = int(rng.integers(1, 31))
+    history = [
+        (now - float(rng.choice([0.0, step, 300.0, rng.random() * 600])), int(rng.integers(0, 40)))
+        for _ in range(int(rng.integers(0, 25)))
+    ]
+    times = now + step * np.arange(horizon, dtype=np.float64)
+    expected = np.zeros(horizon, dtype=np.int64)
+    if window > 0 and history:
+        at = np.asarray([r[0] for r in history], dtype=np.float64)
+        replicas = np.asarray([r[1] for r in history], dtype=np.int64)
+        covered = times[:, None] - at[None, :] < window
+        expected = np.where(covered, replicas[None, :], 0).max(axis=1)
+    floors = stabilization_floors(history, window, now, step, horizon)
+    assert floors.tolist() == expected.tolist()

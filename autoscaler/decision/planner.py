@@ -36,7 +36,7 @@ stay after the plan, as configured.
 
 The schedule is found by a dynamic programme over replica counts (the levels the
 constraints name, plus the rate-limited ramps from the current count: an optimal plateau
-sits on one of them), ``O(H L^2)`` array operations for ``L`` levels. Its work is bounded
+sits on one of them), at most ``O(H L^2)`` for ``L`` levels (``schedule``). Its work is bounded
 (``MAX_PLAN_CELLS``): a deterministic budget rather than a time limit, since the decision
 core reads no clock and replay must decide exactly as the live loop did. A problem too big,
 or infeasible, is a ``PlanError``, and the caller sizes as before.
@@ -52,6 +52,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from autoscaler.decision.hpa import RulesLike
+from autoscaler.decision.schedule import exact_costs, schedule_fast, schedule_reference
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -181,38 +182,53 @@ def needed_ready(problem: PlanProblem) -> tuple[IntArray, FloatArray, int, Float
     """The fewest ready replicas each step needs, the backlog carried, the steps where even
     the most replicas possible cannot meet the SLO (a forward pass; see the module), and
     each step's need before rounding up (what the tolerance compares)."""
+    needed, backlog, unavoidable, exact = _needed(problem)
+    return (
+        np.asarray(needed, dtype=np.int64),
+        np.asarray(backlog, dtype=np.float64),
+        unavoidable,
+        np.asarray(exact, dtype=np.float64),
+    )
+
+
+def _needed(problem: PlanProblem) -> tuple[list[int], list[float], int, list[float]]:
+    """``needed_ready`` as lists (what ``plan`` reads: a plan is tens of steps, where a
+    Python list costs less than an array)."""
     step = problem.step_seconds
     mu = problem.throughput
     per_replica = mu * (step + problem.slo_seconds)
     drained = mu * step
-    horizon = len(problem.arrivals)
-    needed = np.empty(horizon, dtype=np.int64)
-    exact = np.empty(horizon, dtype=np.float64)
-    backlog = np.empty(horizon, dtype=np.float64)
+    needed: list[int] = []
+    exact: list[float] = []
+    backlog: list[float] = []
     carried = max(0.0, problem.backlog)
     unavoidable = 0
     now_ready = problem.ready
     with_starting = problem.ready + problem.starting
-    drain = problem.slo_seconds > 0
+    slo = problem.slo_seconds
+    drain_steps = problem.drain_steps if slo > 0 else 0
+    startup_steps = problem.startup_steps
+    starting_steps = problem.starting_steps
+    top = problem.max_replicas
     for j, rate in enumerate(problem.arrivals.tolist(), start=1):
-        total = carried + max(0.0, rate) * step
+        rate = max(0.0, rate)
+        total = carried + rate * step
         fraction = total / per_replica
-        if drain and j <= problem.drain_steps:
-            fraction = max(fraction, (max(0.0, rate) + carried / problem.slo_seconds) / mu)
+        if j <= drain_steps:
+            fraction = max(fraction, (rate + carried / slo) / mu)
         need = max(0, math.ceil(fraction - _SLACK))
-        if j <= problem.startup_steps:  # only what runs now can consume before then
-            limit = with_starting if j > problem.starting_steps else now_ready
-            limit = min(limit, problem.max_replicas)
+        if j <= startup_steps:  # only what runs now can consume before then
+            limit = min(with_starting if j > starting_steps else now_ready, top)
         else:
-            limit = problem.max_replicas
+            limit = top
         if need > limit:
             need = limit
             fraction = float(limit)
             unavoidable += 1
-        needed[j - 1] = need
-        exact[j - 1] = fraction
+        needed.append(need)
+        exact.append(fraction)
         carried = max(0.0, total - need * drained)
-        backlog[j - 1] = carried
+        backlog.append(carried)
     return needed, backlog, unavoidable, exact
 
 
@@ -223,49 +239,31 @@ def plan(problem: PlanProblem) -> Plan:
         raise PlanError("no_path", "empty forecast path")
     if problem.throughput <= 0 or not math.isfinite(problem.throughput):
         raise PlanError("no_throughput", "no per-replica throughput")
-    needed, backlog, unavoidable, exact = needed_ready(problem)
-    d = problem.startup_steps
+    needed, backlog, unavoidable, exact = _needed(problem)
     limits = StepLimits.of(problem)
-    low = _lowest_counts(problem, needed, exact, d, limits)
+    low = _lowest_counts(problem, needed, exact, problem.startup_steps, limits)
     levels = _levels(problem, low, limits)
     count = len(levels)
     if horizon * count * count > MAX_PLAN_CELLS:
         raise PlanError("too_big", f"{count} replica levels over {horizon} steps: too big to plan")
     step = problem.step_seconds
-    event = problem.scale_event_cost_seconds * levels.astype(np.float64)
-    change = ~np.eye(count, dtype=bool)
-    transition = np.where(change, event[None, :], 0.0)
-    cost_later = np.where(_allowed(problem, levels, limits), transition, np.inf)
-    current = int(np.searchsorted(levels, problem.current))
+    event_cost = problem.scale_event_cost_seconds
+    current = levels.index(problem.current)
+    allowed = _allowed(problem, levels, limits)
     lo_now, hi_now = problem.first_band
-    first_ok = (levels >= min(lo_now, problem.current)) & (levels <= max(hi_now, problem.current))
-    first_ok &= _big_enough(problem, levels)[current]
-    # What being at each level costs in each step: its replicas, or infinity below the
-    # step's lowest count.
-    billed = levels.astype(np.float64) * step
-    stay = np.where(levels[None, :] < low[:, None], np.inf, billed[None, :])
-    columns = np.arange(count)
-    back = np.empty((horizon, count), dtype=np.int64)
-    total = np.where(first_ok, transition[current], np.inf)[None, :]
-    back[0] = current
-    cost = total[0] + stay[0]
-    for k in range(1, horizon):
-        total = cost[:, None] + cost_later
-        choice = total.argmin(axis=0)
-        back[k] = choice
-        cost = total[choice, columns] + stay[k]
-    if not np.isfinite(cost).any():
+    lowest, highest = min(lo_now, problem.current), max(hi_now, problem.current)
+    from_current = _big_enough(problem, problem.current, levels)
+    first_ok = [lowest <= v <= highest and ok for v, ok in zip(levels, from_current, strict=True)]
+    exact_sums = exact_costs(levels, horizon, step, event_cost)
+    solve = schedule_fast if exact_sums else schedule_reference
+    found = solve(levels, low, allowed, current, first_ok, step, event_cost)
+    if found is None:
         raise PlanError("infeasible", "no schedule meets the constraints")
-    end = int(np.argmin(cost))
-    total_cost = float(cost[end])
-    path = np.empty(horizon, dtype=np.int64)
-    for k in range(horizon - 1, -1, -1):
-        path[k] = levels[end]
-        end = int(back[k, end])
+    path, total_cost = found
     return Plan(
-        replicas=tuple(path.tolist()),
-        needed=tuple(needed.tolist()),
-        backlog=tuple(backlog.tolist()),
+        replicas=tuple(levels[i] for i in path),
+        needed=tuple(needed),
+        backlog=tuple(backlog),
         step_seconds=step,
         cost_replica_seconds=total_cost,
         unavoidable_steps=unavoidable,
@@ -275,8 +273,8 @@ def plan(problem: PlanProblem) -> Plan:
 
 
 def _lowest_counts(
-    problem: PlanProblem, needed: IntArray, exact: FloatArray, d: int, limits: StepLimits
-) -> IntArray:
+    problem: PlanProblem, needed: list[int], exact: list[float], d: int, limits: StepLimits
+) -> list[int]:
     """The fewest replicas each decision may set: what the steps it covers until a new
     replica could consume need, the stabilization floors, ``min_replicas``, and now also
     what arrives now; never above the most the limits allow.
@@ -285,28 +283,30 @@ def _lowest_counts(
     (``tolerance_up``) is not made: the need is a forecast, and a change that small is
     noise a rebalance would cost more than it buys (the HPA's own rule)."""
     horizon = len(needed)
-    padded = np.concatenate([needed, np.zeros(d, dtype=np.int64)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, d + 1)[:horizon]
-    low = windows.max(axis=1).astype(np.int64)
+    low = [max(needed[k : k + d + 1]) for k in range(horizon)]
     arriving_exact = max(0.0, problem.rate_now) / problem.throughput
     arriving = math.ceil(arriving_exact - _SLACK)
-    first = max(int(low[0]), arriving)
-    first_exact = max(float(exact[: d + 1].max()), arriving_exact)
+    first = max(low[0], arriving)
+    first_exact = max(max(exact[: d + 1]), arriving_exact)
     current = problem.current
     if first > current > 0 and first_exact <= current * (1 + problem.tolerance_up):
         first = current
     low[0] = first
-    low = np.maximum(low, problem.floors[:horizon])
-    low = np.maximum(low, problem.min_replicas)
-    result: IntArray = np.minimum(low, _reachable(problem, horizon, limits))
-    return result
+    floors = problem.floors[:horizon].tolist()
+    if len(floors) != horizon:  # a single floor for every step (numpy's broadcasting)
+        floors = np.broadcast_to(problem.floors[:horizon], (horizon,)).tolist()
+    bottom = problem.min_replicas
+    reach = _reachable(problem, horizon, limits)
+    return [
+        min(max(v, floor, bottom), most) for v, floor, most in zip(low, floors, reach, strict=True)
+    ]
 
 
-def _reachable(problem: PlanProblem, horizon: int, limits: StepLimits) -> IntArray:
+def _reachable(problem: PlanProblem, horizon: int, limits: StepLimits) -> list[int]:
     """The most replicas each decision can set: the first step's band, then each step's
     allowance from there (a need above it is unavoidable, not infeasible)."""
     top = problem.max_replicas
-    reach = np.full(horizon, top, dtype=np.int64)
+    reach = [top] * horizon
     level = min(top, max(problem.first_band[1], problem.current))
     for k in range(horizon):
         if level >= top:
@@ -316,11 +316,11 @@ def _reachable(problem: PlanProblem, horizon: int, limits: StepLimits) -> IntArr
     return reach
 
 
-def _levels(problem: PlanProblem, low: IntArray, limits: StepLimits) -> IntArray:
+def _levels(problem: PlanProblem, low: list[int], limits: StepLimits) -> list[int]:
     """The replica counts worth considering: the current one, each decision's lowest, the
     counts the rate policies reach step by step up from each of them and down from the
     current one (ramps), and those ``min_step`` allows next to the current one."""
-    wanted = {problem.current, *low.tolist()}
+    wanted = {problem.current, *low}
     top = max(wanted)
     bottom = min(wanted)
     for start in sorted(wanted):  # the way back up from every count (rate-limited ramps)
@@ -346,26 +346,37 @@ def _levels(problem: PlanProblem, low: IntArray, limits: StepLimits) -> IntArray
                 above = min(problem.current + step, problem.max_replicas)
                 below = max(problem.current - step, problem.min_replicas)
                 wanted.update(v for v in (above, below) if v >= level or v == below)
-    return np.asarray(sorted(wanted), dtype=np.int64)
+    return sorted(wanted)
 
 
-def _allowed(problem: PlanProblem, levels: IntArray, limits: StepLimits) -> NDArray[np.bool_]:
-    """``allowed[p, q]``: the rate policies let one poll step go from level p to level q."""
-    ups = np.asarray([limits.up(v) for v in levels.tolist()], dtype=np.int64)
-    downs = np.asarray([limits.down(v) for v in levels.tolist()], dtype=np.int64)
-    allowed: NDArray[np.bool_] = (levels[None, :] <= np.maximum(ups, levels)[:, None]) & (
-        levels[None, :] >= np.minimum(downs, levels)[:, None]
-    )
-    return allowed & _big_enough(problem, levels)
+def _allowed(problem: PlanProblem, levels: list[int], limits: StepLimits) -> list[list[bool]]:
+    """``allowed[p][q]``: the rate policies let one poll step go from level p to level q,
+    by a change no smaller than ``min_step`` (``_big_enough``)."""
+    step = problem.min_step
+    bounds = (problem.min_replicas, problem.max_replicas)
+    allowed: list[list[bool]] = []
+    for v in levels:
+        most = max(limits.up(v), v)
+        fewest = min(limits.down(v), v)
+        if step > 1:  # as _big_enough, in the same pass
+            row = [
+                fewest <= w <= most and (w == v or abs(w - v) >= step or w in bounds)
+                for w in levels
+            ]
+        else:
+            row = [fewest <= w <= most for w in levels]
+        allowed.append(row)
+    return allowed
 
 
-def _big_enough(problem: PlanProblem, levels: IntArray) -> NDArray[np.bool_]:
-    """``ok[p, q]``: a change from level p to level q is no smaller than ``min_step`` (or
-    none, or it reaches a limit), as the actuation stage would let it through."""
-    gap = np.abs(levels[None, :] - levels[:, None])
-    bound = (levels == problem.min_replicas) | (levels == problem.max_replicas)
-    ok: NDArray[np.bool_] = (gap == 0) | (gap >= problem.min_step) | bound[None, :]
-    return ok
+def _big_enough(problem: PlanProblem, v: int, levels: list[int]) -> list[bool]:
+    """``ok[q]``: a change from ``v`` replicas to level q is no smaller than ``min_step``
+    (or none, or it reaches a limit), as the actuation stage would let it through."""
+    step = problem.min_step
+    if step <= 1:
+        return [True] * len(levels)
+    bounds = (problem.min_replicas, problem.max_replicas)
+    return [w == v or abs(w - v) >= step or w in bounds for w in levels]
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,22 +403,20 @@ class StepLimits:
         )
 
     def up(self, replicas: int) -> int:
-        if not self.ups:
-            return replicas
-        proposals = [
-            replicas + int(amount) if pods else math.ceil(replicas * (1 + amount) - _SLACK)
-            for pods, amount in self.ups
-        ]
-        return max(proposals) if self.up_max else min(proposals)
+        most: int | None = None
+        for pods, amount in self.ups:
+            v = replicas + int(amount) if pods else math.ceil(replicas * (1 + amount) - _SLACK)
+            if most is None or (v > most if self.up_max else v < most):
+                most = v
+        return replicas if most is None else most
 
     def down(self, replicas: int) -> int:
-        if not self.downs:
-            return replicas
-        proposals = [
-            replicas - int(amount) if pods else math.floor(replicas * (1 - amount) + _SLACK)
-            for pods, amount in self.downs
-        ]
-        return min(proposals) if self.down_max else max(proposals)
+        fewest: int | None = None
+        for pods, amount in self.downs:
+            v = replicas - int(amount) if pods else math.floor(replicas * (1 - amount) + _SLACK)
+            if fewest is None or (v < fewest if self.down_max else v > fewest):
+                fewest = v
+        return replicas if fewest is None else fewest
 
 
 def _per_step(rules: RulesLike, step: float) -> tuple[tuple[bool, float], ...]:
@@ -434,15 +443,30 @@ def stabilization_floors(
 ) -> IntArray:
     """Per decision ``k``: the highest recorded recommendation (``(at, replicas)``) still
     within the scale-down window at ``now + k * step`` (0 where none): the HPA keeps at
-    least that many replicas then."""
-    if window_seconds <= 0 or not recommendations:
+    least that many replicas then.
+
+    A recommendation covers the decisions until its window has passed, a run from now:
+    each one's run is found from its length estimated, then checked with the window's own
+    comparison (``now + k * step - at < window``), and the floors are the highest
+    recommendation whose run reaches each decision."""
+    floors = [0] * horizon
+    if window_seconds <= 0 or not recommendations or horizon <= 0:
         return np.zeros(horizon, dtype=np.int64)
-    times = now + step_seconds * np.arange(horizon, dtype=np.float64)
-    at = np.asarray([r[0] for r in recommendations], dtype=np.float64)
-    replicas = np.asarray([r[1] for r in recommendations], dtype=np.int64)
-    covered = times[:, None] - at[None, :] < window_seconds
-    floors: IntArray = np.where(covered, replicas[None, :], 0).max(axis=1)
-    return floors
+    highest = [0] * (horizon + 1)  # by the number of decisions covered
+    for at, replicas in recommendations:
+        left = window_seconds - (now - at)
+        covers = min(horizon, max(0, math.ceil(left / step_seconds))) if step_seconds > 0 else 0
+        while covers > 0 and not now + step_seconds * (covers - 1) - at < window_seconds:
+            covers -= 1
+        while covers < horizon and now + step_seconds * covers - at < window_seconds:
+            covers += 1
+        if replicas > highest[covers]:
+            highest[covers] = replicas
+    top = 0
+    for k in range(horizon, 0, -1):  # decision k - 1 is covered by runs of k or more
+        top = max(top, highest[k])
+        floors[k - 1] = top
+    return np.asarray(floors, dtype=np.int64)
 
 
 def arrivals_on_steps(
@@ -452,4 +476,24 @@ def arrivals_on_steps(
     ``now`` (held flat past its ends)."""
     middles = now + step_seconds * (np.arange(horizon, dtype=np.float64) + 0.5)
     resampled: FloatArray = np.maximum(np.interp(middles, times, values), 0.0)
+    return resampled
+
+
+def arrivals_in_two_parts(
+    times: FloatArray,
+    first: FloatArray,
+    later: FloatArray,
+    now: float,
+    step_seconds: float,
+    horizon: int,
+    split: int,
+) -> FloatArray:
+    """``arrivals_on_steps`` of the path ``first`` for the first ``split`` steps and of
+    ``later`` beyond (the same values, resampled once)."""
+    middles = now + step_seconds * (np.arange(horizon, dtype=np.float64) + 0.5)
+    split = max(0, min(split, horizon))
+    both = np.concatenate(
+        (np.interp(middles[:split], times, first), np.interp(middles[split:], times, later))
+    )
+    resampled: FloatArray = np.maximum(both, 0.0)
     return resampled

@@ -20,7 +20,7 @@ from autoscaler.decision.planner import (
     FloatArray,
     PlanError,
     PlanProblem,
-    arrivals_on_steps,
+    arrivals_in_two_parts,
     plan,
     stabilization_floors,
 )
@@ -79,9 +79,9 @@ def plan_kafka_lag(
     # The quantile where this decision commits (until a replica requested at the next
     # decision could consume); the median beyond, which later polls plan again with fresher
     # forecasts (an upper quantile that widens with the horizon would read as a rise).
-    committed = arrivals_on_steps(times, values, now, step, horizon)
-    expected = arrivals_on_steps(times, forecast.path.point, now, step, horizon)
-    arrivals = np.where(np.arange(horizon) <= startup_steps, committed, expected)
+    arrivals = arrivals_in_two_parts(
+        times, values, forecast.path.point, now, step, horizon, startup_steps + 1
+    )
     cap = partition_cap(trigger, observation)
     max_allowed = target.max_replicas if cap is None else min(target.max_replicas, cap)
     min_allowed = min(target.active_min_replicas, max_allowed)

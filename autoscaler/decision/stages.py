@@ -128,6 +128,16 @@ Stage = Callable[[DecisionContext, Step], Step]
 """A stage: the context and the previous stage's step -> this stage's step."""
 
 
+def unchanged(so_far: Step) -> Step:
+    """A stage's step that leaves the replicas as they are and applies nothing:
+    ``Step(so_far.replicas)``, which is ``so_far`` itself when that is all it says (steps
+    are immutable values: most stages leave most decisions alone, and building a new frozen
+    value for each costs more than the stage's own arithmetic)."""
+    if so_far.bounds or so_far.history is not None or so_far.rate_limited or so_far.stops:
+        return Step(so_far.replicas)
+    return so_far
+
+
 def overall_cap(caps: Sequence[int | None]) -> int | None:
     """The partition cap of the target: the largest Kafka trigger's, only when every Kafka
     trigger is known and capped (an unknown partition count never lowers replicas)."""
@@ -201,7 +211,7 @@ def idle_or_activation(ctx: DecisionContext, so_far: Step) -> Step:
     if idle is not None and ctx.all_inactive and inactive_for >= ctx.target.cooldown_seconds:
         detail = f"every trigger inactive for {inactive_for:.0f}s"
         return Step(idle, (Bound(Rule.SCALE_TO_IDLE, current, idle, detail),), idle=True)
-    return Step(raw)
+    return unchanged(so_far)
 
 
 def limits(ctx: DecisionContext, so_far: Step) -> Step:
@@ -218,7 +228,7 @@ def limits(ctx: DecisionContext, so_far: Step) -> Step:
         detail = f"below the minimum of {ctx.min_allowed}"
         bound = Bound(Rule.TOO_FEW_REPLICAS, current, ctx.min_allowed, detail)
         return Step(ctx.min_allowed, (bound,), ends=True)
-    return Step(so_far.replicas)
+    return unchanged(so_far)
 
 
 def stabilize(ctx: DecisionContext, so_far: Step) -> Step:
@@ -257,13 +267,13 @@ def plan_floor(ctx: DecisionContext, so_far: Step) -> Step:
     ``trigger_combination: min`` planned triggers announce nothing, and there is no floor.
     """
     if ctx.target.trigger_combination != "max":
-        return Step(so_far.replicas)
+        return unchanged(so_far)
     firsts = [r.plan.first for r in ctx.recommendations if r.plan is not None]
     if not firsts:
-        return Step(so_far.replicas)
+        return unchanged(so_far)
     floor = min(max(firsts), ctx.current)
     if so_far.replicas >= floor:
-        return Step(so_far.replicas)
+        return unchanged(so_far)
     detail = f"the plan sets {max(firsts)} now"
     return Step(floor, (Bound(Rule.PLAN_FLOOR, so_far.replicas, floor, detail),))
 
@@ -284,7 +294,7 @@ def rate(ctx: DecisionContext, so_far: Step) -> Step:
         now=ctx.now,
     )
     if desired == so_far.replicas:
-        return Step(desired)
+        return unchanged(so_far)
     rule = Rule(str(reason))
     if rule is Rule.TOO_MANY_REPLICAS and ctx.max_allowed < ctx.target.max_replicas:
         rule = Rule.PARTITION_CAP
@@ -313,7 +323,7 @@ def dwell_and_min_step(ctx: DecisionContext, so_far: Step) -> Step:
     desired = so_far.replicas
     current = ctx.current
     if desired == current:
-        return Step(desired)
+        return unchanged(so_far)
     actuation = ctx.target.actuation
     last_scale_at = ctx.state.last_scale_at
     if last_scale_at is not None and ctx.now - last_scale_at < actuation.min_dwell_seconds:
@@ -326,7 +336,7 @@ def dwell_and_min_step(ctx: DecisionContext, so_far: Step) -> Step:
     ):
         detail = f"change of {desired - current} is below min_step {actuation.min_step}"
         return Step(current, (Bound(Rule.MIN_STEP, desired, current, detail),))
-    return Step(desired)
+    return unchanged(so_far)
 
 
 def note_min_above_cap(ctx: DecisionContext, so_far: Step) -> Step:
@@ -339,7 +349,7 @@ def note_min_above_cap(ctx: DecisionContext, so_far: Step) -> Step:
         return Step(
             so_far.replicas, (Bound(Rule.PARTITION_CAP, active_min, so_far.replicas, detail),)
         )
-    return Step(so_far.replicas)
+    return unchanged(so_far)
 
 
 STAGES: tuple[Stage, ...] = (
