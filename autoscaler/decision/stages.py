@@ -306,6 +306,9 @@ def hold_scale_up(ctx: DecisionContext, so_far: Step) -> Step:
     the group's processing rate): the target keeps the replicas it has. A scale-down, and
     a count brought inside [min, max] (``limits``, earlier), still happen."""
     if ctx.scale_up_hold is None or so_far.replicas <= ctx.current:
+        # As ``unchanged``, but the rate policies' cut must reach dwell_and_min_step.
+        if not so_far.bounds and so_far.history is None and not so_far.stops:
+            return so_far
         return Step(so_far.replicas, rate_limited=so_far.rate_limited)
     bound = Bound(Rule.SCALING_INEFFECTIVE, so_far.replicas, ctx.current, ctx.scale_up_hold)
     return Step(ctx.current, (bound,))
