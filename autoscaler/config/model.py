@@ -813,6 +813,12 @@ class TargetConfig(Section):
         return max(self.min_replicas, 1)
 
     @property
+    def startup_configured(self) -> bool:
+        """Whether the config sets ``startup_seconds`` (else the measured one is used once
+        known: ``decision.startup``)."""
+        return "startup_seconds" in self.model_fields_set
+
+    @property
     def lead_time_seconds(self) -> float:
         """How far ahead the forecast looks: pod start-up plus a margin."""
         return self.startup_seconds + self.predictor.lead_margin_seconds

@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from autoscaler.config.model import ScalingEffectivenessConfig
+from autoscaler.decision.startup import consumes_with
 from autoscaler.decision.throughput import SATURATED_BACKLOG_SECONDS
 from autoscaler.decision.types import KafkaLagObservation
 
@@ -125,9 +126,13 @@ class GroupPoll:
         """Every group has the members to use ``replicas`` (one per partition at most) and
         its assignment: only then does the rate say what that many replicas do."""
         return all(
-            not rebalancing and (members is None or members >= min(replicas, partitions))
+            consumes_with(replicas, members, partitions, rebalancing)
             for members, partitions, rebalancing in self.groups
         )
+
+    @property
+    def rebalancing(self) -> bool:
+        return any(rebalancing for _, _, rebalancing in self.groups)
 
     @property
     def saturated(self) -> bool:
@@ -174,11 +179,10 @@ def observed(
     elapsed = None if state.previous_at is None else now - state.previous_at
     window = window_seconds(config, poll_interval)
     recent = state.recent
-    rebalancing = group is not None and any(g[2] for g in group.groups)
     if (
         group is not None
         and group.saturated
-        and not rebalancing  # a paused group's rate is not its capacity
+        and not group.rebalancing  # a paused group's rate is not its capacity
         and elapsed is not None
         and elapsed > 0
     ):
@@ -202,7 +206,9 @@ def observed(
         if ready >= check.after and now >= check.patched_at + startup_seconds:
             if group.settled(check.after):
                 # The capacity changed: the rate a later scale-up starts from is measured anew.
-                return dataclasses.replace(base, check=_ready(check, now), recent=())
+                return dataclasses.replace(
+                    base, check=dataclasses.replace(check, ready_at=now), recent=()
+                )
             if not check.settling:
                 return _with(base, check=dataclasses.replace(check, settling=True))
         return base
@@ -221,7 +227,7 @@ def observed(
     rise = pooled.rate - check.rate_before
     effective = rise >= config.threshold * expected
     if pooled.seconds < window and not effective:
-        return _with(base, check=_pooled(check, pooled))
+        return _with(base, check=dataclasses.replace(check, after_ready=pooled))
     detail = (
         f"{check.before} -> {check.after} replicas: processing {check.rate_before:.4g} -> "
         f"{pooled.rate:.4g} msg/s, expected about +{expected:.4g} "
@@ -277,24 +283,6 @@ def scale_up_hold(state: EffectivenessState, config: ScalingEffectivenessConfig)
     if state.ineffective > 0 and check is not None:
         return "the last scale-up did not raise the processing rate: waiting for this one's"
     return None
-
-
-def _ready(check: Check, now: float) -> Check:
-    return Check(
-        check.patched_at, check.before, check.after, check.rate_before, check.partitions, now
-    )
-
-
-def _pooled(check: Check, pooled: Pooled) -> Check:
-    return Check(
-        check.patched_at,
-        check.before,
-        check.after,
-        check.rate_before,
-        check.partitions,
-        check.ready_at,
-        pooled,
-    )
 
 
 def _with(state: EffectivenessState, *, check: Check | None) -> EffectivenessState:

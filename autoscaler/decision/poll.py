@@ -212,7 +212,7 @@ def poll_step(
 def startup_in_force(target: TargetConfig, measured: StartupState) -> float:
     """The start-up decisions use: ``startup_seconds`` where the config sets it, else the
     measured p90 once there is one, else the default."""
-    if "startup_seconds" in target.model_fields_set:
+    if target.startup_configured:
         return target.startup_seconds
     value = measured.measured
     return target.startup_seconds if value is None else round(value, 1)

@@ -161,17 +161,20 @@ def timed(state: StartupState, timings: Iterable[StartupTiming]) -> StartupState
     return state
 
 
+def consumes_with(
+    replicas: int, members: int | None, partitions: int, rebalancing: bool | None
+) -> bool:
+    """Whether a group consumes with ``replicas``: it is not rebalancing (joined members
+    wait for their assignment) and has the members to use them (at most one per
+    partition consumes). Unknown members or state do not say no."""
+    if rebalancing:
+        return False
+    return members is None or members >= min(replicas, partitions)
+
+
 def _consuming(replicas: int, kafka: Iterable[KafkaLagObservation]) -> bool:
-    """Every group that reports its members has enough of them to use the new replicas
-    (at most one member per partition consumes)."""
-    for observation in kafka:
-        if observation.rebalancing:
-            return False  # joined, not assigned yet
-        if observation.members is None:
-            continue
-        if observation.members < min(replicas, observation.partition_count):
-            return False
-    return True
+    """Every Kafka trigger's group consumes with the new replicas."""
+    return all(consumes_with(replicas, o.members, o.partition_count, o.rebalancing) for o in kafka)
 
 
 def _kept(samples: tuple[float, ...], sample: float) -> tuple[float, ...]:

@@ -323,7 +323,7 @@ class TargetController:
                 else None,
                 measured_p90=after.startup.measured,
                 samples=len(samples),
-                configured="startup_seconds" in self.target.model_fields_set,
+                configured=self.target.startup_configured,
             )
         verdict = after.effectiveness.verdict
         if verdict is not None and verdict != before.effectiveness.verdict:

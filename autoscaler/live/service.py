@@ -164,9 +164,7 @@ def _startup_status(controller: TargetController) -> dict[str, Any]:
     target = controller.target
     measured = controller.state.startup
     return {
-        "configured": target.startup_seconds
-        if "startup_seconds" in target.model_fields_set
-        else None,
+        "configured": target.startup_seconds if target.startup_configured else None,
         "measured": measured.measured,
         "measured_ready": measured.measured_ready,
         "samples": len(measured.consuming_samples),

@@ -31,6 +31,7 @@ from typing import Literal
 import structlog
 
 from autoscaler.config.model import KafkaLagTrigger
+from autoscaler.decision.startup import consumes_with
 from autoscaler.decision.types import KafkaLagObservation, Unavailable
 from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.kafka_client import (
@@ -181,8 +182,12 @@ class ConsumerGroupLag:
         description = await self.cluster.describe_group(
             self.last.observed_at, self.trigger.consumer_group
         )
-        needed = min(replicas, len(self.last.partitions))
-        return description.state not in REBALANCING_STATES and description.members >= needed
+        return consumes_with(
+            replicas,
+            description.members,
+            len(self.last.partitions),
+            description.state in REBALANCING_STATES,
+        )
 
     async def _reason(self, now: float, error: Exception) -> str:
         if isinstance(error, _PollFailedError | KafkaAuthenticationError):
