@@ -768,7 +768,11 @@ def report(settings: Settings, live: dict[str, Any], replays: list[dict[str, Any
 
 
 async def one_trace(
-    settings: Settings, plane: KubeControlPlane, broker: TansuBroker, index: int
+    settings: Settings,
+    plane: KubeControlPlane,
+    broker: TansuBroker,
+    index: int,
+    keep: bool = False,
 ) -> tuple[str, dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix=f"closed-loop-{settings.trace}-"))
     try:
@@ -808,7 +812,10 @@ async def one_trace(
     except BaseException:
         print(f"kept {workdir} (the service's log, the config, the pods' logs)", flush=True)
         raise
-    shutil.rmtree(workdir, ignore_errors=True)
+    if keep:
+        print(f"kept {workdir} (the service's log, the config, the pods' logs)", flush=True)
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return text, {"settings": settings.__dict__, "live": figures, "replay": replays}
 
 
@@ -849,7 +856,7 @@ async def main(args: argparse.Namespace) -> int:
                 cap=args.cap,
                 lift_cap_at=args.lift_cap_at,
             )
-            text, result = await one_trace(settings, plane, broker, index)
+            text, result = await one_trace(settings, plane, broker, index, args.keep)
             print(text, flush=True)
             texts.append(text)
             results.append(result)
@@ -880,6 +887,9 @@ if __name__ == "__main__":
     parser.add_argument("--cap", type=float, default=None, help="total msg/s of all consumers")
     parser.add_argument(
         "--lift-cap-at", type=float, default=None, help="seconds into the run: the cap lifted"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs) after a run"
     )
     parser.add_argument(
         "--output", default=str(RESULTS / "closed_loop.txt"), help="'-': print only"

@@ -9,7 +9,16 @@ rule here, per target:
 * A scale-up is **checked** when the group was *saturated* when it was patched (a backlog
   of more than ``SATURATED_BACKLOG_SECONDS`` of its processing: only then is the processing
   rate the group's capacity, not its load). The rate before is the group's processing rate
-  over the saturated polls of the last evaluation window.
+  over the saturated polls of the last evaluation window in which it consumed with the
+  replicas it had (all ready, members with their partitions): a rate measured while fewer
+  consumed is not the capacity of the count being scaled from, and would credit this
+  scale-up with what an earlier one brought.
+* While the group is saturated, a scale-up waits for the replicas of the one before to
+  consume (or for twice the start-up and an evaluation window, whichever is first: a
+  Pending pod does not hold scaling for long). A backlog that keeps growing behind a
+  bottleneck otherwise ramps the count again and again before any step can be measured;
+  this is the one start-up per step Flink's autoscaler waits too. Without a backlog,
+  forecast-driven scale-ups are not held.
 * Once all the new replicas are ready, the start-up has passed and the group has them as
   members with their partitions (not rebalancing), the processing rate is pooled over the
   polls wholly after that. If the backlog clears, the scale-up did its
@@ -97,8 +106,9 @@ class Verdict:
 class EffectivenessState:
     """What the target knows about whether scaling up helps."""
 
-    recent: tuple[tuple[float, float, float], ...] = ()
-    """The saturated polls of the last evaluation window: (time, messages/s, seconds)."""
+    recent: tuple[tuple[float, float, float, int], ...] = ()
+    """The saturated polls of the last evaluation window: (time, messages/s, seconds, the
+    replicas the group consumed with)."""
     previous_at: float | None = None
     check: Check | None = None
     ineffective: int = 0
@@ -109,6 +119,14 @@ class EffectivenessState:
     """The last check's outcome."""
     partitions: int | None = None
     """The group's partitions at the last poll that saw them."""
+    starting: tuple[float, int] | None = None
+    """The last scale-up whose replicas do not all consume yet: (patched at, replicas)."""
+    saturated: bool = False
+    """Whether the group was saturated at the last poll."""
+    consuming: int | None = None
+    """The replicas the group consumed with at the last poll (all ready, members with their
+    partitions; None: it did not, or unknown). A poll's rate is that count's only when the
+    poll before consumed with the same count: its whole interval did."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,23 +197,40 @@ def observed(
     elapsed = None if state.previous_at is None else now - state.previous_at
     window = window_seconds(config, poll_interval)
     recent = state.recent
+    consuming = ready if group is not None and ready is not None and group.settled(ready) else None
     if (
         group is not None
         and group.saturated
-        and not group.rebalancing  # a paused group's rate is not its capacity
+        and consuming is not None  # a paused or joining group's rate is not its capacity
+        and state.consuming == consuming
         and elapsed is not None
         and elapsed > 0
     ):
         assert group.processing_rate is not None
-        recent = (*recent, (now, group.processing_rate, elapsed))
+        recent = (*recent, (now, group.processing_rate, elapsed, consuming))
     recent = tuple(r for r in recent if r[0] > now - window)
+    starting = state.starting
+    if starting is not None and (
+        now >= starting[0] + 2 * startup_seconds + window
+        or (consuming is not None and consuming >= starting[1] and state.consuming == consuming)
+    ):
+        starting = None
     stopped_at, ineffective = state.stopped_at, state.ineffective
     if stopped_at is not None and now - stopped_at >= config.cooldown_seconds:
         # The cool-down is over: one more try, on probation.
         stopped_at, ineffective = None, max(0, config.max_ineffective - 1)
     partitions = state.partitions if group is None else group.partitions
     base = EffectivenessState(
-        recent, now, state.check, ineffective, stopped_at, state.verdict, partitions
+        recent,
+        now,
+        state.check,
+        ineffective,
+        stopped_at,
+        state.verdict,
+        partitions,
+        starting,
+        state.saturated if group is None else group.saturated,
+        consuming,
     )
     check = state.check
     if check is None or group is None or ready is None:
@@ -247,9 +282,10 @@ def started(
     if not config.enabled:
         return state
     if new_replicas < old_replicas:
-        return _with(state, check=None)
+        return dataclasses.replace(state, check=None, starting=None)
     if new_replicas == old_replicas:
         return state
+    state = dataclasses.replace(state, starting=(now, new_replicas))
     check = state.check
     if check is not None:  # checked with the one in flight, from its rate and count
         merged = Check(
@@ -261,14 +297,18 @@ def started(
     if latest is None or latest != state.previous_at or partitions is None:
         return state  # not saturated at the last poll: the rate says nothing of capacity
     pooled = Pooled()
-    for _, rate, seconds in state.recent:
-        pooled = pooled.add(rate, seconds)
+    for _, rate, seconds, consuming in state.recent:
+        if consuming == old_replicas:
+            pooled = pooled.add(rate, seconds)
+    if pooled.seconds <= 0:
+        return state  # no capacity measured at the count it scales from
     return _with(state, check=Check(now, old_replicas, new_replicas, pooled.rate, partitions))
 
 
 def scale_up_hold(state: EffectivenessState, config: ScalingEffectivenessConfig) -> str | None:
-    """Why scale-ups are held now, or None: stopped after ineffective ones, or on probation
-    while a scale-up after an ineffective one is being checked."""
+    """Why scale-ups are held now, or None: stopped after ineffective ones, judging the last
+    one, on probation while a scale-up after an ineffective one is being checked, or a
+    saturated group's last scale-up not consuming yet."""
     if not config.enabled:
         return None
     if state.stopped_at is not None:
@@ -282,6 +322,11 @@ def scale_up_hold(state: EffectivenessState, config: ScalingEffectivenessConfig)
         return "waiting to see whether the last scale-up raised the processing rate"
     if state.ineffective > 0 and check is not None:
         return "the last scale-up did not raise the processing rate: waiting for this one's"
+    if state.starting is not None and state.saturated:
+        return (
+            f"the last scale-up's replicas ({state.starting[1]}) do not all consume yet: "
+            "the backlog waits for what they bring to be measured"
+        )
     return None
 
 
