@@ -67,7 +67,7 @@ CLIENT_LIBRARIES = IO_MODULES - {
     "logging",
     "time",
 }
-PURE_PACKAGES = ["autoscaler/decision", "predictors"]
+PURE_PACKAGES = ["autoscaler/decision", "autoscaler/sharding", "predictors"]
 PURE_MODULES = [
     "autoscaler/replay/simulator.py",
     "autoscaler/replay/oracle.py",
@@ -207,7 +207,7 @@ LAYERS: list[set[str]] = [
     {"replay", "sources"},
     {"traces", "logs", "output", "build_info"},
     {"observability"},
-    {"decision"},
+    {"decision", "sharding"},
     {"config"},
     {"predictors"},
 ]
