@@ -83,6 +83,8 @@ DAY = 86400.0
 DEPLOYMENT = "consumer"
 TOPIC = "events"
 GROUP = "consumers"
+FIRST_CONSUMER_SECONDS = 120.0
+"""How long the first pod may take to join the group before the run is called broken."""
 PARTITIONS = 12
 
 
@@ -330,7 +332,13 @@ async def run_live(
     service: subprocess.Popen[bytes] | None = None
     await runner.start()
     try:
+        waited = time.monotonic()
         while runner.ready_consumers < 1:  # the first pod consumes before the load starts
+            if time.monotonic() - waited > FIRST_CONSUMER_SECONDS:
+                raise RuntimeError(
+                    f"the first consumer did not join group {GROUP!r} within "
+                    f"{FIRST_CONSUMER_SECONDS:g} s (see {workdir / 'pods'})"
+                )
             await asyncio.sleep(0.2)
         service_log = (workdir / "autoscaler.log").open("ab")
         service = subprocess.Popen(
@@ -839,7 +847,7 @@ async def main(args: argparse.Namespace) -> int:
     )
     days = args.days if args.days is not None else (0.75 if args.quick else 3.0)
     texts, results = [], []
-    with TansuBroker() as broker, KubeControlPlane(controller_manager=True) as plane:
+    with KubeControlPlane(controller_manager=True) as plane:
         for index, name in enumerate(traces):
             settings = Settings(
                 trace=name,
@@ -856,7 +864,10 @@ async def main(args: argparse.Namespace) -> int:
                 cap=args.cap,
                 lift_cap_at=args.lift_cap_at,
             )
-            text, result = await one_trace(settings, plane, broker, index, args.keep)
+            # A broker per trace: no group or topic state carries over from the run before
+            # (a second run's first consumer once waited forever to join the shared group).
+            with TansuBroker() as broker:
+                text, result = await one_trace(settings, plane, broker, index, args.keep)
             print(text, flush=True)
             texts.append(text)
             results.append(result)
