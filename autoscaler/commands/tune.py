@@ -29,6 +29,7 @@ from autoscaler.commands.options import (
     draw_progress,
     load_target,
     load_trace,
+    peak_replicas,
     simulation_settings,
 )
 from autoscaler.traces import TraceError
@@ -48,7 +49,7 @@ def add_parser(commands: Any) -> None:
         "and the oracle.",
     )
     add_history_arguments(parser)
-    add_simulation_arguments(parser, peak_default=0.0, peak_help="(default 0: as it is)")
+    add_simulation_arguments(parser)
     parser.add_argument(
         "--budget",
         type=float,
@@ -121,7 +122,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             args,
             target,
             throughput,
-            peak=args.peak_replicas,
+            peak=peak_replicas(args, target),
             span_days=args.span_days,
             frontier=False,
         )

@@ -55,6 +55,18 @@ def iso_utc(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def scaling_text(scale: float, peak_replicas: float | None) -> str:
+    """How the history's values were read: as recorded, or scaled (``--peak-replicas``);
+    ``replay``'s headline and ``tune``'s first line say it alike."""
+    if scale == 1 or peak_replicas is None:
+        return "arrival rate as recorded"
+    factor = f"{scale:,.0f}" if scale >= 100 else f"{scale:.4g}"
+    return (
+        f"arrival rate scaled x{factor} so that its 99th percentile needs "
+        f"{peak_replicas:g} replicas (--peak-replicas)"
+    )
+
+
 # --------------------------------------------------------------------------- the tables
 
 

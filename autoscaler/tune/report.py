@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from autoscaler.report.tables import scaling_text
 from autoscaler.tune.search import Scored, TuneResult
 from autoscaler.tune.space import Setting
 
@@ -37,6 +38,7 @@ def render(result: TuneResult, tried: int) -> str:
     lines = [
         f"{result.trace}: {tried} settings; tuned on {result.tune_hours / 24:.1f} days up to "
         f"{_when(result.split_at)}, tested on the {result.test_hours / 24:.1f} days after; "
+        f"{scaling_text(result.scale, result.peak_replicas)}; "
         f"budget: lag over the SLO at most {result.budget_pct:g}% of the time",
         "",
         "frontier on the tuning part (no other setting violates less for less), "

@@ -77,6 +77,10 @@ class TuneResult:
     candidates: list[Scored] = field(default_factory=list)
     baselines: list[Scored] = field(default_factory=list)
     keda_frontier: list[Scored] = field(default_factory=list)
+    scale: float = 1.0
+    """The factor the history's values were multiplied by (``--peak-replicas``)."""
+    peak_replicas: float | None = None
+    """What the scaled history's 99th percentile needs; None: replayed as recorded."""
 
     @property
     def frontier(self) -> list[Scored]:
@@ -135,6 +139,48 @@ def split_index(n: int, step_seconds: float, tune_share: float, trace: str) -> i
             f"tune needs at least {need:.1f} days after the warm-up"
         )
     return split
+
+
+def check_needs_scaling(job: ReplayJob, trace: str) -> None:
+    """A ``TraceError`` when the arrival rate never exceeds what ``min_replicas`` (at least
+    one replica) process: every setting would then run the same schedule, and a
+    recommendation would be meaningless (the embedded trace's tweet counts as messages/s,
+    or a history in the wrong unit)."""
+    floor = max(job.run_config.min_replicas, 1)
+    throughput = job.settings.per_replica_throughput
+    peak = float(np.max(job.rates)) if len(job.rates) else 0.0
+    if peak <= floor * throughput:
+        replicas = f"{floor} replica{'' if floor == 1 else 's'}"
+        raise TraceError(
+            f"{trace}: the arrival rate never exceeds {peak:.4g} msg/s, which {replicas} "
+            f"(min_replicas {job.run_config.min_replicas}) process at {throughput:g} msg/s "
+            "each: every setting would sit at min_replicas, so there is nothing to tune; "
+            "scale the history with --peak-replicas N (the replicas its 99th percentile "
+            "needs), or check --value-kind and --per-replica-throughput"
+        )
+
+
+def check_not_all_the_same(result: TuneResult) -> None:
+    """A ``TraceError`` when every setting, reactive KEDA and the KEDA frontier ran the same
+    schedule: nothing told them apart, so no setting can be recommended over another."""
+    reactive = [b for b in result.baselines if b.name == REACTIVE]
+    runs = [*result.candidates, *reactive, *result.keda_frontier]
+
+    def figures(scored: Scored) -> tuple[object, ...]:
+        return tuple(
+            (part["replica_hours"], part["scale_events"], part["slo_violation_minutes"])
+            for part in (scored.tune, scored.test)
+        )
+
+    if len(runs) > 1 and len({figures(s) for s in runs}) == 1:
+        part = runs[0].tune
+        raise TraceError(
+            f"{result.trace}: every one of the {len(result.candidates)} settings, reactive "
+            "KEDA and the KEDA frontier ran the same schedule "
+            f"({part['replica_hours']:,.1f} replica-hours and {part['scale_events']:,d} "
+            "scale events on the tuning part): the history never asked them to decide "
+            "differently, so there is nothing to tune; scale it with --peak-replicas N"
+        )
 
 
 def window(timeline: Timeline, start: int, stop: int) -> Timeline:
@@ -258,12 +304,15 @@ def tune(
     step = settings.poll_interval_seconds
     n = len(job.times)
     split = split_index(n, step, tune_share, trace.name)
+    check_needs_scaling(job, trace.name)
     result = TuneResult(
         trace=trace.name,
         budget_pct=budget_pct,
         split_at=float(job.times[split]),
         tune_hours=split * step / 3600.0,
         test_hours=(n - split) * step / 3600.0,
+        scale=job.scale,
+        peak_replicas=settings.peak_replicas,
     )
     groups: dict[tuple[str, float, float], list[Setting]] = defaultdict(list)
     for setting in candidates:
@@ -310,4 +359,5 @@ def tune(
     for run in frontier_runs:
         shared = by_name.get(run) or by_name[REACTIVE]
         result.keda_frontier.append(dataclasses.replace(shared, name=run))
+    check_not_all_the_same(result)
     return result

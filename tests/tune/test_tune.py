@@ -112,7 +112,7 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     code = main(
         [
             "tune", "--config", str(ROOT / "config.example.yaml"),
-            "--peak-replicas", "25", "--poll-interval", "60",
+            "--poll-interval", "60",
             "--warmup-days", "3", "--span-days", "3", "--settings", "6",
             "--models", "none,linear", "--budget", "5", "--jobs", "1",
             "--output", str(out_dir),
@@ -121,6 +121,9 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "tuned on 2.0 days up to" in out
+    # No --peak-replicas: the embedded trace scaled as replay scales it (its values are
+    # tweet counts; as messages/s every run would sit at one replica).
+    assert "arrival rate scaled x13,889 so that its 99th percentile needs 25 replicas" in out
     assert "frontier on the tuning part" in out
     assert "keda@625" in out
     assert "oracle" in out
@@ -172,6 +175,52 @@ def test_bad_input_is_one_line_exit_2(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_tune_and_replay_scale_the_embedded_trace_alike() -> None:
+    from autoscaler.cli import build_parser
+    from autoscaler.commands.options import peak_replicas
+
+    target = load_config(ROOT / "config.example.yaml").targets[0]
+    parser = build_parser()
+    for command in ("replay", "tune"):
+        assert peak_replicas(parser.parse_args([command]), target) == 25.0, command
+        own = parser.parse_args([command, "--history", "mine.csv"])
+        assert peak_replicas(own, target) is None, "a user's own history replays as recorded"
+        given = parser.parse_args([command, "--peak-replicas", "0"])
+        assert peak_replicas(given, target) == 0.0, "0: the values as they are"
+
+
+def test_a_history_that_never_needs_more_than_min_replicas_is_refused_up_front(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The embedded trace as it is (tweets per 5 minutes read as messages/s) never needs a
+    second replica at 250 msg/s: every run would be the same, so no recommendation."""
+    code = main(["tune", "--peak-replicas", "0", "--span-days", "3", "--settings", "2",
+                 "--models", "none", "--no-progress"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "tune: nab_twitter_amzn: the arrival rate never exceeds" in err
+    assert "which 1 replica (min_replicas 1) process at 250 msg/s each" in err
+    assert "there is nothing to tune; scale the history with --peak-replicas N" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_settings_that_all_ran_the_same_schedule_are_refused() -> None:
+    from autoscaler.tune.search import Scored, TuneResult, check_not_all_the_same
+
+    same = {"replica_hours": 72.0, "slo_violation_pct": 0.0, "slo_violation_minutes": 0.0,
+            "scale_events": 0}  # fmt: skip
+    result = TuneResult("t", 1.0, 0.0, 48.0, 24.0)
+    result.candidates = [Scored(f"s{i}", same, same) for i in range(3)]
+    result.baselines = [Scored("reactive", same, same), Scored("oracle", same, same)]
+    result.keda_frontier = [Scored("keda@156", same, same)]
+    with pytest.raises(TraceError, match=r"every one of the 3 settings, reactive KEDA and the "
+                       r"KEDA frontier ran the same schedule \(72\.0 replica-hours"):  # fmt: skip
+        check_not_all_the_same(result)
+    busier = {**same, "replica_hours": 80.0, "scale_events": 4}
+    result.keda_frontier = [Scored("keda@156", busier, busier)]
+    check_not_all_the_same(result)  # one run decided differently: something to compare
 
 
 def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path: Path) -> None:
