@@ -81,6 +81,26 @@ class TuneResult:
     """The factor the history's values were multiplied by (``--peak-replicas``)."""
     peak_replicas: float | None = None
     """What the scaled history's 99th percentile needs; None: replayed as recorded."""
+    target_budget_percent: float | None = None
+    """The target's own ``slo.budget_percent``: set, only the settings that keep a budget
+    can be recommended (``keeps_budget``)."""
+
+    def keeps_budget(self, scored: Scored) -> bool:
+        """Whether ``scored`` can be applied without switching off the target's budget.
+
+        A budget the user set is never dropped: besides adapting the quantile, it is what
+        ``/status``, the ``slo_budget_*`` metrics and the budget alerts report against. A
+        setting with a fixed quantile runs without one (the quantile would adapt with it),
+        and model ``none`` cannot have one (no forecast to adapt: the config refuses it), so
+        with a target budget neither is recommended; both still show on the frontier."""
+        if self.target_budget_percent is None or scored.setting is None:
+            return True
+        return scored.setting.budget_percent > 0
+
+    @property
+    def eligible(self) -> list[Scored]:
+        """The candidates the recommendation is chosen among (``keeps_budget``)."""
+        return [s for s in self.candidates if self.keeps_budget(s)]
 
     @property
     def frontier(self) -> list[Scored]:
@@ -102,8 +122,9 @@ class TuneResult:
         """The setting to use: within the budget on the tuning part, and among those costing
         at most ``CHURN_SLACK`` more than the cheapest, the one that changes the replica
         count least often (each change is a consumer-group rebalance: a pause for every
-        consumer). None: no setting is within the budget."""
-        within = [s for s in self.candidates if s.tune["slo_violation_pct"] <= self.budget_pct]
+        consumer). Only settings that keep the target's own budget (``keeps_budget``).
+        None: no such setting is within the budget."""
+        within = [s for s in self.eligible if s.tune["slo_violation_pct"] <= self.budget_pct]
         if not within:
             return None
         cheapest = min(s.tune["replica_hours"] for s in within)
@@ -119,9 +140,10 @@ class TuneResult:
 
     @property
     def closest(self) -> Scored | None:
-        """With no setting within the budget: the one that violates least."""
+        """With no setting within the budget: the one that violates least (of those that
+        keep the target's budget)."""
         return min(
-            self.candidates,
+            self.eligible,
             key=lambda s: (s.tune["slo_violation_pct"], s.tune["replica_hours"]),
             default=None,
         )
@@ -313,6 +335,7 @@ def tune(
         test_hours=(n - split) * step / 3600.0,
         scale=job.scale,
         peak_replicas=settings.peak_replicas,
+        target_budget_percent=target.slo.budget_percent,
     )
     groups: dict[tuple[str, float, float], list[Setting]] = defaultdict(list)
     for setting in candidates:

@@ -30,6 +30,11 @@ SETTINGS = [
 @pytest.fixture(scope="module")
 def small() -> tuple[object, object]:
     target = load_config(ROOT / "config.example.yaml").targets[0]
+    # Without the example's slo.budget_percent, every setting may be recommended (with it,
+    # only those keeping a budget: test_a_budget_the_target_sets_is_never_dropped...).
+    target = target.model_copy(
+        update={"slo": target.slo.model_copy(update={"budget_percent": None})}
+    )
     settings = ReplaySettings(250.0, 60.0, 60.0, 50, 25, 3 * DAY, 3 * DAY, frontier=False)
     return target, settings
 
@@ -141,6 +146,12 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     assert page.count('class="baseline"') == 2
     assert page.count('class="chosen"') == 1
     assert f"recommended: {summary['recommended']['name']}" in page
+    # The example's target sets slo.budget_percent 1: the recommendation keeps a budget (the
+    # draw changes it to 5, which is said), never writes it as null.
+    assert keys["slo"]["budget_percent"] == 5.0
+    assert "budget_percent: null" not in out
+    assert "note: the recommendation sets slo.budget_percent 5 (the target's is 1)" in out
+    assert load_config(out_dir / "config.yaml").targets[0].slo.budget_percent == 5.0
     assert main(["validate", str(out_dir / "config.yaml")]) == 0
     document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     document["targets"][0].update(keys)
@@ -283,6 +294,62 @@ def test_the_recommendation_trades_up_to_2pct_of_cost_for_fewer_scale_events() -
     assert "calm (recommended)" in render_page(result, 4)
     result.candidates = result.candidates[3:]
     assert result.recommended is None
+
+
+def _scored(setting: Setting, hours: float, pct: float, events: int) -> object:
+    from autoscaler.tune.search import Scored
+
+    figures = {"replica_hours": hours, "slo_violation_pct": pct,
+               "slo_violation_minutes": pct * 10, "scale_events": events}  # fmt: skip
+    return Scored(setting.label, figures, figures, setting)
+
+
+def test_a_budget_the_target_sets_is_never_dropped_by_the_recommendation() -> None:
+    """The cheapest settings run without a budget (model none, a fixed quantile): applied,
+    they would switch off the target's slo.budget_percent, so with one they are shown and
+    never recommended; without one they are."""
+    from autoscaler.tune.report import render
+    from autoscaler.tune.search import TuneResult
+
+    none = Setting("none", 0.9, 1.0, 0.0, 300, event_cost_seconds=None)
+    fixed = Setting("linear", 0.8, 1.0, 0.0, 300)
+    kept = Setting("linear", 0.9, 1.0, 0.0, 300, budget_percent=1.0)
+    halved = Setting("linear", 0.9, 0.85, 0.0, 300, budget_percent=0.5)
+    result = TuneResult("t", 1.0, 0.0, 48.0, 24.0)
+    result.candidates = [
+        _scored(none, 90.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(fixed, 95.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(kept, 110.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(halved, 120.0, 0.2, 100),  # type: ignore[list-item]
+    ]
+    assert result.recommended is not None
+    assert result.recommended.setting == none
+    result.target_budget_percent = 1.0
+    assert [s.setting for s in result.eligible] == [kept, halved]
+    assert result.recommended is not None
+    assert result.recommended.setting == kept
+    text = render(result, 4)
+    assert "only the 2 of the 4 settings that keep an SLO budget" in text
+    assert "note: the recommendation sets" not in text, "the same budget: nothing to say"
+    result.candidates = result.candidates[:2] + result.candidates[3:]
+    assert result.recommended is not None
+    assert result.recommended.setting == halved
+    assert "note: the recommendation sets slo.budget_percent 0.5 (the target's is 1)" in render(
+        result, 3
+    )
+    result.candidates = result.candidates[:2]
+    assert result.recommended is None
+    assert "no setting tried keeps the target's slo.budget_percent (1%)" in render(result, 2)
+
+
+def test_the_fragment_never_writes_a_budget_as_null() -> None:
+    for setting in (
+        Setting("none", 0.9, 1.0, 0.0, 300, event_cost_seconds=None),
+        Setting("linear", 0.8, 1.0, 0.0, 300),
+    ):
+        assert "budget_percent" not in setting.fragment()["slo"], setting.label
+    budgeted = Setting("linear", 0.9, 1.0, 0.0, 300, budget_percent=0.25)
+    assert budgeted.fragment()["slo"]["budget_percent"] == 0.25
 
 
 def test_the_pages_legend_stays_within_the_chart() -> None:
