@@ -83,7 +83,7 @@ def add_simulation_arguments(parser: argparse.ArgumentParser) -> argparse._Argum
         help=f"scale the history so that its 99th percentile needs N replicas {PEAK_HELP}",
     )
     target.add_argument(
-        "--warmup-days", type=float, default=7.0, help="history used only to warm up (7)"
+        "--warmup-days", type=float, default=7.0, help="days used only to warm up (default 7)"
     )
     target.add_argument("--span-days", type=float, help="use at most this many days")
     return target

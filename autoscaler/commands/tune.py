@@ -6,7 +6,7 @@ history, and prints: the split, the frontier of SLO-violation minutes against re
 (tuning part, with each point's test-part figures), reactive KEDA, the KEDA frontier and the
 oracle on the test part, and the recommended setting as a config fragment. ``--output DIR``
 writes ``tune.json`` and ``config.yaml`` (the config with the recommendation applied, which
-``autoscaler validate`` accepts).
+``autoscaler validate`` accepts) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -72,9 +72,19 @@ def add_parser(commands: Any) -> None:
         metavar="F",
         help="share of the replayed span tuned on; the rest is the test (default 0.67)",
     )
-    parser.add_argument("--output", metavar="DIR", help="write tune.json and config.yaml")
     parser.add_argument(
-        "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
+        "--output",
+        metavar="DIR",
+        help="write tune.json (every setting's figures), report.html (their cost against "
+        "their violations, beside KEDA and the oracle) and config.yaml (your config with the "
+        "recommendation applied)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="groups of settings replayed at once, one process each (default: 2, or 1 on one core)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from autoscaler.commands.fleet import add_fleet_arguments
