@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 DATA = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED_TRACE = DATA / "nab_twitter_amzn.csv"
 DAY = 86400.0
+DEMO_SPAN_DAYS = 3.0
+"""Days replayed of the embedded demo trace when no --span-days says (replay's quick
+demo, and tune's: the shortest history tune splits into a day's test after two of tuning);
+the whole trace is 48 days after the warm-up."""
 PEAK_HELP = (
     "(default: half of max_replicas for the embedded demo trace, whose values are tweet "
     "counts; your own history replays as it is, unless given; 0: as it is)"
@@ -85,7 +89,12 @@ def add_simulation_arguments(parser: argparse.ArgumentParser) -> argparse._Argum
     target.add_argument(
         "--warmup-days", type=float, default=7.0, help="days used only to warm up (default 7)"
     )
-    target.add_argument("--span-days", type=float, help="use at most this many days")
+    target.add_argument(
+        "--span-days",
+        type=float,
+        help="use at most this many days after the warm-up (default: all of it; "
+        f"{DEMO_SPAN_DAYS:g} of the embedded demo trace in tune, and in replay's default run)",
+    )
     return target
 
 
@@ -103,6 +112,14 @@ def peak_replicas(args: argparse.Namespace, target: TargetConfig) -> float | Non
     if args.peak_replicas is not None:
         return float(args.peak_replicas)
     return target.max_replicas / 2 if uses_embedded_trace(args) else None
+
+
+def demo_span_days(args: argparse.Namespace) -> float | None:
+    """``--span-days`` as given; else ``DEMO_SPAN_DAYS`` on the embedded demo trace (tune
+    over its whole 48 days would take hours on two cores); else None (all of it)."""
+    if args.span_days is not None:
+        return float(args.span_days)
+    return DEMO_SPAN_DAYS if uses_embedded_trace(args) else None
 
 
 def load_target(args: argparse.Namespace, command: str) -> tuple[str, TargetConfig] | None:

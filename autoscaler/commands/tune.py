@@ -26,6 +26,7 @@ from autoscaler.commands.options import (
     add_simulation_arguments,
     check_format_and_output,
     check_simulation_numbers,
+    demo_span_days,
     draw_progress,
     load_target,
     load_trace,
@@ -133,7 +134,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             target,
             throughput,
             peak=peak_replicas(args, target),
-            span_days=args.span_days,
+            span_days=demo_span_days(args),
             frontier=False,
         )
         candidates = sample(args.settings, models, budget_pct=args.budget)

@@ -118,14 +118,14 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
         [
             "tune", "--config", str(ROOT / "config.example.yaml"),
             "--poll-interval", "60",
-            "--warmup-days", "3", "--span-days", "3", "--settings", "6",
+            "--warmup-days", "3", "--settings", "6",
             "--models", "none,linear", "--budget", "5", "--jobs", "1",
             "--output", str(out_dir),
         ]
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "tuned on 2.0 days up to" in out
+    assert "tuned on 2.0 days up to" in out, "no --span-days: 3 days of the embedded trace"
     # No --peak-replicas: the embedded trace scaled as replay scales it (its values are
     # tweet counts; as messages/s every run would sit at one replica).
     assert "arrival rate scaled x13,889 so that its 99th percentile needs 25 replicas" in out
@@ -190,7 +190,7 @@ def test_bad_input_is_one_line_exit_2(
 
 def test_tune_and_replay_scale_the_embedded_trace_alike() -> None:
     from autoscaler.cli import build_parser
-    from autoscaler.commands.options import peak_replicas
+    from autoscaler.commands.options import demo_span_days, peak_replicas
 
     target = load_config(ROOT / "config.example.yaml").targets[0]
     parser = build_parser()
@@ -200,6 +200,10 @@ def test_tune_and_replay_scale_the_embedded_trace_alike() -> None:
         assert peak_replicas(own, target) is None, "a user's own history replays as recorded"
         given = parser.parse_args([command, "--peak-replicas", "0"])
         assert peak_replicas(given, target) == 0.0, "0: the values as they are"
+    # tune over the embedded trace's 48 days would take hours: 3, as replay's demo.
+    assert demo_span_days(parser.parse_args(["tune"])) == 3.0
+    assert demo_span_days(parser.parse_args(["tune", "--history", "mine.csv"])) is None
+    assert demo_span_days(parser.parse_args(["tune", "--span-days", "14"])) == 14.0
 
 
 def test_a_history_that_never_needs_more_than_min_replicas_is_refused_up_front(
