@@ -38,6 +38,8 @@ examples:
   kubectl get scaledobject -A -o yaml | autoscaler import - --output autoscaler.yaml
   autoscaler import orders-scaledobject.yaml -o json
   kubectl get hpa -n shop -o yaml | autoscaler import - --kafka-bootstrap-servers kafka:9092
+  kubectl get scaledobject,triggerauthentication -n shop -o yaml |
+      autoscaler import - --kafka-sasl scram_sha512 --kafka-tls enable
 
 The file is forecast-only (dry_run: true): check it (autoscaler validate), replay it, run it
 beside KEDA, and only then delete the ScaledObject or HPA and set dry_run: false."""
