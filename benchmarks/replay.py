@@ -302,8 +302,8 @@ def _print_trace(name: str, summary: dict[str, Any], report: dict[str, Any]) -> 
     result = report["verdict"]
     print(
         f"\n{name}: {summary['duration_hours'] / 24:.0f} days, {summary['steps']} polls of "
-        f"{summary['step_seconds']:g}s, work lower bound "
-        f"{summary['work_lower_bound_replica_hours']:.0f} replica-hours, oracle lower bound "
+        f"{summary['step_seconds']:g}s, work arrived "
+        f"{summary['work_arrived_replica_hours']:.0f} replica-hours, lower bound (the oracle's) "
         f"{summary['oracle_lower_bound_replica_hours']:.0f}"
     )
     print(HEADER)

@@ -501,6 +501,27 @@ def test_every_flag_of_every_command_says_what_it_does(
         assert parser.description, f"{name} has no description"
 
 
+@pytest.mark.parametrize(
+    ("name", "parser"), [pytest.param(name, parser, id=name) for name, parser in _parsers()]
+)
+def test_every_flag_with_a_default_says_it(name: str, parser: argparse.ArgumentParser) -> None:
+    """tune's --jobs said only "processes": a reader could not know it runs two at once."""
+    silent = [
+        action.option_strings
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, argparse.SUPPRESS)
+        and "default" not in (action.help or "")
+    ]
+    assert silent == [], f"{name}: the help does not say the default of {silent}"
+
+
+def test_tune_help_names_every_file_it_writes() -> None:
+    text = " ".join(_subcommands(build_parser())["tune"].format_help().split())
+    for written in ("tune.json", "report.html", "config.yaml"):
+        assert written in text, written
+
+
 def test_every_command_is_listed_with_a_line_of_help() -> None:
     (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
     helps = {choice.dest: choice.help for choice in commands._choices_actions}

@@ -54,6 +54,12 @@ FIXTURE_TARGETS = {
     "multi-doc.yaml": ["clickstream"],
     "hpa.yaml": ["payments-consumer"],
     "readme.yaml": ["orders-consumer"],
+    "triggerauthentication.yaml": ["ledger"],
+}
+FIXTURE_FLAGS = {
+    # sasl (and tls) come from a TriggerAuthentication of the input: the import needs them said.
+    "multi-doc.yaml": ["--kafka-sasl", "plaintext"],
+    "triggerauthentication.yaml": ["--kafka-sasl", "scram_sha512", "--kafka-tls", "enable"],
 }
 
 
@@ -73,6 +79,7 @@ def test_every_fixture_imports_to_a_forecast_only_config_that_validates(
         str(written),
         "--kafka-bootstrap-servers",
         BROKERS,
+        *FIXTURE_FLAGS.get(fixture, []),
     )
     assert (code, out) == (0, ""), err
     assert err.splitlines()[-1].startswith(f"imported {len(FIXTURE_TARGETS[fixture])} target")
@@ -96,10 +103,9 @@ def test_every_fixture_imports_to_a_forecast_only_config_that_validates(
 
 @pytest.mark.parametrize("fixture", sorted(FIXTURE_TARGETS))
 def test_json_is_the_same_config(fixture: str, capsys: pytest.CaptureFixture[str]) -> None:
-    as_yaml = _imported(capsys, fixture, "--kafka-bootstrap-servers", BROKERS)
-    code, out, _ = _import(
-        capsys, str(FIXTURES / fixture), "-o", "json", "--kafka-bootstrap-servers", BROKERS
-    )
+    flags = ["--kafka-bootstrap-servers", BROKERS, *FIXTURE_FLAGS.get(fixture, [])]
+    as_yaml = _imported(capsys, fixture, *flags)
+    code, out, _ = _import(capsys, str(FIXTURES / fixture), "-o", "json", *flags)
     assert code == 0
     assert json.loads(out) == as_yaml
     assert parse_config(json.loads(out)) == parse_config(as_yaml)
@@ -260,7 +266,7 @@ def test_a_list_shares_one_cluster_and_names_targets_by_namespace(
 
 
 def test_multi_documents_skip_what_is_not_for_them(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _import(capsys, str(FIXTURES / "multi-doc.yaml"))
+    code, out, err = _import(capsys, str(FIXTURES / "multi-doc.yaml"), "--kafka-sasl", "plaintext")
     assert code == 0
     (target,) = yaml.safe_load(out)["targets"]
     assert target["scale_target_ref"] == {"kind": "StatefulSet", "name": "clickstream-sink"}
@@ -270,7 +276,189 @@ def test_multi_documents_skip_what_is_not_for_them(capsys: pytest.CaptureFixture
     assert "annotate the analytics workload with autoscaler.io/paused-replicas" in warnings
     assert "analytics/frontend: no metric this project can map: skipped" in warnings
     assert "Deployment analytics/clickstream-sink: not a KEDA ScaledObject" in warnings
-    assert "TriggerAuthentication analytics/kafka-plain may set sasl and tls" in warnings
+    assert "may set" not in warnings
+    assert (
+        "TriggerAuthentication analytics/kafka-plain: read for ScaledObject analytics/clickstream: "
+        "the names of its parameters, sasl, username, password from Secret kafka-credentials; "
+        "their values are never copied"
+    ) in warnings
+    # Read, not skipped: 5 objects, 1 target, the two HPAs and the Deployment skipped.
+    assert err.splitlines()[-1].startswith(
+        "imported 1 target from 5 objects (1 TriggerAuthentication read for its parameters), "
+        "3 skipped;"
+    )
+    cluster = yaml.safe_load(out)["kafka_clusters"]["kafka"]
+    assert cluster["security_protocol"] == "SASL_PLAINTEXT"
+    assert cluster["sasl"]["mechanism"] == "PLAIN"
+
+
+def test_security_held_by_a_triggerauthentication_of_the_input_is_never_plaintext(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: sasl and tls as secretTargetRef parameters, not in the metadata.
+    Their values are in the Secret: without the flags saying them, nothing is written and
+    one line names the parameters and the TriggerAuthentication."""
+    written = tmp_path / "autoscaler.yaml"
+    fixture = str(FIXTURES / "triggerauthentication.yaml")
+    code, out, err = _import(capsys, fixture, "--output", str(written))
+    assert (code, out) == (2, "")
+    assert not written.exists()
+    assert err.splitlines() == [
+        "import: ScaledObject payments/ledger, trigger 0 (kafka): sasl and tls come from "
+        "TriggerAuthentication payments/kafka-mtls (Secret kafka-mtls) and their values are "
+        "not read here: say what they are with --kafka-sasl "
+        "none|plaintext|scram_sha256|scram_sha512 and --kafka-tls enable|disable (without, "
+        "this file would connect in PLAINTEXT)",
+        "import: nothing written: 1 problem above would make the config connect with less "
+        "security than KEDA does",
+    ]
+    code, out, err = _import(capsys, fixture, "--kafka-sasl", "scram_sha512")
+    assert code == 2
+    assert "tls comes from TriggerAuthentication payments/kafka-mtls" in err
+    assert "--kafka-tls enable|disable" in err
+    assert "--kafka-sasl none" not in err, "sasl is said: only tls is asked for"
+
+
+def test_what_a_triggerauthentication_of_the_input_holds_is_mapped_to_placeholders(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    document = _imported(
+        capsys, "triggerauthentication.yaml", *FIXTURE_FLAGS["triggerauthentication.yaml"]
+    )
+    assert document["kafka_clusters"] == {
+        "kafka": {
+            "bootstrap_servers": ["kafka-0.kafka.payments.svc:9093"],
+            "security_protocol": "SASL_SSL",
+            "sasl": {
+                "mechanism": "SCRAM-SHA-512",
+                "username": "change-me",
+                "password_file": "/var/run/secrets/kafka/password",
+            },
+            "tls": {
+                "ca_file": "/var/run/secrets/kafka/ca.crt",
+                "cert_file": "/var/run/secrets/kafka/tls.crt",
+                "key_file": "/var/run/secrets/kafka/tls.key",
+            },
+        }
+    }
+    code, _, err = _import(
+        capsys,
+        str(FIXTURES / "triggerauthentication.yaml"),
+        *FIXTURE_FLAGS["triggerauthentication.yaml"],
+    )
+    assert code == 0
+    warnings = _warnings(err)
+    assert (
+        "TriggerAuthentication payments/kafka-mtls: read for ScaledObject payments/ledger: the "
+        "names of its parameters, sasl, tls, username, password, ca, cert, key from Secret "
+        "kafka-mtls; their values are never copied (the notes on the connection say what to "
+        "fill in)"
+    ) in warnings
+    assert (
+        "ClusterTriggerAuthentication shared-vault: no ScaledObject of the input uses it: ignored"
+    ) in warnings
+    assert any(
+        w.startswith("kafka_clusters.kafka (for ledger): tls: the files in TriggerAuthentication "
+                     "payments/kafka-mtls are not copied: put the ca in "
+                     "/var/run/secrets/kafka/ca.crt, the cert in /var/run/secrets/kafka/tls.crt")
+        for w in warnings
+    )  # fmt: skip
+    assert err.splitlines()[-1].startswith(
+        "imported 1 target from 3 objects (1 TriggerAuthentication read for its parameters), "
+        "1 skipped;"
+    )
+
+
+AUTHENTICATION = """apiVersion: keda.sh/v1alpha1
+kind: TriggerAuthentication
+metadata: {name: kafka-auth, namespace: shop}
+spec:
+  secretTargetRef: [PARAMETERS]
+---
+"""
+
+
+def _authenticated(parameters: str, metadata: str = "topic: orders") -> str:
+    body = _scaled_object(metadata).replace(
+        "  triggers:\n    - type: kafka\n",
+        "  triggers:\n    - type: kafka\n      authenticationRef: {name: kafka-auth}\n",
+    )
+    return AUTHENTICATION.replace("PARAMETERS", parameters) + body
+
+
+@pytest.mark.parametrize(
+    ("parameters", "metadata", "flags", "warning"),
+    [
+        pytest.param(
+            "{parameter: sasl, name: s, key: sasl}",
+            "topic: orders, sasl: plaintext",
+            [],
+            "sasl is set both in the trigger's metadata and in TriggerAuthentication "
+            "shop/kafka-auth: skipped (KEDA refuses it too)",
+            id="both-places",
+        ),
+        pytest.param(
+            "{parameter: tls, name: s, key: tls}, {parameter: cert, name: s, key: c}",
+            "topic: orders",
+            ["--kafka-tls", "enable"],
+            "TriggerAuthentication shop/kafka-auth holds one of cert and key: they go "
+            "together: skipped (KEDA refuses it too)",
+            id="cert-without-key",
+        ),
+        pytest.param(
+            "{parameter: username, name: s, key: u}, {parameter: ca, name: s, key: c}",
+            "topic: orders",
+            [],
+            "username in TriggerAuthentication shop/kafka-auth: KEDA uses them only with sasl: "
+            "left out",
+            id="unused-credentials",
+        ),
+        pytest.param(
+            "{parameter: tls, name: s, key: t}, {parameter: keyPassword, name: s, key: p}",
+            "topic: orders",
+            ["--kafka-tls", "enable"],
+            "keyPassword in TriggerAuthentication shop/kafka-auth: an encrypted client key is "
+            "not supported: mount the key decrypted",
+            id="key-password",
+        ),
+    ],
+)
+def test_what_a_triggerauthentication_gives_that_cannot_be_mapped_is_said(
+    parameters: str,
+    metadata: str,
+    flags: list[str],
+    warning: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, _, err = _import(capsys, "-", *flags, stdin=_authenticated(parameters, metadata))
+    assert f"ScaledObject shop/orders, trigger 0 (kafka): {warning}" in _warnings(err), err
+
+
+def test_the_flags_say_the_security_of_a_triggerauthentication_not_in_the_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = _scaled_object().replace(
+        "  triggers:\n    - type: kafka\n",
+        "  triggers:\n    - type: kafka\n      authenticationRef: {name: elsewhere}\n",
+    )
+    code, out, err = _import(capsys, "-", stdin=text)
+    assert code == 0
+    assert yaml.safe_load(out)["kafka_clusters"]["kafka"] == {"bootstrap_servers": ["kafka:9092"]}
+    assert any(
+        "TriggerAuthentication shop/elsewhere is not in the input, and KEDA reads sasl and "
+        "tls there too: if it holds them, this file lacks them" in w
+        for w in _warnings(err)
+    )
+    code, out, err = _import(
+        capsys, "-", "--kafka-sasl", "scram_sha256", "--kafka-tls", "enable", stdin=text
+    )
+    assert code == 0
+    cluster = yaml.safe_load(out)["kafka_clusters"]["kafka"]
+    assert (cluster["security_protocol"], cluster["sasl"]["mechanism"]) == (
+        "SASL_SSL",
+        "SCRAM-SHA-256",
+    )
+    assert "is not in the input" not in err
 
 
 def test_an_hpa_maps_replicas_behavior_and_its_lag_metric(

@@ -38,6 +38,8 @@ examples:
   kubectl get scaledobject -A -o yaml | autoscaler import - --output autoscaler.yaml
   autoscaler import orders-scaledobject.yaml -o json
   kubectl get hpa -n shop -o yaml | autoscaler import - --kafka-bootstrap-servers kafka:9092
+  kubectl get scaledobject,triggerauthentication -n shop -o yaml |
+      autoscaler import - --kafka-sasl scram_sha512 --kafka-tls enable
 
 The file is forecast-only (dry_run: true): check it (autoscaler validate), replay it, run it
 beside KEDA, and only then delete the ScaledObject or HPA and set dry_run: false."""
@@ -67,6 +69,20 @@ def add_parser(commands: Any) -> None:
         help="the Kafka cluster an HPA's consumer-lag metric is read from: an HPA does not "
         "say, so without this such a metric is not imported (KEDA triggers name theirs)",
     )
+    parser.add_argument(
+        "--kafka-sasl",
+        choices=("none", "plaintext", "scram_sha256", "scram_sha512"),
+        help="what the sasl parameter of a kafka trigger's TriggerAuthentication holds (its "
+        "value is in a Secret, which is not read): needed when a TriggerAuthentication in the "
+        "input holds sasl, and used for one that is not in the input; a sasl in the "
+        "trigger's metadata is read as it is (default: none, and an import that needs it "
+        "fails, naming the parameters)",
+    )
+    parser.add_argument(
+        "--kafka-tls",
+        choices=("enable", "disable"),
+        help="the same for the tls parameter (default: none, as --kafka-sasl)",
+    )
     parser.set_defaults(handler=run_command)
 
 
@@ -91,7 +107,20 @@ def run_command(
     except ManifestError as error:
         print(f"import: {error}", file=sys.stderr)
         return EXIT_INPUT
-    imported = import_objects(objects, ImportOptions(kafka_bootstrap_servers=servers))
+    options = ImportOptions(
+        kafka_bootstrap_servers=servers, kafka_sasl=args.kafka_sasl, kafka_tls=args.kafka_tls
+    )
+    imported = import_objects(objects, options)
+    if imported.problems:  # nothing is written: the other notes can wait for the next try
+        for stop in imported.problems:
+            print(f"import: {stop}", file=sys.stderr)
+        count = len(imported.problems)
+        print(
+            f"import: nothing written: {count} problem{'' if count == 1 else 's'} above would "
+            "make the config connect with less security than KEDA does",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     for note in imported.notes:
         print(f"warning: {note}", file=sys.stderr)
     if not imported.sources:
@@ -126,11 +155,9 @@ def run_command(
         out.write(written)
     targets = len(imported.sources)
     where = f" to {args.output}" if args.output else ""
-    skipped = f", {imported.skipped} skipped" if imported.skipped else ""
     print(
         f"imported {targets} target{'' if targets == 1 else 's'}{where} from "
-        f"{imported.objects} object{'' if imported.objects == 1 else 's'}{skipped}; "
-        "forecast-only (dry_run: true) until you switch it off",
+        f"{imported.counts()}; forecast-only (dry_run: true) until you switch it off",
         file=sys.stderr,
     )
     return EXIT_OK

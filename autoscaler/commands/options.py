@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 DATA = Path(__file__).resolve().parent.parent / "data"
 EMBEDDED_TRACE = DATA / "nab_twitter_amzn.csv"
 DAY = 86400.0
+DEMO_SPAN_DAYS = 3.0
+"""Days replayed of the embedded demo trace when no --span-days says (replay's quick
+demo, and tune's: the shortest history tune splits into a day's test after two of tuning);
+the whole trace is 48 days after the warm-up."""
+PEAK_HELP = (
+    "(default: half of max_replicas for the embedded demo trace, whose values are tweet "
+    "counts; your own history replays as it is, unless given; 0: as it is)"
+)
 
 
 def example_config() -> Path:
@@ -33,9 +41,7 @@ def example_config() -> Path:
     return Path(__file__).resolve().parents[2] / "config.example.yaml"
 
 
-def add_simulation_arguments(
-    parser: argparse.ArgumentParser, *, peak_default: float | None, peak_help: str
-) -> argparse._ArgumentGroup:
+def add_simulation_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The target and what is simulated (``replay`` and ``tune`` take the same)."""
     target = parser.add_argument_group("what is simulated (default: the target's config)")
     target.add_argument("--config", metavar="FILE", help="config file (default: the example)")
@@ -77,15 +83,43 @@ def add_simulation_arguments(
     target.add_argument(
         "--peak-replicas",
         type=float,
-        default=peak_default,
         metavar="N",
-        help=f"scale the history so that its 99th percentile needs N replicas {peak_help}",
+        help=f"scale the history so that its 99th percentile needs N replicas {PEAK_HELP}",
     )
     target.add_argument(
-        "--warmup-days", type=float, default=7.0, help="history used only to warm up (7)"
+        "--warmup-days", type=float, default=7.0, help="days used only to warm up (default 7)"
     )
-    target.add_argument("--span-days", type=float, help="use at most this many days")
+    target.add_argument(
+        "--span-days",
+        type=float,
+        help="use at most this many days after the warm-up (default: all of it; "
+        f"{DEMO_SPAN_DAYS:g} of the embedded demo trace in tune, and in replay's default run)",
+    )
     return target
+
+
+def uses_embedded_trace(args: argparse.Namespace) -> bool:
+    """No history named (a CSV, a Prometheus query, a fleet): the embedded demo trace."""
+    named = ("history", "prometheus_url", "query", "fleet", "fleet_label")
+    return not any(getattr(args, name, None) for name in named)
+
+
+def peak_replicas(args: argparse.Namespace, target: TargetConfig) -> float | None:
+    """What ``--peak-replicas`` scales the history for, the same in ``replay`` and ``tune``:
+    as given (0: the values as they are), else half of ``max_replicas`` on the embedded
+    demo trace (its values are tweets per 5 minutes: as messages/s they would never need a
+    second replica), else None (a user's own history, or fleet, replays as recorded)."""
+    if args.peak_replicas is not None:
+        return float(args.peak_replicas)
+    return target.max_replicas / 2 if uses_embedded_trace(args) else None
+
+
+def demo_span_days(args: argparse.Namespace) -> float | None:
+    """``--span-days`` as given; else ``DEMO_SPAN_DAYS`` on the embedded demo trace (tune
+    over its whole 48 days would take hours on two cores); else None (all of it)."""
+    if args.span_days is not None:
+        return float(args.span_days)
+    return DEMO_SPAN_DAYS if uses_embedded_trace(args) else None
 
 
 def load_target(args: argparse.Namespace, command: str) -> tuple[str, TargetConfig] | None:

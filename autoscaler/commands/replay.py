@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from autoscaler.commands.options import (
     DAY,
+    DEMO_SPAN_DAYS,
     add_history_arguments,
     add_simulation_arguments,
     check_format_and_output,
@@ -23,6 +24,7 @@ from autoscaler.commands.options import (
     draw_progress,
     load_target,
     load_trace,
+    peak_replicas,
     simulation_settings,
 )
 from autoscaler.output import add_format_argument, write_structured
@@ -34,10 +36,9 @@ if TYPE_CHECKING:
 ALL_PREDICTORS = ("linear", "holt_winters", "seasonal_ridge", "quantile_gbm", "auto", "auto/sized")
 # What runs with no argument: one PHPA-parity model, ours, and auto (the config's default
 # model), planned, and auto sized per poll (planner: none, to see what the planner buys), on
-# three days after a week of warm-up: a newcomer's first run in well under a minute on two
-# cores.
+# three days after a week of warm-up: a newcomer's first run in about a minute on two
+# cores (55 s measured on a lightly loaded machine).
 QUICK_PREDICTORS = ("none", "linear", "seasonal_ridge", "auto", "auto/sized")
-QUICK_SPAN_DAYS = 3.0
 
 EXIT_OK, EXIT_FAILURE, EXIT_INPUT = 0, 1, 2
 
@@ -54,12 +55,7 @@ def add_parser(commands: Any) -> None:
     )
     add_history_arguments(parser)
 
-    target = add_simulation_arguments(
-        parser,
-        peak_default=None,
-        peak_help="(default: half of max_replicas for the embedded demo trace; your own history "
-        "replays as it is, unless given; 0: as it is)",
-    )
+    target = add_simulation_arguments(parser)
     target.add_argument(
         "--predictors",
         help=f"comma-separated runs besides reactive and oracle (default: "
@@ -140,7 +136,7 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 args,
                 target,
                 throughput,
-                peak=args.peak_replicas,
+                peak=peak_replicas(args, target),
                 span_days=args.span_days,
                 frontier=False,
             )
@@ -151,13 +147,11 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         # The embedded demo trace is scaled to the target (its counts are tweets); a user's
         # own history replays as it is (messages/s, or per row) unless --peak-replicas asks.
-        embedded = not (args.history or args.prometheus_url)
-        default_peak = target.max_replicas / 2 if embedded else None
-        peak = args.peak_replicas if args.peak_replicas is not None else default_peak
+        peak = peak_replicas(args, target)
         span_days = (
             args.span_days
             if args.span_days is not None
-            else (QUICK_SPAN_DAYS if default_run else None)
+            else (DEMO_SPAN_DAYS if default_run else None)
         )
         settings = simulation_settings(args, target, throughput, peak=peak, span_days=span_days)
         progress = None if args.no_progress or not sys.stderr.isatty() else _progress_bar
@@ -239,13 +233,9 @@ def _predictors(text: str | None, default_run: bool) -> list[str]:
 
 
 def _headline(summary: dict[str, Any], trace: Trace, scale: float, settings: ReplaySettings) -> str:
-    factor = f"{scale:,.0f}" if scale >= 100 else f"{scale:.4g}"
-    scaled = (
-        "arrival rate as recorded"
-        if scale == 1 or settings.peak_replicas is None
-        else f"arrival rate scaled x{factor} so that its 99th percentile needs "
-        f"{settings.peak_replicas:g} replicas (--peak-replicas)"
-    )
+    from autoscaler.report.tables import scaling_text
+
+    scaled = scaling_text(scale, settings.peak_replicas)
     return (
         f"{summary['trace']}: {summary['duration_hours'] / 24:.1f} days replayed "
         f"({summary['steps']} polls of {summary['step_seconds']:g}s) after "

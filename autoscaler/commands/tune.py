@@ -6,7 +6,7 @@ history, and prints: the split, the frontier of SLO-violation minutes against re
 (tuning part, with each point's test-part figures), reactive KEDA, the KEDA frontier and the
 oracle on the test part, and the recommended setting as a config fragment. ``--output DIR``
 writes ``tune.json`` and ``config.yaml`` (the config with the recommendation applied, which
-``autoscaler validate`` accepts).
+``autoscaler validate`` accepts) and ``report.html``.
 """
 
 from __future__ import annotations
@@ -26,9 +26,11 @@ from autoscaler.commands.options import (
     add_simulation_arguments,
     check_format_and_output,
     check_simulation_numbers,
+    demo_span_days,
     draw_progress,
     load_target,
     load_trace,
+    peak_replicas,
     simulation_settings,
 )
 from autoscaler.traces import TraceError
@@ -48,7 +50,7 @@ def add_parser(commands: Any) -> None:
         "and the oracle.",
     )
     add_history_arguments(parser)
-    add_simulation_arguments(parser, peak_default=0.0, peak_help="(default 0: as it is)")
+    add_simulation_arguments(parser)
     parser.add_argument(
         "--budget",
         type=float,
@@ -71,9 +73,19 @@ def add_parser(commands: Any) -> None:
         metavar="F",
         help="share of the replayed span tuned on; the rest is the test (default 0.67)",
     )
-    parser.add_argument("--output", metavar="DIR", help="write tune.json and config.yaml")
     parser.add_argument(
-        "--jobs", type=int, default=min(2, os.cpu_count() or 1), metavar="N", help="processes"
+        "--output",
+        metavar="DIR",
+        help="write tune.json (every setting's figures), report.html (their cost against "
+        "their violations, beside KEDA and the oracle) and config.yaml (your config with the "
+        "recommendation applied)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        metavar="N",
+        help="groups of settings replayed at once, one process each (default: 2, or 1 on one core)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     from autoscaler.commands.fleet import add_fleet_arguments
@@ -121,8 +133,8 @@ def run_command(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
             args,
             target,
             throughput,
-            peak=args.peak_replicas,
-            span_days=args.span_days,
+            peak=peak_replicas(args, target),
+            span_days=demo_span_days(args),
             frontier=False,
         )
         candidates = sample(args.settings, models, budget_pct=args.budget)

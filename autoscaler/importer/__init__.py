@@ -2,10 +2,11 @@
 project's config.
 
 ``manifests`` reads the objects (a file or stdin; one, a List, or many documents);
-``keda`` (with ``triggers``, the key tables) and ``hpa`` map one object each to a draft
-target, key by key, with a note for everything left out; ``assemble`` names the targets,
-shares Kafka clusters and Prometheus servers between them, writes the header and checks
-the result with the config loader; the sub-command is ``autoscaler.commands.importer``.
+``auth`` reads the TriggerAuthentications of the input (their parameters' names, never
+their values); ``keda`` (with ``triggers``, the key tables) and ``hpa`` map one object each
+to a draft target, key by key, with a note for everything left out; ``assemble`` names the
+targets, shares Kafka clusters and Prometheus servers between them, writes the header and
+checks the result with the config loader; the sub-command is ``autoscaler.commands.importer``.
 Nothing here talks to a cluster.
 """
 

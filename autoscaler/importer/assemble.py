@@ -22,6 +22,7 @@ import yaml
 
 from autoscaler import __version__
 from autoscaler.config import AutoscalerConfig, parse_config
+from autoscaler.importer import auth
 from autoscaler.importer.drafts import (
     KafkaConnection,
     Mapped,
@@ -33,6 +34,7 @@ from autoscaler.importer.drafts import (
 from autoscaler.importer.hpa import map_hpa
 from autoscaler.importer.keda import map_scaled_object
 from autoscaler.importer.manifests import KubeObject
+from autoscaler.importer.triggers import Context
 from autoscaler.output import Format, dumps
 
 PREDICTOR = {"model": "auto"}
@@ -47,6 +49,10 @@ PROMETHEUS_SECRETS = "/var/run/secrets/prometheus"
 class ImportOptions:
     kafka_bootstrap_servers: tuple[str, ...] | None = None
     """The cluster an HPA's consumer-lag metric is read from (an HPA does not say)."""
+    kafka_sasl: str | None = None
+    """KEDA's ``sasl`` value where a Kafka trigger's TriggerAuthentication holds it."""
+    kafka_tls: str | None = None
+    """KEDA's ``tls`` value where a Kafka trigger's TriggerAuthentication holds it."""
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,30 @@ class Imported:
     notes: tuple[Note, ...]
     objects: int
     """How many objects were read."""
+    authentications_read: int = 0
+    """TriggerAuthentications of the input that the imported triggers' objects use: read
+    for their parameters' names (never their values), so not skipped."""
 
     @property
     def skipped(self) -> int:
-        return self.objects - len(self.sources)
+        return self.objects - len(self.sources) - self.authentications_read
+
+    @property
+    def problems(self) -> tuple[Note, ...]:
+        """Notes that stop the import: nothing is written while there is one."""
+        return tuple(note for note in self.notes if note.error)
+
+    def counts(self) -> str:
+        """``2 objects (1 TriggerAuthentication read for its parameters), 1 skipped``."""
+        objects = self.objects
+        text = f"{objects} object{'' if objects == 1 else 's'}"
+        read = self.authentications_read
+        if read:
+            text += (
+                f" ({read} TriggerAuthentication{'' if read == 1 else 's'} read for "
+                f"{'its' if read == 1 else 'their'} parameters)"
+            )
+        return text + (f", {self.skipped} skipped" if self.skipped else "")
 
 
 def import_objects(objects: Sequence[KubeObject], options: ImportOptions) -> Imported:
@@ -70,8 +96,10 @@ def import_objects(objects: Sequence[KubeObject], options: ImportOptions) -> Imp
     notes: list[Note] = []
     drafts: list[TargetDraft] = []
     taken: dict[tuple[str, str, str], str] = {}
+    authentications = {a.ref: a for a in (auth.read(o) for o in objects if _is_authentication(o))}
+    context = Context(authentications, options.kafka_sasl, options.kafka_tls)
     for obj in objects:
-        mapped = _map(obj, options)
+        mapped = _map(obj, options, context)
         notes.extend(mapped.notes)
         draft = mapped.draft
         if draft is None:
@@ -89,6 +117,9 @@ def import_objects(objects: Sequence[KubeObject], options: ImportOptions) -> Imp
             continue
         taken[workload] = draft.source
         drafts.append(draft)
+    users = _authentication_users(objects)
+    for authentication in authentications.values():
+        notes.append(_read_note(authentication, users.get(authentication.ref, [])))
     clusters = _Registry[KafkaConnection]("kafka")
     servers = _Registry[PrometheusConnection]("prometheus")
     names = _target_names(drafts)
@@ -103,7 +134,9 @@ def import_objects(objects: Sequence[KubeObject], options: ImportOptions) -> Imp
         notes.extend(
             note
             for name, connection in clusters.entries.items()
-            for note in _cluster_notes(name, connection, clusters.users[name])
+            for note in _cluster_notes(
+                name, connection, clusters.users[name], said=_security_said(options)
+            )
         )
     if servers.entries:
         document["prometheus_servers"] = {
@@ -115,7 +148,8 @@ def import_objects(objects: Sequence[KubeObject], options: ImportOptions) -> Imp
             for note in _server_notes(name, connection, servers.users[name])
         )
     document["targets"] = targets
-    return Imported(document, tuple(d.source for d in drafts), tuple(notes), len(objects))
+    read = sum(1 for ref in authentications if users.get(ref))
+    return Imported(document, tuple(d.source for d in drafts), tuple(notes), len(objects), read)
 
 
 def check(imported: Imported) -> AutoscalerConfig:
@@ -137,13 +171,10 @@ def render(imported: Imported, form: Format) -> str:
 def header(imported: Imported) -> str:
     """What the file is and what to check before it scales anything, as YAML comments."""
     count = len(imported.sources)
-    objects = imported.objects
-    skipped = f", {imported.skipped} skipped" if imported.skipped else ""
     intro = (
         f"predictive-autoscaler configuration written by `autoscaler import` (autoscaler "
         f"{__version__}) from KEDA ScaledObjects and HorizontalPodAutoscalers: {count} "
-        f"target{'' if count == 1 else 's'} from {objects} object"
-        f"{'' if objects == 1 else 's'}{skipped}."
+        f"target{'' if count == 1 else 's'} from {imported.counts()}."
     )
     lines = [
         *textwrap.wrap(intro, 92),
@@ -172,15 +203,53 @@ def header(imported: Imported) -> str:
 # --------------------------------------------------------------------------- pieces
 
 
-def _map(obj: KubeObject, options: ImportOptions) -> Mapped:
+def _is_authentication(obj: KubeObject) -> bool:
+    return obj.kind in auth.KINDS and obj.api_version.split("/", 1)[0] == "keda.sh"
+
+
+def _authentication_users(objects: Sequence[KubeObject]) -> dict[str, list[str]]:
+    """The ScaledObjects each TriggerAuthentication is named by (a trigger's
+    ``authenticationRef``), in input order."""
+    users: dict[str, list[str]] = {}
+    for obj in objects:
+        spec = obj.body.get("spec")
+        if obj.kind != "ScaledObject" or not isinstance(spec, dict):
+            continue
+        triggers = spec.get("triggers")
+        for trigger in triggers if isinstance(triggers, list) else []:
+            if not isinstance(trigger, dict):
+                continue
+            ref = auth.trigger_reference(trigger, obj.namespace)
+            if ref is not None and obj.ref not in users.setdefault(ref, []):
+                users[ref].append(obj.ref)
+    return users
+
+
+def _read_note(authentication: auth.Authentication, users: list[str]) -> Note:
+    """What was read from a TriggerAuthentication of the input, in plain words."""
+    if not users:
+        return Note(authentication.ref, "no ScaledObject of the input uses it: ignored")
+    by_source: dict[str, list[str]] = {}
+    for parameter in authentication.parameters:
+        by_source.setdefault(parameter.source, []).append(parameter.name)
+    held = "; ".join(f"{', '.join(names)} from {source}" for source, names in by_source.items())
+    return Note(
+        authentication.ref,
+        f"read for {_users(users)}: the names of its parameters, "
+        f"{held or 'none (no secretTargetRef, env or secret manager)'}; their values are "
+        "never copied (the notes on the connection say what to fill in)",
+    )
+
+
+def _map(obj: KubeObject, options: ImportOptions, context: Context) -> Mapped:
     group = obj.api_version.split("/", 1)[0]
     if obj.kind == "ScaledObject" and group == "keda.sh":
-        return map_scaled_object(obj)
+        return map_scaled_object(obj, context)
     if obj.kind == "HorizontalPodAutoscaler" and group == "autoscaling":
         return map_hpa(obj, options.kafka_bootstrap_servers)
-    if obj.kind in ("TriggerAuthentication", "ClusterTriggerAuthentication"):
-        why = "its secrets are never copied (the notes of the triggers using it say what to do)"
-    elif obj.kind == "ScaledJob":
+    if _is_authentication(obj):
+        return Mapped(None)  # reported once every object is mapped (_read_note)
+    if obj.kind == "ScaledJob":
         why = "a ScaledJob starts Jobs; this project scales Deployments and StatefulSets"
     else:
         why = "not a KEDA ScaledObject or an autoscaling HorizontalPodAutoscaler"
@@ -274,8 +343,16 @@ def _cluster(name: str, connection: KafkaConnection) -> dict[str, Any]:
             "username": USERNAME_PLACEHOLDER,
             "password_file": _secret_file(KAFKA_SECRETS, "kafka", name, "password"),
         }
+    tls: dict[str, Any] = {}
+    if connection.ca:
+        tls["ca_file"] = _secret_file(KAFKA_SECRETS, "kafka", name, "ca.crt")
+    if connection.client_certificate:
+        tls["cert_file"] = _secret_file(KAFKA_SECRETS, "kafka", name, "tls.crt")
+        tls["key_file"] = _secret_file(KAFKA_SECRETS, "kafka", name, "tls.key")
     if connection.tls and connection.insecure_skip_verify:
-        body["tls"] = {"insecure_skip_verify": True}
+        tls["insecure_skip_verify"] = True
+    if tls:
+        body["tls"] = tls
     return body
 
 
@@ -298,7 +375,13 @@ def _users(users: list[str]) -> str:
     return f"{shown} and {len(users) - 3} more" if len(users) > 3 else shown
 
 
-def _cluster_notes(name: str, connection: KafkaConnection, users: list[str]) -> list[Note]:
+def _security_said(options: ImportOptions) -> bool:
+    return options.kafka_sasl is not None and options.kafka_tls is not None
+
+
+def _cluster_notes(
+    name: str, connection: KafkaConnection, users: list[str], *, said: bool = False
+) -> list[Note]:
     about = f"kafka_clusters.{name} (for {_users(users)})"
     auth = connection.authentication
     notes = []
@@ -312,6 +395,8 @@ def _cluster_notes(name: str, connection: KafkaConnection, users: list[str]) -> 
         )
     if connection.sasl_mechanism is not None:
         where = f"in {auth}" if auth else "in no TriggerAuthentication (KEDA needs one)"
+        if auth and connection.secret_sources:
+            where += f" ({connection.secret_sources})"
         password = _secret_file(KAFKA_SECRETS, "kafka", name, "password")
         notes.append(
             Note(
@@ -322,7 +407,24 @@ def _cluster_notes(name: str, connection: KafkaConnection, users: list[str]) -> 
                 "environment variable with password_env instead",
             )
         )
-    if connection.tls and auth:
+    if connection.tls and auth and connection.authentication_read:
+        files = []
+        if connection.ca:
+            files.append(f"the ca in {_secret_file(KAFKA_SECRETS, 'kafka', name, 'ca.crt')}")
+        if connection.client_certificate:
+            cert = _secret_file(KAFKA_SECRETS, "kafka", name, "tls.crt")
+            key = _secret_file(KAFKA_SECRETS, "kafka", name, "tls.key")
+            files.append(f"the cert in {cert} and the key in {key}")
+        if files:
+            notes.append(
+                Note(
+                    about,
+                    f"tls: the files in {auth} are not copied: put {', '.join(files)} (a "
+                    "mounted Secret, see deploy/secret.example.yaml), where the tls section "
+                    "points",
+                )
+            )
+    elif connection.tls and auth:
         notes.append(
             Note(
                 about,
@@ -331,12 +433,15 @@ def _cluster_notes(name: str, connection: KafkaConnection, users: list[str]) -> 
                 "then the system CAs are trusted",
             )
         )
-    if auth and connection.sasl_mechanism is None and not connection.tls:
+    unread = auth and not connection.authentication_read and not said
+    if unread and (connection.sasl_mechanism is None or not connection.tls):
         notes.append(
             Note(
                 about,
-                f"{auth} may set sasl and tls (KEDA reads them there too): if it does, set "
-                "security_protocol and the sasl or tls section",
+                f"{auth} is not in the input, and KEDA reads sasl and tls there too: if it "
+                "holds them, this file lacks them; import it with the ScaledObject (kubectl "
+                "get scaledobject,triggerauthentication -o yaml) or say them with "
+                "--kafka-sasl and --kafka-tls",
             )
         )
     return notes

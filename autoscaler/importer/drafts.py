@@ -19,6 +19,9 @@ class Note:
     about: str
     """``ScaledObject shop/orders``, ``..., trigger 0 (kafka)``, ``kafka_clusters.kafka``."""
     message: str
+    error: bool = False
+    """Nothing is written while any note is an error: the file would be wrong (a
+    connection without the security its TriggerAuthentication gives it), not incomplete."""
 
     def __str__(self) -> str:
         return f"{self.about}: {self.message}"
@@ -39,6 +42,15 @@ class KafkaConnection:
     ``TriggerAuthentication shop/kafka-auth``."""
     security_known: bool = True
     """False when the source does not say how to reach Kafka (an HPA's lag metric)."""
+    authentication_read: bool = False
+    """The TriggerAuthentication was in the input: its parameters are known."""
+    ca: bool = False
+    """It holds a CA (``ca``) for TLS: ``tls.ca_file`` gets a placeholder."""
+    client_certificate: bool = False
+    """It holds a client certificate and key (``cert``, ``key``): ``tls.cert_file`` and
+    ``tls.key_file`` get placeholders."""
+    secret_sources: str = ""
+    """Where its credentials come from (``Secret kafka-credentials``), for the notes."""
 
     @property
     def key(self) -> tuple[object, ...]:
@@ -50,6 +62,9 @@ class KafkaConnection:
             self.insecure_skip_verify,
             self.authentication,
             self.security_known,
+            self.authentication_read,
+            self.ca,
+            self.client_certificate,
         )
 
     @property

@@ -13,7 +13,7 @@ from typing import Any
 from autoscaler.importer import kube
 from autoscaler.importer.drafts import Mapped, Note, TargetDraft, TriggerDraft, skipped
 from autoscaler.importer.manifests import KubeObject
-from autoscaler.importer.triggers import map_trigger
+from autoscaler.importer.triggers import Context, map_trigger
 
 SCALED_OBJECT_KEYS = {
     "minReplicaCount": "min_replicas",
@@ -36,8 +36,9 @@ PAUSE_ANNOTATIONS = {
 }
 
 
-def map_scaled_object(obj: KubeObject) -> Mapped:
-    """One ScaledObject as a draft target (None when nothing can scale it), with notes."""
+def map_scaled_object(obj: KubeObject, context: Context | None = None) -> Mapped:
+    """One ScaledObject as a draft target (None when nothing can scale it), with notes;
+    ``context`` holds the input's TriggerAuthentications and the flags about them."""
     about = obj.ref
     spec = obj.body.get("spec")
     if not isinstance(spec, dict):
@@ -49,7 +50,7 @@ def map_scaled_object(obj: KubeObject) -> Mapped:
     triggers: list[TriggerDraft] = []
     raw_triggers = spec.get("triggers")
     for index, trigger in enumerate(raw_triggers if isinstance(raw_triggers, list) else []):
-        drafted, trigger_notes = map_trigger(trigger, index, obj.ref, obj.namespace)
+        drafted, trigger_notes = map_trigger(trigger, index, obj.ref, obj.namespace, context)
         notes.extend(trigger_notes)
         if drafted is not None:
             triggers.append(drafted)

@@ -17,14 +17,15 @@ scale-down); without ``ignoreNullValues`` a note says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from autoscaler.config.model import KafkaLagTrigger, PrometheusServerConfig, PrometheusTrigger
 from autoscaler.importer import values
+from autoscaler.importer.auth import Authentication, trigger_reference
 from autoscaler.importer.drafts import KafkaConnection, Note, PrometheusConnection, TriggerDraft
 
 KAFKA_TYPES = ("kafka", "apache-kafka")
@@ -89,6 +90,47 @@ KAFKA_SASL = {
     "scram_sha512": "SCRAM-SHA-512",
 }
 """KEDA's ``sasl`` -> ``sasl.mechanism``; oauthbearer, gssapi and aws_msk_iam have none."""
+KAFKA_TLS = ("enable", "disable")
+KAFKA_AUTH_SECURITY = ("sasl", "tls")
+"""TriggerAuthentication parameters that decide the connection's security: their values
+are in a Secret this import does not read, so the user says them (``Context``)."""
+KAFKA_AUTH_MAPPED = {
+    "username": "sasl.username",
+    "password": "sasl.password_file",
+    "ca": "tls.ca_file",
+    "cert": "tls.cert_file",
+    "key": "tls.key_file",
+}
+"""TriggerAuthentication parameters that become a placeholder (the value is never copied)."""
+_OAUTH = ("oauthTokenEndpointUri", "scopes", "oauthExtensions")
+_KERBEROS = ("realm", "kerberosConfig", "keytab", "kerberosServiceName", "kerberosDisableFAST")
+_MSK_IAM = ("awsRegion", "awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken", "awsRoleArn")
+KAFKA_AUTH_UNSUPPORTED = {
+    "keyPassword": "an encrypted client key is not supported: mount the key decrypted",
+    **dict.fromkeys(_OAUTH, "SASL OAUTHBEARER is not supported"),
+    **dict.fromkeys(_KERBEROS, "SASL GSSAPI (Kerberos) is not supported"),
+    **dict.fromkeys(_MSK_IAM, "AWS MSK IAM authentication is not supported"),
+}
+FLAGS = {
+    "sasl": "--kafka-sasl none|plaintext|scram_sha256|scram_sha512",
+    "tls": "--kafka-tls enable|disable",
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What mapping a trigger needs beyond its own object."""
+
+    authentications: Mapping[str, Authentication] = field(default_factory=dict)
+    """The TriggerAuthentications of the input, by ``reference``."""
+    kafka_sasl: str | None = None
+    """``--kafka-sasl``: KEDA's ``sasl`` value where a TriggerAuthentication holds it."""
+    kafka_tls: str | None = None
+    """``--kafka-tls``: KEDA's ``tls`` value where a TriggerAuthentication holds it."""
+
+    def flag(self, key: str) -> str | None:
+        return self.kafka_sasl if key == "sasl" else self.kafka_tls
+
 
 PROMETHEUS_KEYS: dict[str, Key] = {
     "query": Key("query", values.text),
@@ -117,7 +159,7 @@ PROMETHEUS_UNSUPPORTED = {
 
 
 def map_trigger(
-    trigger: object, index: int, ref: str, namespace: str
+    trigger: object, index: int, ref: str, namespace: str, context: Context | None = None
 ) -> tuple[TriggerDraft | None, list[Note]]:
     if not isinstance(trigger, dict):
         return None, [Note(f"{ref}, triggers[{index}]", "not a mapping: skipped")]
@@ -127,7 +169,7 @@ def map_trigger(
     metadata = trigger.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     if kind in KAFKA_TYPES:
-        return _kafka(trigger, metadata, str(kind), about, namespace)
+        return _kafka(trigger, metadata, str(kind), about, namespace, context or Context())
     if kind == PROMETHEUS_TYPE:
         return _prometheus(trigger, metadata, about, namespace)
     if kind in RESOURCE_TYPES:
@@ -195,18 +237,13 @@ def _mapped_keys(
     return body, notes
 
 
-def _authentication(trigger: dict[str, Any], namespace: str) -> str | None:
-    ref = trigger.get("authenticationRef")
-    if not isinstance(ref, dict) or not ref.get("name"):
-        return None
-    kind = ref.get("kind") or "TriggerAuthentication"
-    if kind == "ClusterTriggerAuthentication":
-        return f"{kind} {ref['name']}"
-    return f"{kind} {namespace}/{ref['name']}"
-
-
 def _kafka(
-    trigger: dict[str, Any], metadata: dict[str, Any], scaler: str, about: str, namespace: str
+    trigger: dict[str, Any],
+    metadata: dict[str, Any],
+    scaler: str,
+    about: str,
+    namespace: str,
+    context: Context,
 ) -> tuple[TriggerDraft | None, list[Note]]:
     keys = dict(KAFKA_KEYS)
     if scaler == "apache-kafka":
@@ -230,10 +267,16 @@ def _kafka(
                 "(lag_threshold, as AverageValue) only: skipped",
             ),
         ]
+    reference = trigger_reference(trigger, namespace)
+    auth = context.authentications.get(reference) if reference else None
+    security, security_notes = _kafka_security(metadata, reference, auth, context, about)
+    notes.extend(security_notes)
+    if security is None:
+        return None, notes
     try:
         servers = [s.strip() for s in values.text(metadata["bootstrapServers"]).split(",")]
-        sasl = values.text(metadata.get("sasl", "none")).lower()
-        tls = values.text(metadata.get("tls", "disable")).lower()
+        sasl = values.text(security["sasl"]).lower()
+        tls = values.text(security["tls"]).lower()
         unsafe = values.boolean(metadata.get("unsafeSsl", False))
     except values.BadValueError as problem:
         return None, [*notes, Note(about, f"{problem}: skipped (KEDA refuses it too)")]
@@ -246,18 +289,108 @@ def _kafka(
                 "scram_sha512 are): skipped",
             ),
         ]
-    if tls not in ("enable", "disable"):
+    if tls not in KAFKA_TLS:
         return None, [*notes, Note(about, f"tls {tls!r} is not enable or disable: skipped")]
     if unsafe and tls != "enable":
         notes.append(Note(about, "unsafeSsl without tls: enable does nothing: left out"))
+    held = auth.names if auth is not None else frozenset()
+    if tls == "enable" and len(held & {"cert", "key"}) == 1:
+        return None, [
+            *notes,
+            Note(
+                about,
+                f"{auth.ref if auth else ''} holds one of cert and key: they go together: "
+                "skipped (KEDA refuses it too)",
+            ),
+        ]
+    if auth is not None:
+        notes.extend(_unused_parameters(auth, KAFKA_SASL[sasl] is not None, tls == "enable", about))
     connection = KafkaConnection(
         bootstrap_servers=tuple(dict.fromkeys(s for s in servers if s)),
         sasl_mechanism=KAFKA_SASL[sasl],
         tls=tls == "enable",
         insecure_skip_verify=unsafe and tls == "enable",
-        authentication=_authentication(trigger, namespace),
+        authentication=reference,
+        authentication_read=auth is not None,
+        ca=tls == "enable" and "ca" in held,
+        client_certificate=tls == "enable" and {"cert", "key"} <= held,
+        secret_sources="" if auth is None else auth.sources(held & set(KAFKA_AUTH_MAPPED)),
     )
     return TriggerDraft(_named({"type": "kafka_lag"}, trigger, body), connection), notes
+
+
+def _kafka_security(
+    metadata: dict[str, Any],
+    reference: str | None,
+    auth: Authentication | None,
+    context: Context,
+    about: str,
+) -> tuple[dict[str, object] | None, list[Note]]:
+    """The trigger's ``sasl`` and ``tls`` as KEDA reads them: from the metadata, else from
+    its TriggerAuthentication (KEDA refuses both at once). A TriggerAuthentication of the
+    input that holds one has its value in a Secret not read here: the user says it
+    (``--kafka-sasl``, ``--kafka-tls``), or the import fails, naming the parameters; never
+    a PLAINTEXT connection that validates. One not in the input may hold them: the flags
+    apply to it too, and without them the cluster's notes say so."""
+    held = auth.names if auth is not None else frozenset()
+    security: dict[str, object] = {}
+    unknown = []
+    for key, default in (("sasl", "none"), ("tls", "disable")):
+        flag = context.flag(key)
+        if key in metadata and key in held and auth is not None:
+            return None, [
+                Note(
+                    about,
+                    f"{key} is set both in the trigger's metadata and in {auth.ref}: skipped "
+                    "(KEDA refuses it too)",
+                )
+            ]
+        if key in metadata:
+            security[key] = metadata[key]
+        elif key in held:
+            if flag is None:
+                unknown.append(key)
+            security[key] = flag or default
+        elif reference is not None and auth is None and flag is not None:
+            security[key] = flag
+        else:
+            security[key] = default
+    if unknown and auth is not None:
+        they = "its value is" if len(unknown) == 1 else "their values are"
+        return None, [
+            Note(
+                about,
+                f"{' and '.join(unknown)} {'comes' if len(unknown) == 1 else 'come'} from "
+                f"{auth.ref} ({auth.sources(set(unknown))}) and {they} not read here: say "
+                f"what {'it is' if len(unknown) == 1 else 'they are'} with "
+                f"{' and '.join(FLAGS[key] for key in unknown)} (without, this file would "
+                "connect in PLAINTEXT)",
+                error=True,
+            )
+        ]
+    return security, []
+
+
+def _unused_parameters(auth: Authentication, sasl: bool, tls: bool, about: str) -> list[Note]:
+    """Notes on a TriggerAuthentication's parameters that this connection does not use."""
+    held = auth.names
+    notes = []
+    idle_sasl = sorted(held & {"username", "password"}) if not sasl else []
+    idle_tls = sorted(held & {"ca", "cert", "key", "keyPassword"}) if not tls else []
+    if idle_sasl:
+        what = ", ".join(idle_sasl)
+        notes.append(Note(about, f"{what} in {auth.ref}: KEDA uses them only with sasl: left out"))
+    if idle_tls:
+        what = ", ".join(idle_tls)
+        notes.append(Note(about, f"{what} in {auth.ref}: KEDA uses them only with tls: left out"))
+    known = {*KAFKA_AUTH_SECURITY, *KAFKA_AUTH_MAPPED, *KAFKA_AUTH_UNSUPPORTED}
+    for name in sorted(held - known):
+        unknown = f"{name} in {auth.ref}: not a parameter of KEDA's kafka scaler known here"
+        notes.append(Note(about, f"{unknown}: left out"))
+    for name in sorted(held & set(KAFKA_AUTH_UNSUPPORTED)):
+        if name != "keyPassword" or tls:
+            notes.append(Note(about, f"{name} in {auth.ref}: {KAFKA_AUTH_UNSUPPORTED[name]}"))
+    return notes
 
 
 def _prometheus(
@@ -342,7 +475,7 @@ def _prometheus_connection(
         headers=tuple(headers.items()),
         timeout_seconds=timeout,
         bearer_token="bearer" in modes,
-        authentication=_authentication(trigger, namespace),
+        authentication=trigger_reference(trigger, namespace),
     )
     return connection, notes
 

@@ -37,7 +37,7 @@ from autoscaler.replay.summary import (
     frontier_standing,
     keda_points,
     summarize,
-    work_lower_bound_hours,
+    work_arrived_hours,
 )
 from autoscaler.traces import Trace, TraceError
 
@@ -110,7 +110,7 @@ class ReplayResult:
             "slo_budget_source": self.slo_budget_source,
             "lead_seconds": self.lead_seconds,
             "trace_scale": self.scale,
-            "work_lower_bound_replica_hours": work_lower_bound_hours(
+            "work_arrived_replica_hours": work_arrived_hours(
                 any_timeline.arrival_rate, step, self.settings.per_replica_throughput
             ),
             "oracle_lower_bound_replica_hours": None

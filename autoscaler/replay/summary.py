@@ -24,7 +24,11 @@ from predictors import metrics
 DAY = 86400.0
 
 
-def work_lower_bound_hours(rates: FloatArray, step_seconds: float, throughput: float) -> float:
+def work_arrived_hours(rates: FloatArray, step_seconds: float, throughput: float) -> float:
+    """The work that arrived, in replica-hours of one replica's throughput (what a schedule
+    that never idled would pay). Not a lower bound on a run's cost, which is the oracle's
+    (``oracle_lower_bound_replica_hours``: start-ups and the SLO count too): one name for
+    one bound."""
     return float(np.sum(rates) * step_seconds / throughput / 3600.0)
 
 

@@ -32,10 +32,11 @@ from autoscaler.report.tables import (
     Column,
     cell_text,
     changes_vs_reactive,
+    frontier_standings,
     iso_utc,
     knowledge_line,
     percent_change,
-    standing_text,
+    weak_keda_line,
 )
 
 __all__ = ["html_table", "meets_slo", "render_html", "settings_table"]
@@ -205,18 +206,18 @@ def _frontier_html(summary: dict[str, Any]) -> str:
         f"<td>{p['slo_violation_minutes']:,.1f}</td><td>{p['scale_events']:,d}</td></tr>"
         for p in frontier
     )
+    weak = weak_keda_line(summary)
     standings = "".join(
-        f"<li><code>{escape(r['predictor'])}</code>: "
-        f"{escape(standing_text(r['keda_frontier']))}</li>"
-        for r in summary["results"]
-        if r.get("keda_frontier") is not None
+        f"<li>{escape(line)}</li>"
+        for line in [*frontier_standings(summary), *([weak] if weak else [])]
     )
     oracle = summary.get("oracle_lower_bound_replica_hours")
     bound = (
         ""
         if oracle is None
-        else f'<p class="note">The oracle\'s lower bound: {oracle:,.1f} replica-hours (no '
-        "schedule meeting the SLO where it can be met costs less); SLO-violation minutes no "
+        else f'<p class="note">The lower bound: {oracle:,.1f} replica-hours (the oracle\'s '
+        "linear programme: no schedule meeting the SLO where it can be met costs less); "
+        "SLO-violation minutes no "
         f"schedule can avoid: {summary.get('unavoidable_violation_minutes') or 0:,.1f}.</p>"
     )
     return f"""<h2 id="frontier">KEDA frontier</h2>
@@ -226,6 +227,14 @@ with the best KEDA at equal replica-hours, not with one threshold.</p>
 <th>SLO-violation minutes</th><th>scale events</th></tr></thead><tbody>{rows}</tbody></table>
 <ul class="changes">{standings}</ul>
 {bound}"""
+
+
+def _bound_text(summary: dict[str, Any]) -> str:
+    """The one lower bound, the oracle's, where the header names the work."""
+    bound = summary.get("oracle_lower_bound_replica_hours")
+    if bound is None:
+        return ""
+    return f"; the lower bound (the oracle's) is {bound:,.1f} replica-hours"
 
 
 def render_html(result: ReplayResult, summary: dict[str, Any]) -> str:
@@ -283,8 +292,8 @@ def render_html(result: ReplayResult, summary: dict[str, Any]) -> str:
 ({summary["duration_hours"]:,.1f} h, from {iso_utc(x_range[0] + step)}){scaled};
 {throughput:g} messages/s per replica, {summary["startup_seconds"]:g} s start-up;
 SLO: lag drains within {slo:g} s, and may take longer at most {budget:g}% of the time
-({source}); no schedule can cost less than
-{summary["work_lower_bound_replica_hours"]:,.1f} replica-hours (the work lower bound).</p>
+({source}); the work that arrived is
+{summary["work_arrived_replica_hours"]:,.1f} replica-hours of processing{_bound_text(summary)}.</p>
 <p class="meta">{escape(knowledge_line(summary))}.</p>
 <h2 id="comparison">Comparison</h2>
 {html_table(results, budget, styles)}

@@ -55,6 +55,18 @@ def iso_utc(timestamp: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def scaling_text(scale: float, peak_replicas: float | None) -> str:
+    """How the history's values were read: as recorded, or scaled (``--peak-replicas``);
+    ``replay``'s headline and ``tune``'s first line say it alike."""
+    if scale == 1 or peak_replicas is None:
+        return "arrival rate as recorded"
+    factor = f"{scale:,.0f}" if scale >= 100 else f"{scale:.4g}"
+    return (
+        f"arrival rate scaled x{factor} so that its 99th percentile needs "
+        f"{peak_replicas:g} replicas (--peak-replicas)"
+    )
+
+
 # --------------------------------------------------------------------------- the tables
 
 
@@ -103,11 +115,122 @@ def frontier_lines(summary: dict[str, Any]) -> list[str]:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += ["  " + "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    standings = frontier_standings(summary)
+    if standings:
+        lines.append("against the KEDA frontier (the same formula at every lag threshold above):")
+        lines += [f"  {line}" for line in standings]
+    weak = weak_keda_line(summary)
+    if weak:
+        lines.append(weak)
+    return lines
+
+
+def _names(names: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _saving_range(runs: Sequence[dict[str, Any]], hours: float) -> str:
+    """``costs 45% less`` / ``cost 40% to 45% less`` than ``hours``."""
+    savings = sorted(100.0 * (1 - float(r["replica_hours"]) / hours) for r in runs)
+    verb = "costs" if len(runs) == 1 else "cost"
+    low, high = f"{savings[0]:.0f}%", f"{savings[-1]:.0f}%"
+    return f"{verb} {low} less" if low == high else f"{verb} {low} to {high} less"
+
+
+def frontier_standings(summary: dict[str, Any]) -> list[str]:
+    """Where the runs stand against the KEDA frontier, said once for the runs alike, in
+    plain words: ahead of it; cheaper than the best threshold costing as much, which
+    violates no longer (saving replica-hours, not violations); behind it (a threshold
+    costs no more and violates no longer); or dearer than every threshold."""
+    ahead: list[str] = []
+    dearer: list[str] = []
+    behind: dict[tuple[int, ...], list[str]] = {}
+    cheaper: dict[int, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
     for run in summary["results"]:
         standing = run.get("keda_frontier")
-        if standing is not None:
-            lines.append(f"{run['predictor']} vs the KEDA frontier: {standing_text(standing)}")
+        if standing is None:
+            continue
+        best = standing["best_keda_costing_as_much"]
+        if standing["dominated_by"]:
+            behind.setdefault(tuple(standing["dominated_by"]), []).append(run["predictor"])
+        elif best is None:
+            dearer.append(run["predictor"])
+        elif standing["beats_frontier"]:
+            ahead.append(run["predictor"])
+        else:
+            cheaper.setdefault(best["lag_threshold"], (best, []))[1].append(run)
+    lines = []
+    if ahead:
+        lines.append(
+            f"ahead: {_names(ahead)}: every lag threshold costing as much or more violates "
+            "the SLO longer, or as long for more"
+        )
+    for threshold, (best, runs) in cheaper.items():
+        runs_named = _names([r["predictor"] for r in runs])
+        lines.append(
+            f"cheaper, not better: {runs_named} {_saving_range(runs, best['replica_hours'])} than "
+            f"lag threshold {threshold} ({best['replica_hours']:,.1f} rep-h), which violates "
+            f"no longer ({best['slo_violation_minutes']:,.1f} min): against KEDA "
+            f"{'it saves' if len(runs) == 1 else 'they save'} replica-hours, not violations"
+        )
+    for thresholds, names in behind.items():
+        them = "it" if len(names) == 1 else "them"
+        plural = len(thresholds) > 1
+        lines.append(
+            f"behind: {_names(names)}: lag threshold{'s' if plural else ''} "
+            f"{_names([str(t) for t in thresholds])} {'cost' if plural else 'costs'} no more "
+            f"and {'violate' if plural else 'violates'} no longer than {them}"
+        )
+    if dearer:
+        lines.append(
+            f"dearer than every lag threshold: {_names(dearer)} (the frontier cannot judge "
+            f"{'it' if len(dearer) == 1 else 'them'})"
+        )
     return lines
+
+
+def keda_dominating_reactive(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The KEDA frontier's thresholds that cost no more than reactive (KEDA at the
+    target's own lag_threshold) and violate no longer, one of them strictly: fewest
+    violations first."""
+    base = next((r for r in summary["results"] if r["predictor"] == REACTIVE), None)
+    if base is None:
+        return []
+    hours, minutes = float(base["replica_hours"]), float(base["slo_violation_minutes"])
+    better = [
+        p
+        for p in summary.get("keda_frontier") or []
+        if p["replica_hours"] <= hours
+        and p["slo_violation_minutes"] <= minutes
+        and (p["replica_hours"], p["slo_violation_minutes"]) != (hours, minutes)
+    ]
+    return sorted(better, key=lambda p: (p["slo_violation_minutes"], p["replica_hours"]))
+
+
+def weak_keda_line(summary: dict[str, Any]) -> str:
+    """One line when the target's own lag_threshold is beaten by another threshold: the
+    "vs reactive" figures then compare with a KEDA setting nobody should keep."""
+    better = keda_dominating_reactive(summary)
+    if not better:
+        return ""
+    base = next(r for r in summary["results"] if r["predictor"] == REACTIVE)
+    own = (base.get("settings") or {}).get("lag_threshold")
+    which = f"reactive's lag_threshold {own}" if own is not None else "reactive's lag_threshold"
+    figures = "; ".join(
+        f"{p['lag_threshold']}: {p['replica_hours']:,.1f} rep-h, "
+        f"{p['slo_violation_minutes']:,.1f} min"
+        for p in better
+    )
+    thresholds = _names([str(p["lag_threshold"]) for p in better])
+    plural = len(better) > 1
+    return (
+        f"note: {which} is a weak KEDA setting here: lag threshold{'s' if plural else ''} "
+        f"{thresholds} {'each do' if plural else 'does'} as well or better on both cost and "
+        f"violations ({figures}; reactive: {base['replica_hours']:,.1f} rep-h, "
+        f"{base['slo_violation_minutes']:,.1f} min), so the changes vs reactive flatter every "
+        "run: compare with the frontier"
+    )
 
 
 def standing_text(standing: dict[str, Any]) -> str:
@@ -193,11 +316,31 @@ def verdict(summary: dict[str, Any]) -> str:
     if no_worse:
         best = min(no_worse, key=lambda r: (r["replica_hours"], r["slo_violation_minutes"]))
         hours = percent_change(best["replica_hours"], base["replica_hours"]) or "n/a"
-        return (
+        text = (
             f"verdict: {best['predictor']} is the cheapest run that violates the SLO no longer "
             f"than reactive KEDA: {hours} replica-hours, {best['slo_violation_minutes']:,.1f} "
             f"vs {base['slo_violation_minutes']:,.1f} SLO-violation minutes"
         )
+        strong = keda_dominating_reactive(summary)
+        if strong:
+            keda = strong[0]
+            against = percent_change(best["replica_hours"], keda["replica_hours"]) or "n/a"
+            text += (
+                f"; against lag threshold {keda['lag_threshold']}, the best KEDA that costs "
+                f"no more than reactive: {against} replica-hours, "
+                f"{best['slo_violation_minutes']:,.1f} vs "
+                f"{keda['slo_violation_minutes']:,.1f} minutes"
+            )
+        calmer = _much_fewer_violations(best, candidates)
+        if calmer is not None:
+            more = 100.0 * (calmer["replica_hours"] / best["replica_hours"] - 1)
+            text += (
+                f"; {calmer['predictor']} violates much less "
+                f"({calmer['slo_violation_minutes']:,.1f} vs "
+                f"{best['slo_violation_minutes']:,.1f} minutes) for {more:.1f}% more "
+                "replica-hours"
+            )
+        return text
     least = min(candidates, key=lambda r: (r["slo_violation_minutes"], r["replica_hours"]))
     return (
         f"verdict: every run violates the SLO longer than reactive KEDA here; the least is "
@@ -205,6 +348,29 @@ def verdict(summary: dict[str, Any]) -> str:
         f"{base['slo_violation_minutes']:,.1f} minutes): try more spare capacity "
         "(slo.target_utilization) or autoscaler tune"
     )
+
+
+NEAR_COST = 0.10
+"""A run costing at most this share more than the verdict's is worth naming beside it when
+it violates the SLO at most half as long."""
+
+
+def _much_fewer_violations(
+    best: dict[str, Any], candidates: Sequence[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The run that violates least among those at most ``NEAR_COST`` dearer than ``best``
+    that violate at most half as long; None when there is none (or ``best`` has none)."""
+    minutes = float(best["slo_violation_minutes"])
+    near = [
+        r
+        for r in candidates
+        if r is not best
+        and float(r["slo_violation_minutes"]) <= minutes / 2
+        and best["replica_hours"] <= r["replica_hours"] <= best["replica_hours"] * (1 + NEAR_COST)
+    ]
+    if minutes <= 0 or not near:
+        return None
+    return min(near, key=lambda r: (r["slo_violation_minutes"], r["replica_hours"]))
 
 
 NEXT_STEPS = (

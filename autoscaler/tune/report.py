@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 
+from autoscaler.report.tables import scaling_text
 from autoscaler.tune.search import Scored, TuneResult
 from autoscaler.tune.space import Setting
 
@@ -37,6 +39,7 @@ def render(result: TuneResult, tried: int) -> str:
     lines = [
         f"{result.trace}: {tried} settings; tuned on {result.tune_hours / 24:.1f} days up to "
         f"{_when(result.split_at)}, tested on the {result.test_hours / 24:.1f} days after; "
+        f"{scaling_text(result.scale, result.peak_replicas)}; "
         f"budget: lag over the SLO at most {result.budget_pct:g}% of the time",
         "",
         "frontier on the tuning part (no other setting violates less for less), "
@@ -58,6 +61,22 @@ def render(result: TuneResult, tried: int) -> str:
         lines.append(f"{scored.name:<44}{_figures(scored.test)}")
     chosen = result.recommended
     lines.append("")
+    kept = result.target_budget_percent
+    eligible = len(result.eligible)
+    if kept is not None and eligible < len(result.candidates):
+        lines.append(
+            f"the target sets slo.budget_percent {kept:g}: only the {eligible} of the "
+            f"{len(result.candidates)} settings that keep an SLO budget (budget...%) can be "
+            f"recommended; the other {len(result.candidates) - eligible} run without one (a "
+            "fixed quantile, q..., or model none) and would switch it off"
+        )
+    if kept is not None and eligible == 0:
+        lines.append(
+            f"no setting tried keeps the target's slo.budget_percent ({kept:g}%): add a "
+            "model besides none to --models, or remove slo.budget_percent from the target "
+            "to tune without it"
+        )
+        return "\n".join(lines)
     if chosen is None:
         closest = result.closest
         lines.append(
@@ -86,7 +105,25 @@ def render(result: TuneResult, tried: int) -> str:
             f"{chosen.test['scale_events']:,d} vs {reactive.test['scale_events']:,d} scale events"
         )
     lines.append(text)
+    change = budget_change(result, chosen)
+    if change:
+        lines.append(change)
     return "\n".join(lines)
+
+
+def budget_change(result: TuneResult, chosen: Scored) -> str:
+    """One line when applying ``chosen`` changes the target's ``slo.budget_percent``."""
+    if chosen.setting is None or not chosen.setting.budget_percent:
+        return ""
+    new, old = chosen.setting.budget_percent, result.target_budget_percent
+    if old is not None and math.isclose(new, old):
+        return ""
+    was = "the target sets none" if old is None else f"the target's is {old:g}"
+    return (
+        f"note: the recommendation sets slo.budget_percent {new:g} ({was}): the quantile "
+        f"adapts to keep the lag over the SLO at most {new:g}% of the time, and /status, the "
+        "slo_budget metrics and the budget alerts then report against it"
+    )
 
 
 def summary(result: TuneResult) -> dict[str, Any]:
@@ -104,6 +141,7 @@ def summary(result: TuneResult) -> dict[str, Any]:
     return {
         "trace": result.trace,
         "budget_pct": result.budget_pct,
+        "target_budget_percent": result.target_budget_percent,
         "split_at": result.split_at,
         "tune_hours": result.tune_hours,
         "test_hours": result.test_hours,

@@ -77,6 +77,30 @@ class TuneResult:
     candidates: list[Scored] = field(default_factory=list)
     baselines: list[Scored] = field(default_factory=list)
     keda_frontier: list[Scored] = field(default_factory=list)
+    scale: float = 1.0
+    """The factor the history's values were multiplied by (``--peak-replicas``)."""
+    peak_replicas: float | None = None
+    """What the scaled history's 99th percentile needs; None: replayed as recorded."""
+    target_budget_percent: float | None = None
+    """The target's own ``slo.budget_percent``: set, only the settings that keep a budget
+    can be recommended (``keeps_budget``)."""
+
+    def keeps_budget(self, scored: Scored) -> bool:
+        """Whether ``scored`` can be applied without switching off the target's budget.
+
+        A budget the user set is never dropped: besides adapting the quantile, it is what
+        ``/status``, the ``slo_budget_*`` metrics and the budget alerts report against. A
+        setting with a fixed quantile runs without one (the quantile would adapt with it),
+        and model ``none`` cannot have one (no forecast to adapt: the config refuses it), so
+        with a target budget neither is recommended; both still show on the frontier."""
+        if self.target_budget_percent is None or scored.setting is None:
+            return True
+        return scored.setting.budget_percent > 0
+
+    @property
+    def eligible(self) -> list[Scored]:
+        """The candidates the recommendation is chosen among (``keeps_budget``)."""
+        return [s for s in self.candidates if self.keeps_budget(s)]
 
     @property
     def frontier(self) -> list[Scored]:
@@ -98,8 +122,9 @@ class TuneResult:
         """The setting to use: within the budget on the tuning part, and among those costing
         at most ``CHURN_SLACK`` more than the cheapest, the one that changes the replica
         count least often (each change is a consumer-group rebalance: a pause for every
-        consumer). None: no setting is within the budget."""
-        within = [s for s in self.candidates if s.tune["slo_violation_pct"] <= self.budget_pct]
+        consumer). Only settings that keep the target's own budget (``keeps_budget``).
+        None: no such setting is within the budget."""
+        within = [s for s in self.eligible if s.tune["slo_violation_pct"] <= self.budget_pct]
         if not within:
             return None
         cheapest = min(s.tune["replica_hours"] for s in within)
@@ -115,9 +140,10 @@ class TuneResult:
 
     @property
     def closest(self) -> Scored | None:
-        """With no setting within the budget: the one that violates least."""
+        """With no setting within the budget: the one that violates least (of those that
+        keep the target's budget)."""
         return min(
-            self.candidates,
+            self.eligible,
             key=lambda s: (s.tune["slo_violation_pct"], s.tune["replica_hours"]),
             default=None,
         )
@@ -135,6 +161,48 @@ def split_index(n: int, step_seconds: float, tune_share: float, trace: str) -> i
             f"tune needs at least {need:.1f} days after the warm-up"
         )
     return split
+
+
+def check_needs_scaling(job: ReplayJob, trace: str) -> None:
+    """A ``TraceError`` when the arrival rate never exceeds what ``min_replicas`` (at least
+    one replica) process: every setting would then run the same schedule, and a
+    recommendation would be meaningless (the embedded trace's tweet counts as messages/s,
+    or a history in the wrong unit)."""
+    floor = max(job.run_config.min_replicas, 1)
+    throughput = job.settings.per_replica_throughput
+    peak = float(np.max(job.rates)) if len(job.rates) else 0.0
+    if peak <= floor * throughput:
+        replicas = f"{floor} replica{'' if floor == 1 else 's'}"
+        raise TraceError(
+            f"{trace}: the arrival rate never exceeds {peak:.4g} msg/s, which {replicas} "
+            f"(min_replicas {job.run_config.min_replicas}) process at {throughput:g} msg/s "
+            "each: every setting would sit at min_replicas, so there is nothing to tune; "
+            "scale the history with --peak-replicas N (the replicas its 99th percentile "
+            "needs), or check --value-kind and --per-replica-throughput"
+        )
+
+
+def check_not_all_the_same(result: TuneResult) -> None:
+    """A ``TraceError`` when every setting, reactive KEDA and the KEDA frontier ran the same
+    schedule: nothing told them apart, so no setting can be recommended over another."""
+    reactive = [b for b in result.baselines if b.name == REACTIVE]
+    runs = [*result.candidates, *reactive, *result.keda_frontier]
+
+    def figures(scored: Scored) -> tuple[object, ...]:
+        return tuple(
+            (part["replica_hours"], part["scale_events"], part["slo_violation_minutes"])
+            for part in (scored.tune, scored.test)
+        )
+
+    if len(runs) > 1 and len({figures(s) for s in runs}) == 1:
+        part = runs[0].tune
+        raise TraceError(
+            f"{result.trace}: every one of the {len(result.candidates)} settings, reactive "
+            "KEDA and the KEDA frontier ran the same schedule "
+            f"({part['replica_hours']:,.1f} replica-hours and {part['scale_events']:,d} "
+            "scale events on the tuning part): the history never asked them to decide "
+            "differently, so there is nothing to tune; scale it with --peak-replicas N"
+        )
 
 
 def window(timeline: Timeline, start: int, stop: int) -> Timeline:
@@ -258,12 +326,16 @@ def tune(
     step = settings.poll_interval_seconds
     n = len(job.times)
     split = split_index(n, step, tune_share, trace.name)
+    check_needs_scaling(job, trace.name)
     result = TuneResult(
         trace=trace.name,
         budget_pct=budget_pct,
         split_at=float(job.times[split]),
         tune_hours=split * step / 3600.0,
         test_hours=(n - split) * step / 3600.0,
+        scale=job.scale,
+        peak_replicas=settings.peak_replicas,
+        target_budget_percent=target.slo.budget_percent,
     )
     groups: dict[tuple[str, float, float], list[Setting]] = defaultdict(list)
     for setting in candidates:
@@ -310,4 +382,5 @@ def tune(
     for run in frontier_runs:
         shared = by_name.get(run) or by_name[REACTIVE]
         result.keda_frontier.append(dataclasses.replace(shared, name=run))
+    check_not_all_the_same(result)
     return result

@@ -83,7 +83,10 @@ class Setting:
     def fragment(self, current_model: str | None = None) -> dict[str, Any]:
         """The target keys this setting sets, as they go in the YAML file. When the model
         differs from ``current_model``, its ``params`` are emptied: the old model's would
-        not fit the new one, and the search ran the new one with its defaults."""
+        not fit the new one, and the search ran the new one with its defaults.
+        ``slo.budget_percent`` is written only when the setting has a budget, never as null
+        over one the user set (``TuneResult.keeps_budget``: such a setting is not
+        recommended to a target with a budget)."""
         predictor: dict[str, Any] = {"model": self.model}
         if self.model != "none":
             predictor["quantile"] = self.quantile
@@ -94,7 +97,7 @@ class Setting:
             "predictor": predictor,
             "slo": {
                 "target_utilization": self.target_utilization,
-                "budget_percent": self.budget_percent or None,
+                **({"budget_percent": self.budget_percent} if self.budget_percent else {}),
             },
             "actuation": {"min_dwell_seconds": self.min_dwell_seconds, "min_step": self.min_step},
             "planner": "none"

@@ -27,10 +27,14 @@ from autoscaler.report.files import CSV_COLUMNS, write_report, write_timeseries
 from autoscaler.report.page import html_table
 from autoscaler.report.svg import downsample_mean, downsample_minmax
 from autoscaler.report.tables import (
+    COLUMNS,
+    LEGEND,
     changes_vs_reactive,
     comparison_table,
+    frontier_lines,
     iso_utc,
     percent_change,
+    verdict,
 )
 from autoscaler.traces import from_points
 
@@ -164,7 +168,7 @@ def test_the_csv_reproduces_the_summary(output: Path, summary: dict[str, Any], r
             assert entry[key] is None, key
         else:
             assert entry[key] == pytest.approx(value, rel=1e-9, abs=1e-12), key
-    assert summary["work_lower_bound_replica_hours"] == pytest.approx(
+    assert summary["work_arrived_replica_hours"] == pytest.approx(
         expected["efficiency"] * expected["replica_hours"], rel=1e-9
     )
 
@@ -270,6 +274,12 @@ def test_the_page_is_self_contained_with_every_plot_and_the_table(
         assert "@import" not in style
     assert not re.search(r"(src|href)\s*=\s*[\"']?\s*https?://", text, re.IGNORECASE)
     assert not re.search(r"url\(\s*[\"']?\s*https?://", text, re.IGNORECASE)
+    # One name for one lower bound: the oracle's, wherever the page says "lower bound"; the
+    # work that arrived is named as such, not as another bound.
+    bound = f"{summary['oracle_lower_bound_replica_hours']:,.1f}"
+    words = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    assert re.findall(r"lower bound[^0-9]*([0-9,.]+)", words) == [bound, bound]
+    assert f"the work that arrived is {summary['work_arrived_replica_hours']:,.1f}" in words
 
 
 def test_the_terminal_table_has_a_row_per_run_and_the_changes(summary: dict[str, Any]) -> None:
@@ -298,6 +308,107 @@ def test_a_change_line_reads_as_the_issue_shows() -> None:
         "none: SLO-violation minutes 0% vs reactive at 0% replica-hours",
     ]
     assert changes_vs_reactive(results[1:]) == []
+
+
+# The demo's figures (autoscaler replay with no argument): every predictor is cheaper than
+# lag threshold 312, which violates no longer, and the target's own 625 is beaten by 312 and
+# 442 on both counts.
+DEMO_RUNS = [
+    ("reactive", 1653.4, 6.8),
+    ("none", 941.2, 26.8),
+    ("linear", 925.4, 4.5),
+    ("seasonal_ridge", 894.2, 0.0),
+    ("auto", 860.6, 0.5),
+    ("auto/sized", 889.9, 1.0),
+    ("oracle-behavior", 827.5, 0.0),
+    ("oracle", 715.8, 0.0),
+]
+DEMO_FRONTIER = [(156, 2859.1, 0.0), (221, 2156.2, 0.0), (312, 1564.0, 0.0), (442, 1304.5, 2.0),
+                 (625, 1653.4, 6.8), (884, 2389.5, 25.0), (1250, 2592.0, 46.8)]  # fmt: skip
+
+
+def _demo(
+    runs: list[tuple[str, float, float]] = DEMO_RUNS,
+    frontier: list[tuple[int, float, float]] = DEMO_FRONTIER,
+) -> dict[str, Any]:
+    from autoscaler.replay.summary import frontier_standing
+
+    points = [
+        {"lag_threshold": t, "replica_hours": h, "slo_violation_minutes": m,
+         "slo_violation_pct": m / 43.2, "scale_events": 1}
+        for t, h, m in frontier
+    ]  # fmt: skip
+    results = []
+    for name, hours, minutes in runs:
+        run: dict[str, Any] = {"predictor": name, "replica_hours": hours,
+                               "slo_violation_minutes": minutes}  # fmt: skip
+        if name == "reactive":
+            run["settings"] = {"lag_threshold": 625}
+        elif not name.startswith("oracle"):
+            run["keda_frontier"] = frontier_standing(run, points)
+        results.append(run)
+    return {"results": results, "keda_frontier": points}
+
+
+def test_where_the_runs_stand_against_the_keda_frontier_is_said_once_in_plain_words() -> None:
+    lines = frontier_lines(_demo())
+    header = "against the KEDA frontier (the same formula at every lag threshold above):"
+    standing = lines[lines.index(header) + 1 :]
+    assert standing[:2] == [
+        "  ahead: seasonal_ridge: every lag threshold costing as much or more violates the SLO "
+        "longer, or as long for more",
+        "  cheaper, not better: none, linear, auto and auto/sized cost 40% to 45% less than lag "
+        "threshold 312 (1,564.0 rep-h), which violates no longer (0.0 min): against KEDA they "
+        "save replica-hours, not violations",
+    ]
+    assert not any("not ahead" in line for line in lines), "one line per run read as a loss"
+    # A run a threshold beats on both counts is behind; one dearer than all is not judged.
+    behind = _demo([*DEMO_RUNS[:1], ("slow", 1600.0, 3.0)])
+    assert frontier_lines(behind)[-2] == (
+        "  behind: slow: lag thresholds 312 and 442 cost no more and violate no longer than it"
+    )
+    dear = _demo([*DEMO_RUNS[:1], ("dear", 5000.0, 0.0)], [(156, 2859.1, 1.0), (625, 1653.4, 6.8)])
+    assert frontier_lines(dear)[-1] == (
+        "  dearer than every lag threshold: dear (the frontier cannot judge it)"
+    )
+
+
+def test_a_weak_keda_setting_at_the_targets_threshold_is_said() -> None:
+    weak = frontier_lines(_demo())[-1]
+    assert weak == (
+        "note: reactive's lag_threshold 625 is a weak KEDA setting here: lag thresholds 312 "
+        "and 442 each do as well or better on both cost and violations (312: 1,564.0 rep-h, "
+        "0.0 min; 442: 1,304.5 rep-h, 2.0 min; reactive: 1,653.4 rep-h, 6.8 min), so the "
+        "changes vs reactive flatter every run: compare with the frontier"
+    )
+    # On the frontier itself (no threshold beats it on both counts): nothing to say.
+    fair = [(t, h, m) for t, h, m in DEMO_FRONTIER if t not in (312, 442)]
+    assert not frontier_lines(_demo(frontier=fair))[-1].startswith("note:")
+
+
+def test_the_verdict_names_a_run_that_violates_much_less_for_a_few_percent_more() -> None:
+    text = verdict(_demo())
+    assert text.startswith(
+        "verdict: auto is the cheapest run that violates the SLO no longer than reactive KEDA: "
+        "-48% replica-hours, 0.5 vs 6.8 SLO-violation minutes"
+    )
+    assert (
+        "; against lag threshold 312, the best KEDA that costs no more than reactive: -45% " in text
+    )
+    assert text.endswith(
+        "; seasonal_ridge violates much less (0.0 vs 0.5 minutes) for 3.9% more replica-hours"
+    )
+    # Dearer than 10% more: not named.
+    dear = [(n, h * 1.2 if n == "seasonal_ridge" else h, m) for n, h, m in DEMO_RUNS]
+    assert "violates much less" not in verdict(_demo(dear))
+
+
+def test_the_legend_explains_every_row_and_column() -> None:
+    for row in ("reactive", "none", "a model's row", "<model>/sized", "oracle-behavior", "oracle"):
+        assert f"{row}:" in LEGEND, row
+    for column in COLUMNS[1:]:
+        assert column.short in LEGEND or column.short.removesuffix(" s") in LEGEND, column.short
+    assert "run s: seconds the run took to replay" in LEGEND
 
 
 @pytest.mark.parametrize(

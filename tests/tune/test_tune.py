@@ -30,6 +30,11 @@ SETTINGS = [
 @pytest.fixture(scope="module")
 def small() -> tuple[object, object]:
     target = load_config(ROOT / "config.example.yaml").targets[0]
+    # Without the example's slo.budget_percent, every setting may be recommended (with it,
+    # only those keeping a budget: test_a_budget_the_target_sets_is_never_dropped...).
+    target = target.model_copy(
+        update={"slo": target.slo.model_copy(update={"budget_percent": None})}
+    )
     settings = ReplaySettings(250.0, 60.0, 60.0, 50, 25, 3 * DAY, 3 * DAY, frontier=False)
     return target, settings
 
@@ -112,15 +117,18 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     code = main(
         [
             "tune", "--config", str(ROOT / "config.example.yaml"),
-            "--peak-replicas", "25", "--poll-interval", "60",
-            "--warmup-days", "3", "--span-days", "3", "--settings", "6",
+            "--poll-interval", "60",
+            "--warmup-days", "3", "--settings", "6",
             "--models", "none,linear", "--budget", "5", "--jobs", "1",
             "--output", str(out_dir),
         ]
     )  # fmt: skip
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert "tuned on 2.0 days up to" in out
+    assert "tuned on 2.0 days up to" in out, "no --span-days: 3 days of the embedded trace"
+    # No --peak-replicas: the embedded trace scaled as replay scales it (its values are
+    # tweet counts; as messages/s every run would sit at one replica).
+    assert "arrival rate scaled x13,889 so that its 99th percentile needs 25 replicas" in out
     assert "frontier on the tuning part" in out
     assert "keda@625" in out
     assert "oracle" in out
@@ -138,6 +146,12 @@ def test_the_command_prints_the_frontier_and_writes_a_config_that_validates(
     assert page.count('class="baseline"') == 2
     assert page.count('class="chosen"') == 1
     assert f"recommended: {summary['recommended']['name']}" in page
+    # The example's target sets slo.budget_percent 1: the recommendation keeps a budget (the
+    # draw changes it to 5, which is said), never writes it as null.
+    assert keys["slo"]["budget_percent"] == 5.0
+    assert "budget_percent: null" not in out
+    assert "note: the recommendation sets slo.budget_percent 5 (the target's is 1)" in out
+    assert load_config(out_dir / "config.yaml").targets[0].slo.budget_percent == 5.0
     assert main(["validate", str(out_dir / "config.yaml")]) == 0
     document = yaml.safe_load((ROOT / "config.example.yaml").read_text())
     document["targets"][0].update(keys)
@@ -172,6 +186,56 @@ def test_bad_input_is_one_line_exit_2(
     assert code == 2
     assert message in err
     assert len(err.strip().splitlines()) == 1, err
+
+
+def test_tune_and_replay_scale_the_embedded_trace_alike() -> None:
+    from autoscaler.cli import build_parser
+    from autoscaler.commands.options import demo_span_days, peak_replicas
+
+    target = load_config(ROOT / "config.example.yaml").targets[0]
+    parser = build_parser()
+    for command in ("replay", "tune"):
+        assert peak_replicas(parser.parse_args([command]), target) == 25.0, command
+        own = parser.parse_args([command, "--history", "mine.csv"])
+        assert peak_replicas(own, target) is None, "a user's own history replays as recorded"
+        given = parser.parse_args([command, "--peak-replicas", "0"])
+        assert peak_replicas(given, target) == 0.0, "0: the values as they are"
+    # tune over the embedded trace's 48 days would take hours: 3, as replay's demo.
+    assert demo_span_days(parser.parse_args(["tune"])) == 3.0
+    assert demo_span_days(parser.parse_args(["tune", "--history", "mine.csv"])) is None
+    assert demo_span_days(parser.parse_args(["tune", "--span-days", "14"])) == 14.0
+
+
+def test_a_history_that_never_needs_more_than_min_replicas_is_refused_up_front(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The embedded trace as it is (tweets per 5 minutes read as messages/s) never needs a
+    second replica at 250 msg/s: every run would be the same, so no recommendation."""
+    code = main(["tune", "--peak-replicas", "0", "--span-days", "3", "--settings", "2",
+                 "--models", "none", "--no-progress"])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "tune: nab_twitter_amzn: the arrival rate never exceeds" in err
+    assert "which 1 replica (min_replicas 1) process at 250 msg/s each" in err
+    assert "there is nothing to tune; scale the history with --peak-replicas N" in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_settings_that_all_ran_the_same_schedule_are_refused() -> None:
+    from autoscaler.tune.search import Scored, TuneResult, check_not_all_the_same
+
+    same = {"replica_hours": 72.0, "slo_violation_pct": 0.0, "slo_violation_minutes": 0.0,
+            "scale_events": 0}  # fmt: skip
+    result = TuneResult("t", 1.0, 0.0, 48.0, 24.0)
+    result.candidates = [Scored(f"s{i}", same, same) for i in range(3)]
+    result.baselines = [Scored("reactive", same, same), Scored("oracle", same, same)]
+    result.keda_frontier = [Scored("keda@156", same, same)]
+    with pytest.raises(TraceError, match=r"every one of the 3 settings, reactive KEDA and the "
+                       r"KEDA frontier ran the same schedule \(72\.0 replica-hours"):  # fmt: skip
+        check_not_all_the_same(result)
+    busier = {**same, "replica_hours": 80.0, "scale_events": 4}
+    result.keda_frontier = [Scored("keda@156", busier, busier)]
+    check_not_all_the_same(result)  # one run decided differently: something to compare
 
 
 def test_the_written_config_keeps_other_targets_and_fits_the_new_model(tmp_path: Path) -> None:
@@ -234,6 +298,62 @@ def test_the_recommendation_trades_up_to_2pct_of_cost_for_fewer_scale_events() -
     assert "calm (recommended)" in render_page(result, 4)
     result.candidates = result.candidates[3:]
     assert result.recommended is None
+
+
+def _scored(setting: Setting, hours: float, pct: float, events: int) -> object:
+    from autoscaler.tune.search import Scored
+
+    figures = {"replica_hours": hours, "slo_violation_pct": pct,
+               "slo_violation_minutes": pct * 10, "scale_events": events}  # fmt: skip
+    return Scored(setting.label, figures, figures, setting)
+
+
+def test_a_budget_the_target_sets_is_never_dropped_by_the_recommendation() -> None:
+    """The cheapest settings run without a budget (model none, a fixed quantile): applied,
+    they would switch off the target's slo.budget_percent, so with one they are shown and
+    never recommended; without one they are."""
+    from autoscaler.tune.report import render
+    from autoscaler.tune.search import TuneResult
+
+    none = Setting("none", 0.9, 1.0, 0.0, 300, event_cost_seconds=None)
+    fixed = Setting("linear", 0.8, 1.0, 0.0, 300)
+    kept = Setting("linear", 0.9, 1.0, 0.0, 300, budget_percent=1.0)
+    halved = Setting("linear", 0.9, 0.85, 0.0, 300, budget_percent=0.5)
+    result = TuneResult("t", 1.0, 0.0, 48.0, 24.0)
+    result.candidates = [
+        _scored(none, 90.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(fixed, 95.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(kept, 110.0, 0.5, 100),  # type: ignore[list-item]
+        _scored(halved, 120.0, 0.2, 100),  # type: ignore[list-item]
+    ]
+    assert result.recommended is not None
+    assert result.recommended.setting == none
+    result.target_budget_percent = 1.0
+    assert [s.setting for s in result.eligible] == [kept, halved]
+    assert result.recommended is not None
+    assert result.recommended.setting == kept
+    text = render(result, 4)
+    assert "only the 2 of the 4 settings that keep an SLO budget" in text
+    assert "note: the recommendation sets" not in text, "the same budget: nothing to say"
+    result.candidates = result.candidates[:2] + result.candidates[3:]
+    assert result.recommended is not None
+    assert result.recommended.setting == halved
+    assert "note: the recommendation sets slo.budget_percent 0.5 (the target's is 1)" in render(
+        result, 3
+    )
+    result.candidates = result.candidates[:2]
+    assert result.recommended is None
+    assert "no setting tried keeps the target's slo.budget_percent (1%)" in render(result, 2)
+
+
+def test_the_fragment_never_writes_a_budget_as_null() -> None:
+    for setting in (
+        Setting("none", 0.9, 1.0, 0.0, 300, event_cost_seconds=None),
+        Setting("linear", 0.8, 1.0, 0.0, 300),
+    ):
+        assert "budget_percent" not in setting.fragment()["slo"], setting.label
+    budgeted = Setting("linear", 0.9, 1.0, 0.0, 300, budget_percent=0.25)
+    assert budgeted.fragment()["slo"]["budget_percent"] == 0.25
 
 
 def test_the_pages_legend_stays_within_the_chart() -> None:
