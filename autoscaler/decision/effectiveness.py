@@ -149,10 +149,6 @@ class GroupPoll:
         )
 
     @property
-    def rebalancing(self) -> bool:
-        return any(rebalancing for _, _, rebalancing in self.groups)
-
-    @property
     def saturated(self) -> bool:
         rate = self.processing_rate
         return (
@@ -198,21 +194,23 @@ def observed(
     window = window_seconds(config, poll_interval)
     recent = state.recent
     consuming = ready if group is not None and ready is not None and group.settled(ready) else None
+    # A paused or joining group's rate is not its capacity: only a poll whose whole interval
+    # consumed with one count says what that count does.
+    throughout = consuming if consuming == state.consuming else None
     if (
         group is not None
         and group.saturated
-        and consuming is not None  # a paused or joining group's rate is not its capacity
-        and state.consuming == consuming
+        and throughout is not None
         and elapsed is not None
         and elapsed > 0
     ):
         assert group.processing_rate is not None
-        recent = (*recent, (now, group.processing_rate, elapsed, consuming))
+        recent = (*recent, (now, group.processing_rate, elapsed, throughout))
     recent = tuple(r for r in recent if r[0] > now - window)
     starting = state.starting
     if starting is not None and (
         now >= starting[0] + 2 * startup_seconds + window
-        or (consuming is not None and consuming >= starting[1] and state.consuming == consuming)
+        or (throughout is not None and throughout >= starting[1])
     ):
         starting = None
     stopped_at, ineffective = state.stopped_at, state.ineffective
