@@ -35,14 +35,11 @@ API errors never end ``run()``: they are logged and retried.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime
 import math
 import os
 import random
 import secrets
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +49,7 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from autoscaler.config.model import LeaderElectionConfig
+from autoscaler.live.lease_records import LeaseRecord, lease_record, micro_time, sleep_or_stop
 from autoscaler.observability.repeats import RepeatedFailure
 
 __all__ = ["SERVICE_ACCOUNT_NAMESPACE", "LeaderElector", "default_identity", "lease_namespace"]
@@ -95,24 +93,6 @@ def lease_namespace(configured: str | None, path: Path = SERVICE_ACCOUNT_NAMESPA
     return namespace
 
 
-def _micro_time(now: datetime.datetime | None = None) -> str:
-    """RFC3339 with microseconds, as metav1.MicroTime serializes: 2006-01-02T15:04:05.000000Z."""
-    now = now or datetime.datetime.now(datetime.UTC)
-    return now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True)
-class _Record:
-    """What a Lease says, as read; compared whole to notice that its holder renewed it."""
-
-    holder: str
-    lease_duration_seconds: int
-    acquire_time: str
-    renew_time: str
-    transitions: int
-    resource_version: str
-
-
 class LeaderElector:
     """Campaigns for a Lease until ``stop`` is set; ``is_leader`` says whether we hold it.
 
@@ -148,10 +128,10 @@ class LeaderElector:
         self._is_leader = False
         self.leading = asyncio.Event()
         self._changed = asyncio.Event()
-        self._observed: _Record | None = None
+        self._observed: LeaseRecord | None = None
         self._observed_at = 0.0
         self._expires_at: float | None = None
-        self._written: _Record | None = None
+        self._written: LeaseRecord | None = None
         """The record our last successful write produced: while the Lease still equals it,
         nobody else has held the Lease since."""
         self._last_renew = 0.0
@@ -221,7 +201,7 @@ class LeaderElector:
                         # never sleep past the deadline: step down on time even when idle
                         remaining = self._last_renew + self._deadline() - loop.time()
                         delay = max(0.0, min(delay, remaining))
-                await _sleep(stop, delay)
+                await sleep_or_stop(stop, delay)
         finally:
             if self._is_leader:
                 self._set_leader(False, "stopped")
@@ -320,7 +300,7 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self, now: float) -> bool:
         loop = asyncio.get_running_loop()
-        wall = _micro_time()
+        wall = micro_time()
         try:
             lease = await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
         except ApiException as exc:
@@ -332,11 +312,11 @@ class LeaderElector:
                 acquire_time=wall, renew_time=wall, transitions=0, resource_version=None
             )
             created = await self._call(self._api.create_namespaced_lease, self.namespace, body)
-            self._wrote(_record(created), loop.time())
+            self._wrote(lease_record(created), loop.time())
             self._last_renew = now
             return True
 
-        record = _record(lease)
+        record = lease_record(lease)
         if record != self._observed:
             self._observe(record, loop.time())
         if self._is_leader and record.holder != self.identity:
@@ -362,7 +342,7 @@ class LeaderElector:
         updated = await self._call(
             self._api.replace_namespaced_lease, self.name, self.namespace, body
         )
-        self._wrote(_record(updated), loop.time())
+        self._wrote(lease_record(updated), loop.time())
         self._last_renew = now
         if reclaimed:
             _log.info(
@@ -381,10 +361,10 @@ class LeaderElector:
             )
         return True
 
-    def _observe(self, record: _Record, at: float) -> None:
+    def _observe(self, record: LeaseRecord, at: float) -> None:
         self._observed, self._observed_at = record, at
 
-    def _wrote(self, record: _Record, at: float) -> None:
+    def _wrote(self, record: LeaseRecord, at: float) -> None:
         self._observe(record, at)
         self._written = record
 
@@ -392,10 +372,10 @@ class LeaderElector:
         """Clear ``holderIdentity`` if the Lease is still ours (client-go ReleaseOnCancel)."""
         try:
             lease = await self._call(self._api.read_namespaced_lease, self.name, self.namespace)
-            record = _record(lease)
+            record = lease_record(lease)
             if record.holder != self.identity:
                 return
-            now = _micro_time()
+            now = micro_time()
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
                 "kind": "Lease",
@@ -460,33 +440,3 @@ class LeaderElector:
             timeout = max(0.05, min(timeout, left))
         async with asyncio.timeout(timeout):
             return await method(*args, _request_timeout=timeout)
-
-
-def _record(lease: Any) -> _Record:
-    spec = lease.spec
-    metadata = lease.metadata
-    return _Record(
-        holder=str((spec.holder_identity if spec else None) or ""),
-        lease_duration_seconds=int((spec.lease_duration_seconds if spec else None) or 0),
-        acquire_time=_time_text(spec.acquire_time if spec else None),
-        renew_time=_time_text(spec.renew_time if spec else None),
-        transitions=int((spec.lease_transitions if spec else None) or 0),
-        resource_version=str((metadata.resource_version if metadata else None) or ""),
-    )
-
-
-def _time_text(value: Any) -> str:
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
-        return _micro_time(value)
-    return str(value or "")
-
-
-async def _sleep(stop: asyncio.Event, delay: float) -> None:
-    """Sleep ``delay`` seconds, or less when ``stop`` is set."""
-    if delay <= 0:
-        await asyncio.sleep(0)
-        return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
