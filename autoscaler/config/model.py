@@ -156,6 +156,16 @@ class ExternalScalerConfig(Section):
         return self
 
 
+class ShardingConfig(Section):
+    """Targets spread over the service's replicas: each target belongs to one of ``shards``
+    shards (a stable hash of its workload), each shard is a Lease
+    (``<leader_election.lease_name>-shard-<n>``), and only the replica holding a shard's
+    Lease polls and patches its targets. 1: one leader drives every target
+    (``leader_election``). The Leases use ``leader_election``'s namespace and timings."""
+
+    shards: int = Field(1, ge=1, le=1024)
+
+
 class ServerConfig(Section):
     """The HTTP endpoints the service exposes (and, when enabled, the gRPC external scaler)."""
 
@@ -163,6 +173,7 @@ class ServerConfig(Section):
     health_port: int = Field(8080, ge=1, le=65535)
     metrics_port: int = Field(9090, ge=1, le=65535)
     external_scaler: ExternalScalerConfig = Field(default_factory=ExternalScalerConfig)
+    sharding: ShardingConfig = Field(default_factory=ShardingConfig)
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> ServerConfig:
@@ -884,6 +895,15 @@ class AutoscalerConfig(Section):
         for name in value:
             _check_identifier(name, "a name")
         return value
+
+    @model_validator(mode="after")
+    def _sharding_needs_leases(self) -> AutoscalerConfig:
+        if self.server.sharding.shards > 1 and not self.leader_election.enabled:
+            raise ValueError(
+                "server.sharding.shards > 1 needs leader_election.enabled: the shards are "
+                "Leases, in its namespace and with its timings"
+            )
+        return self
 
     def target(self, name: str) -> TargetConfig:
         """The target called ``name``; KeyError naming the known ones otherwise."""

@@ -13,14 +13,17 @@ from servers.kube_control_plane import Kube
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACED_RBAC = ROOT / "deploy" / "overlays" / "namespaced" / "rbac-scale.yaml"
 LEASE_RBAC = ROOT / "deploy" / "base" / "rbac-leader-election.yaml"
+SHARD_RBAC = ROOT / "deploy" / "overlays" / "sharded" / "rbac-shards.yaml"
 SERVICE_ACCOUNT = "predictive-autoscaler"
 
 
-def deploy_rbac(kube: Kube) -> list[dict[str, Any]]:
+def deploy_rbac(kube: Kube, *, sharded: bool = False) -> list[dict[str, Any]]:
     """deploy/'s namespaced Roles and RoleBindings, as shipped, placed in the test's namespace
-    (what ``kubectl apply -k deploy/overlays/namespaced`` does with ``namespace:``)."""
+    (what ``kubectl apply -k deploy/overlays/namespaced`` does with ``namespace:``); with
+    ``sharded``, also the sharded overlay's Lease Role."""
     documents: list[dict[str, Any]] = []
-    for path in (NAMESPACED_RBAC, LEASE_RBAC):
+    paths = (NAMESPACED_RBAC, LEASE_RBAC, *((SHARD_RBAC,) if sharded else ()))
+    for path in paths:
         for document in yaml.safe_load_all(path.read_text()):
             if not document:
                 continue
@@ -35,9 +38,9 @@ def apply(kube: Kube, documents: list[dict[str, Any]]) -> None:
     kube.plane.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
 
 
-def install_rbac(kube: Kube) -> Path:
+def install_rbac(kube: Kube, *, sharded: bool = False) -> Path:
     """The deploy/ ServiceAccount with exactly deploy/'s rules; a kubeconfig with its token."""
-    apply(kube, deploy_rbac(kube))
+    apply(kube, deploy_rbac(kube, sharded=sharded))
     return kube.service_account(SERVICE_ACCOUNT)
 
 
