@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -115,6 +115,11 @@ def _log_recovery(state: RepeatedFailure, event: str, now: float) -> None:
         _log.info(event, after_seconds=round(seconds), occurrences=count, last_error=error)
 
 
+@contextlib.asynccontextmanager
+async def _always_allowed() -> AsyncIterator[bool]:
+    yield True
+
+
 class TargetController:
     """Observe, run the poll step and actuate one target, poll after poll."""
 
@@ -129,8 +134,13 @@ class TargetController:
         refits: asyncio.Semaphore | None = None,
         conflicts: ConflictChecker | None = None,
         startup_probe_interval: float | None = None,
+        patch_guard: Callable[[], contextlib.AbstractAsyncContextManager[bool]] | None = None,
     ) -> None:
         self.target = target
+        self.patch_guard = patch_guard
+        """Around each patch (sharding's fence): yields whether the patch may go ahead, and
+        keeps this target's shard from being handed over until the patch is done. None:
+        ``is_leader`` alone decides."""
         self.conflicts = conflicts
         """Asked before every patch; None: no check (tests of the decision path only)."""
         self._conflict: Conflict | None = None
@@ -287,14 +297,18 @@ class TargetController:
             return outcome(decision, False, "dry-run")
         if not self.is_leader():
             return outcome(decision, False, "not the leader")
-        try:
-            patched = await self.actuator.scale(
-                target, desired, expected_current=scale.spec_replicas
-            )
-        except ActuatorError as error:
-            _log_failure(self._patch_failures, "scale_failed", error, now)
-            self._note_failure("patch", error)
-            return outcome(decision, False, str(error), error.kind)
+        guard = self.patch_guard() if self.patch_guard is not None else _always_allowed()
+        async with guard as allowed:
+            if not allowed:
+                return outcome(decision, False, "its shard's Lease is not held")
+            try:
+                patched = await self.actuator.scale(
+                    target, desired, expected_current=scale.spec_replicas
+                )
+            except ActuatorError as error:
+                _log_failure(self._patch_failures, "scale_failed", error, now)
+                self._note_failure("patch", error)
+                return outcome(decision, False, str(error), error.kind)
         _log_recovery(self._patch_failures, "scale_patched_again", now)
         self._permanent.pop("patch", None)
         if patched.outcome != "scaled":

@@ -63,9 +63,11 @@ from autoscaler.live.controller import (
 from autoscaler.live.external_scaler import ExternalScalerServer, TargetAnswer
 from autoscaler.live.leader import LeaderElector
 from autoscaler.live.memory import release_free_memory
+from autoscaler.live.shard_leases import ShardLeases
 from autoscaler.live.supervisor import Step, TargetTasks
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
+from autoscaler.sharding.assignment import shard_of, target_key
 from autoscaler.sources.kafka import ConsumerGroupLag, KafkaCluster
 from autoscaler.sources.prometheus import PrometheusSource
 from predictors.forecaster import SeriesForecaster
@@ -206,8 +208,13 @@ class Service:
         metrics: ServiceMetrics | None = None,
         grace_seconds: float = 5.0,
         load: Callable[[str], AutoscalerConfig] = load_config,
+        shards: ShardLeases | None = None,
     ) -> None:
         self.config = config
+        self.shards = shards
+        """With sharding: the shard Leases; only the targets of the shards this replica
+        holds run here (``owns``), and ``rebalance`` follows their changes."""
+        self._applying = asyncio.Lock()
         self.load = load
         """How a changed file is read: the loader, with the command line's overrides."""
         self.actuator = actuator
@@ -243,10 +250,31 @@ class Service:
             n: PrometheusSource(s, n) for n, s in self.config.prometheus_servers.items()
         }
         built = await asyncio.gather(
-            *(self._controller(target, now, previous=None) for target in self.config.targets)
+            *(
+                self._controller(target, now, previous=None)
+                for target in self.config.targets
+                if self.owns(target)
+            )
         )
         self.controllers = {c.target.name: c for c in built}
         self.built = True
+
+    def owns(self, target: TargetConfig) -> bool:
+        """Whether ``target`` runs in this replica: always, unless sharded; then when its
+        shard's Lease is this replica's."""
+        if self.shards is None:
+            return True
+        return shard_of(_shard_key(target), self.shards.shards) in self.shards.assigned
+
+    def targets_per_shard(self) -> dict[int, int]:
+        """The targets running here, per shard held (sharded only; else empty)."""
+        if self.shards is None:
+            return {}
+        per_shard: dict[int, int] = dict.fromkeys(sorted(self.shards.assigned), 0)
+        for controller in self.controllers.values():
+            shard = shard_of(_shard_key(controller.target), self.shards.shards)
+            per_shard[shard] = per_shard.get(shard, 0) + 1
+        return per_shard
 
     def _source(self, trigger: Trigger) -> TriggerSource:
         if isinstance(trigger, KafkaLagTrigger):
@@ -290,12 +318,24 @@ class Service:
             if isinstance(trigger, PrometheusTrigger):
                 await self._warm_start(forecaster, trigger, target, now)
             forecasters[name] = forecaster
+        is_leader = self.is_leader
+        guard: Callable[[], contextlib.AbstractAsyncContextManager[bool]] | None = None
+        if self.shards is not None:
+            key, shards = _shard_key(target), self.shards
+
+            def is_leader() -> bool:
+                return shards.drives_key(key)
+
+            def guard() -> contextlib.AbstractAsyncContextManager[bool]:
+                return shards.patching(key)
+
         return TargetController(
             target,
             sources,
             forecasters,
             self.actuator,
-            self.is_leader,
+            is_leader,
+            patch_guard=guard,
             refits=self._refits,
             conflicts=self.conflicts,
             # Against a real API (not the benchmarks' in-memory actuator on a simulated
@@ -380,7 +420,7 @@ class Service:
         made one horizon ago before this poll's forecast is recorded."""
         metrics = self.metrics
         name = target.name
-        metrics.set_leader(self.is_leader())
+        metrics.set_leader(self.is_leader() if self.shards is None else bool(self.shards.held))
         for trigger, observation in outcome.observations.items():
             metrics.observe_observation(name, trigger, observation)
         configured = target.predictor.quantile
@@ -406,8 +446,29 @@ class Service:
 
     # ------------------------------------------------------------------ reloading
 
+    async def rebalance(self, now: float) -> dict[str, list[str]]:
+        """Follow the shards this replica holds: start the targets of a shard it took (as a
+        reload starts a new target: warm-started forecasters), stop those of one it gave
+        up. Returns what changed, as ``apply``."""
+        changes = await self.apply(self.config, now)
+        if self.shards is not None:
+            self.metrics.set_shards(len(self.shards.held), self.targets_per_shard())
+        if changes["added"] or changes["removed"]:
+            _log.info(
+                "targets_rebalanced",
+                started=len(changes["added"]),
+                stopped=len(changes["removed"]),
+                running=len(self.controllers),
+            )
+        return changes
+
     async def apply(self, new: AutoscalerConfig, now: float) -> dict[str, list[str]]:
-        """Move the running service to ``new``; returns what changed, by kind."""
+        """Move the running service to ``new`` (only the targets it ``owns``); returns what
+        changed, by kind. One at a time: a reload and a rebalance never interleave."""
+        async with self._applying:
+            return await self._apply(new, now)
+
+    async def _apply(self, new: AutoscalerConfig, now: float) -> dict[str, list[str]]:
         old = self.config
         restart = [s for s in _RESTART_SECTIONS if getattr(old, s) != getattr(new, s)]
         if restart:
@@ -439,7 +500,8 @@ class Service:
         if restart:
             changes["restart_required"] = restart
         self.config = new
-        new_names = {t.name for t in new.targets}
+        running = [t for t in new.targets if self.owns(t)]
+        new_names = {t.name for t in running}
         removed = [n for n in self.controllers if n not in new_names]
         await self._tasks.stop(removed)
         for name in removed:
@@ -448,7 +510,7 @@ class Service:
             self.metrics.forget(name)
             changes["removed"].append(name)
 
-        for target in new.targets:
+        for target in running:
             previous = self.controllers.get(target.name)
             uses = {_connection(t) for t in target.triggers}
             if previous is not None and previous.target == target and uses <= kept:
@@ -616,8 +678,12 @@ class Service:
                     if (tracker := self.metrics.accuracy(name, trigger)) is not None
                 },
             }
+        sharding: dict[str, Any] | None = None
+        if self.shards is not None:
+            sharding = {**self.shards.status(), "targets_per_shard": self.targets_per_shard()}
         return {
-            "leader": self.is_leader(),
+            "leader": self.is_leader() if self.shards is None else bool(self.shards.held),
+            "sharding": sharding,
             "ready": ready,
             "ready_detail": detail,
             "config": self.reload,
@@ -631,6 +697,11 @@ class Service:
         for server in self.servers.values():
             await server.aclose()
         await self.actuator.aclose()
+
+
+def _shard_key(target: TargetConfig) -> str:
+    ref = target.scale_target_ref
+    return target_key(target.namespace, ref.kind, ref.name)
 
 
 def file_digest(path: str) -> str | None:
@@ -662,6 +733,32 @@ async def watch_config(
             _log.error("config_reload_failed", path=path, error=repr(error))
 
 
+async def follow_shards(service: Service, shards: ShardLeases, stop: asyncio.Event) -> None:
+    """Rebalance the service's targets whenever the shards it holds change (and once at
+    the start, for what was taken before the service was built). A failed rebalance is
+    logged and tried again at the next change or after a retry period."""
+    retry = service.config.leader_election.retry_period_seconds
+    pending = True
+    while not stop.is_set():
+        changed = shards.changed
+        if pending:
+            try:
+                await service.rebalance(time.time())
+                pending = False
+            except Exception as error:  # a rebalance must never take the service down
+                _log.error("rebalance_failed", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(changed.wait(), retry)
+            pending = True
+
+
+def _pod_owner() -> dict[str, str] | None:
+    """This pod (``POD_NAME`` and ``POD_UID``, from the downward API in deploy/), as the
+    owner of its member Lease; None outside a pod."""
+    name, uid = os.environ.get("POD_NAME"), os.environ.get("POD_UID")
+    return {"name": name, "uid": uid} if name and uid else None
+
+
 async def run(
     config: AutoscalerConfig,
     stop: asyncio.Event,
@@ -683,7 +780,17 @@ async def run(
     actuator = actuator or await ScaleActuator.connect(config.kubernetes)
     elector: LeaderElector | None = None
     elector_task: asyncio.Task[None] | None = None
-    if config.leader_election.enabled:
+    shards: ShardLeases | None = None
+    if config.leader_election.enabled and config.server.sharding.shards > 1:
+        shards = ShardLeases(
+            actuator.api_client,
+            config.leader_election,
+            config.server.sharding.shards,
+            request_timeout_seconds=config.kubernetes.request_timeout_seconds,
+            owner=_pod_owner(),
+        )
+        elector_task = asyncio.create_task(shards.run(stop), name="shard-leases")
+    elif config.leader_election.enabled:
         elector = LeaderElector(
             actuator.api_client,
             config.leader_election,
@@ -692,7 +799,11 @@ async def run(
         elector_task = asyncio.create_task(elector.run(stop), name="leader-election")
     leading = elector
     service = Service(
-        config, actuator, (lambda: leading.is_leader) if leading else (lambda: True), load=load
+        config,
+        actuator,
+        (lambda: leading.is_leader) if leading else (lambda: True),
+        load=load,
+        shards=shards,
     )
     if config_path is not None:
         service.reload = ReloadStatus(
@@ -701,6 +812,7 @@ async def run(
     http = None
     scaler: ExternalScalerServer | None = None
     watcher: asyncio.Task[None] | None = None
+    rebalancer: asyncio.Task[None] | None = None
     try:
         if serve_http:
             # Up before the (possibly long) warm start: liveness holds, readiness waits.
@@ -725,6 +837,8 @@ async def run(
         gc.freeze()
         release_free_memory()  # the warm-start fits' temporaries
         service.start()
+        if shards is not None:
+            rebalancer = asyncio.create_task(follow_shards(service, shards, stop), name="shards")
         if config_path is not None:
             watcher = asyncio.create_task(
                 watch_config(service, config_path, stop, config_check_seconds),
@@ -735,9 +849,10 @@ async def run(
             on_built(service)
         await stop.wait()
     finally:
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+        for task in (watcher, rebalancer):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await service.stop()
         if scaler is not None:
             await scaler.stop()

@@ -97,8 +97,8 @@ class ShardLeases:
 
     ``drives(shard)`` says whether this replica may poll and patch the shard's targets now
     (fenced: see the module); ``held`` is the set of such shards; ``changed`` is an
-    ``asyncio.Event`` set (and replaced) whenever ``held`` changes, for the service to
-    rebalance its targets.
+    ``asyncio.Event`` set (and replaced) whenever ``assigned`` (the shards whose targets it
+    runs) changes, for the service to rebalance its targets.
     """
 
     def __init__(
@@ -129,6 +129,10 @@ class ShardLeases:
         self._seen: dict[str, _Seen] = {}
         self._renewed: dict[int, float] = {}
         """Per shard held: when its last successful write was sent (our clock)."""
+        self._ours: set[int] = set()
+        """The shards whose Lease names us as its holder, as we last wrote or read it
+        (driven or not: a fence that lapsed in an API outage keeps the targets, which
+        resume if the Lease is still ours when the server is back)."""
         self._patching: dict[int, int] = {}
         self._idle: dict[int, asyncio.Event] = {}
         self._outage = RepeatedFailure()
@@ -154,6 +158,12 @@ class ShardLeases:
         return self.drives(shard_of(key, self.shards))
 
     @property
+    def assigned(self) -> frozenset[int]:
+        """The shards whose targets this replica runs (see ``_ours``); ``changed`` is set
+        when this changes. Patches also need ``drives``."""
+        return frozenset(self._ours)
+
+    @property
     def held(self) -> frozenset[int]:
         now = asyncio.get_running_loop().time()
         return frozenset(shard for shard in self._renewed if self.drives(shard, now))
@@ -177,17 +187,17 @@ class ShardLeases:
 
     def status(self) -> dict[str, Any]:
         """For ``/status``: the shards this replica holds and the members it sees."""
-        held = sorted(self.held)
         return {
             "identity": self.identity,
             "shards": self.shards,
-            "held": held,
+            "held": sorted(self.assigned),
+            "driven": sorted(self.held),
             "live_members": list(self.live_members),
             "hold_limit": hold_limit(self.shards, max(1, len(self.live_members))),
         }
 
     def _announce(self) -> None:
-        held = self.held
+        held = self.assigned
         if held == self._announced:
             return
         gained, lost = sorted(held - self._announced), sorted(self._announced - held)
@@ -268,7 +278,7 @@ class ShardLeases:
     def _explain(self, error: ApiException) -> str:
         if error.status == 403:
             return (
-                f"forbidden: the service account needs list, get, create and update on "
+                f"forbidden: the service account needs list, create and update on "
                 f"leases.coordination.k8s.io in namespace {self.namespace} "
                 "(deploy/overlays/sharded/rbac-shards.yaml)"
             )
@@ -302,9 +312,11 @@ class ShardLeases:
                 holders[seen.shard] = self.identity if self.drives(seen.shard) else None
             else:
                 holders[seen.shard] = seen.record.holder if seen.alive(read_at) else None
-        # A shard we hold but the list did not show as ours (taken over, deleted): not ours.
-        for shard in list(self._renewed):
-            if holders.get(shard) != self.identity:
+        # A shard the list no longer shows as ours (taken over, deleted): not ours.
+        for shard in list(self._ours):
+            lease = self._seen.get(shard_lease_name(self.prefix, shard))
+            if lease is None or lease.record.holder != self.identity:
+                self._ours.discard(shard)
                 self._renewed.pop(shard, None)
         wanted = plan(self.identity, self.shards, members, holders)
         limit = hold_limit(self.shards, len(members))
@@ -380,6 +392,7 @@ class ShardLeases:
                 raise
             # Someone else wrote it first (or it went away): not ours until read again.
             self._renewed.pop(shard, None)
+            self._ours.discard(shard)
             _log.info(
                 "shard_lease_lost_race" if take else "shard_lease_lost",
                 shard=shard,
@@ -393,12 +406,14 @@ class ShardLeases:
                 "shard_acquired", shard=shard, previous_holder=previous, identity=self.identity
             )
         self._renewed[shard] = sent
+        self._ours.add(shard)
         return True
 
     async def _release(self, shard: int, *, wait_seconds: float | None = None) -> None:
         """Stop driving ``shard``, let its patches in flight finish, then clear the holder
         (another replica takes it at its next round, not after the lease duration)."""
         self._renewed.pop(shard, None)
+        self._ours.discard(shard)
         self._announce()
         idle = self._idle.get(shard)
         if idle is not None and self._patching.get(shard, 0) > 0:
@@ -423,12 +438,13 @@ class ShardLeases:
     async def _release_all(self) -> None:
         """On stop: every shard, then the member Lease (errors only logged: the Leases
         then expire on their own)."""
-        for shard in sorted(self._renewed):
+        for shard in sorted(self._ours):
             try:
                 await self._release(shard)
             except Exception as error:
                 _log.warning("shard_not_released", shard=shard, error=repr(error))
         self._renewed.clear()
+        self._ours.clear()
         seen = self._seen.get(self.member_name)
         if seen is None or seen.record.holder != self.identity:
             return

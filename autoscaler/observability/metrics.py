@@ -364,6 +364,19 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.shards_held = Gauge(
+            "shards_held",
+            "Shard Leases this replica holds and drives (server.sharding.shards > 1).",
+            namespace=ns,
+            registry=r,
+        )
+        self.shard_targets = Gauge(
+            "shard_targets",
+            "Targets running in this replica, per shard it holds.",
+            ["shard"],
+            namespace=ns,
+            registry=r,
+        )
         self.config_reloads = Counter(
             "config_reloads",
             "Config file changes seen, by result (applied, or rejected: the old config runs).",
@@ -634,6 +647,13 @@ class ServiceMetrics:
 
     def set_leader(self, leader: bool) -> None:
         self.leader.set(1 if leader else 0)
+
+    def set_shards(self, driven: int, targets_per_shard: dict[int, int]) -> None:
+        """The shards held now, and the targets of each (a shard given up is removed)."""
+        self.shards_held.set(driven)
+        self.shard_targets.clear()
+        for shard, count in targets_per_shard.items():
+            self.shard_targets.labels(shard=str(shard)).set(count)
 
     def accuracy(self, target: str, trigger: str) -> ForecastAccuracy | None:
         return self._accuracy.get((target, trigger))

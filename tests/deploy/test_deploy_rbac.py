@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import yaml
 from deploy_helpers import ROOT, Doc, find
 from kubernetes_asyncio import client as k8s
 from servers.kube_api import KubeApiServer
@@ -170,8 +171,24 @@ def static_calls() -> dict[Call, list[str]]:
     return calls
 
 
+SHARDED_ONLY = "autoscaler/live/shard_leases.py"
+SHARD_ROLE = ROOT / "deploy" / "overlays" / "sharded" / "rbac-shards.yaml"
+"""Its calls are made only with ``server.sharding.shards > 1``: granted by the sharded
+overlay's Role (deploy/overlays/sharded/rbac-shards.yaml), not by the other flavors."""
+
+
+def unsharded_calls() -> set[Call]:
+    """The calls the service makes unsharded (every flavor but the sharded overlay)."""
+    return {
+        call
+        for call, places in static_calls().items()
+        if any(not where.startswith(SHARDED_ONLY) for where in places)
+    }
+
+
 def test_static_calls() -> None:
     assert set(static_calls()) == {
+        ("coordination.k8s.io", "leases", "list"),
         ("apps", "deployments/scale", "get"),
         ("apps", "deployments/scale", "patch"),
         ("apps", "statefulsets/scale", "get"),
@@ -336,7 +353,27 @@ def test_dynamic_calls_are_among_the_static_ones(dynamic_requests: list[Request]
     dynamic = {request.call for request in dynamic_requests}
     assert dynamic <= set(static_calls()), dynamic - set(static_calls())
     # Every method found statically was exercised, so the subset test says something.
-    assert dynamic == set(static_calls())
+    assert dynamic == unsharded_calls()
+
+
+def test_the_shard_lease_role_grants_exactly_what_the_shard_leases_call() -> None:
+    """The sharded overlay's Role: every verb the shard Leases use, on Leases only, and
+    nothing else (no delete: a member Lease goes with its pod, by its ownerReference)."""
+    docs = [d for d in yaml.safe_load_all(SHARD_ROLE.read_text()) if d]
+    (role,) = [d for d in docs if d["kind"] == "Role"]
+    granted = {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+    used = {
+        call
+        for call, places in static_calls().items()
+        if any(where.startswith(SHARDED_ONLY) for where in places)
+    }
+    assert granted == used, f"extra: {granted - used}; missing: {used - granted}"
 
 
 # --------------------------------------------------------------------------- RBAC
@@ -411,7 +448,7 @@ def test_rbac_grants_exactly_what_the_code_calls(
 ) -> None:
     docs = rendered[flavor]
     bound = grants(docs)
-    used = set(static_calls())
+    used = unsharded_calls()
     own = find(docs, "Deployment")["metadata"]["namespace"]
     election = shipped_config["leader_election"]
     lease_namespace = election.get("lease_namespace") or own
