@@ -29,6 +29,9 @@ FLAVORS = {
     "cluster": DEPLOY / "overlays" / "cluster",
     "namespaced": DEPLOY / "overlays" / "namespaced",
 }
+SHARDED = DEPLOY / "overlays" / "sharded"
+"""The sharded overlay: not one of ``FLAVORS`` (its config and replicas differ on purpose);
+``test_deploy_sharded.py`` checks it."""
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 _KUSTOMIZE_VERSION = re.compile(r"v?(\d+)\.(\d+)")
 
@@ -93,7 +96,21 @@ def render_raw(root: Path) -> list[Doc]:
     for generator in kustomization.get("configMapGenerator", []):
         data = {Path(name).name: (root / name).read_text() for name in generator["files"]}
         metadata = {"name": generator["name"]}
+        if generator.get("behavior") == "replace":  # the overlay's data, the base's metadata
+            (replaced,) = [
+                d
+                for d in docs
+                if d["kind"] == "ConfigMap" and d["metadata"]["name"] == generator["name"]
+            ]
+            docs.remove(replaced)
+            metadata = dict(replaced["metadata"])
         docs.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
+    for count in kustomization.get("replicas", []):
+        for doc in docs:
+            if doc["kind"] in ("Deployment", "StatefulSet") and (
+                doc["metadata"]["name"] == count["name"]
+            ):
+                doc["spec"]["replicas"] = count["count"]
     namespace = kustomization.get("namespace")
     for doc in docs:
         metadata = doc.setdefault("metadata", {})
@@ -130,3 +147,19 @@ def find(docs: list[Doc], kind: str, name: str | None = None) -> Doc:
     ]
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
     return found[0]
+
+
+_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
+
+
+def normalized(docs: list[Doc]) -> dict[tuple[str, str, str], Doc]:
+    """Documents by (kind, namespace, name), generated names' hash suffix removed."""
+    text = yaml.safe_dump(docs)
+    for doc in docs:
+        if doc["kind"] == "ConfigMap":
+            name = doc["metadata"]["name"]
+            text = text.replace(name, _HASH_SUFFIX.sub("", name))
+    return {
+        (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d
+        for d in yaml.safe_load(text)
+    }

@@ -16,12 +16,21 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, FLAVORS, MONITORING, ROOT, Doc, find, render, render_raw
+from deploy_helpers import (
+    DEPLOY,
+    FLAVORS,
+    MONITORING,
+    ROOT,
+    Doc,
+    find,
+    normalized,
+    render,
+    render_raw,
+)
 
 K8S_VERSION = "1.30.0"
 SERVICE_MONITOR = DEPLOY / "components" / "servicemonitor"
 PROMETHEUS_RULE = DEPLOY / "components" / "prometheusrule"
-_HASH_SUFFIX = re.compile(r"-[a-z0-9]{10}$")
 # The Prometheus Operator's pattern for a rule's `for` and a group's `interval`.
 _DURATION = re.compile(r"^(0|(\d+y)?(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?(\d+ms)?)$")
 
@@ -86,19 +95,6 @@ def _raw_manifest_files() -> list[Path]:
     )
 
 
-def _normalized(docs: list[Doc]) -> dict[tuple[str, str, str], Doc]:
-    """Documents by (kind, namespace, name), generated names' hash suffix removed."""
-    text = yaml.safe_dump(docs)
-    for doc in docs:
-        if doc["kind"] == "ConfigMap":
-            name = doc["metadata"]["name"]
-            text = text.replace(name, _HASH_SUFFIX.sub("", name))
-    return {
-        (d["kind"], d["metadata"].get("namespace", ""), d["metadata"]["name"]): d
-        for d in yaml.safe_load(text)
-    }
-
-
 # --------------------------------------------------------------------------- rendering
 
 
@@ -106,15 +102,15 @@ def _normalized(docs: list[Doc]) -> dict[tuple[str, str, str], Doc]:
 def test_kustomize_renders_and_fallback_agrees(flavor: str, kubectl_reason: str | None) -> None:
     if kubectl_reason:
         pytest.skip(f"{kubectl_reason}: the other tests use the raw files instead")
-    by_kubectl = _normalized(render(FLAVORS[flavor]))
-    by_fallback = _normalized(render_raw(FLAVORS[flavor]))
+    by_kubectl = normalized(render(FLAVORS[flavor]))
+    by_fallback = normalized(render_raw(FLAVORS[flavor]))
     assert sorted(by_kubectl) == sorted(by_fallback)
     for key, doc in by_kubectl.items():
         assert doc == by_fallback[key], key
 
 
 def test_default_is_the_cluster_overlay(rendered: dict[str, list[Doc]]) -> None:
-    assert _normalized(rendered["default"]) == _normalized(rendered["cluster"])
+    assert normalized(rendered["default"]) == normalized(rendered["cluster"])
 
 
 @pytest.mark.parametrize("flavor", sorted(FLAVORS))
