@@ -452,7 +452,9 @@ class Service:
         up. Returns what changed, as ``apply``."""
         changes = await self.apply(self.config, now)
         if self.shards is not None:
-            self.metrics.set_shards(len(self.shards.held), self.targets_per_shard())
+            self.metrics.set_shards(
+                self.shards.shards, len(self.shards.held), self.targets_per_shard()
+            )
         if changes["added"] or changes["removed"]:
             _log.info(
                 "targets_rebalanced",

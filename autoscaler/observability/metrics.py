@@ -364,6 +364,12 @@ class ServiceMetrics:
             namespace=ns,
             registry=r,
         )
+        self.shards = Gauge(
+            "shards",
+            "The shard count this replica runs with (server.sharding.shards; 0 unsharded).",
+            namespace=ns,
+            registry=r,
+        )
         self.shards_held = Gauge(
             "shards_held",
             "Shard Leases this replica holds and drives (server.sharding.shards > 1).",
@@ -648,8 +654,10 @@ class ServiceMetrics:
     def set_leader(self, leader: bool) -> None:
         self.leader.set(1 if leader else 0)
 
-    def set_shards(self, driven: int, targets_per_shard: dict[int, int]) -> None:
-        """The shards held now, and the targets of each (a shard given up is removed)."""
+    def set_shards(self, shards: int, driven: int, targets_per_shard: dict[int, int]) -> None:
+        """The shard count, the shards held now, and the targets of each (a shard given
+        up is removed)."""
+        self.shards.set(shards)
         self.shards_held.set(driven)
         self.shard_targets.clear()
         for shard, count in targets_per_shard.items():

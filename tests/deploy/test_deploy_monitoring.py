@@ -91,6 +91,7 @@ MUTATIONS = [
     pytest.param("AutoscalerSourceFailing", "for", "10m", "2m", id="source-burst"),
     pytest.param("AutoscalerScaleAPIFailing", "for", "10m", "2m", id="scale-once"),
     pytest.param("AutoscalerNoLeader", "for", "5m", "1m", id="leader-hand-over"),
+    pytest.param("AutoscalerShardWithoutHolder", "for", "5m", "1m", id="shard-hand-over"),
     pytest.param("AutoscalerTargetConflict", "for", "5m", "0m", id="conflict-migration"),
     pytest.param("AutoscalerConfigRejected", "expr", "min by", "max by", id="config-one-replica"),
     pytest.param("AutoscalerConfigRejected", "for", "5m", "0m", id="config-fixed-quickly"),

@@ -27,7 +27,9 @@ async def main(kubeconfig: str, namespace: str, identity: str, shards: str, *tim
         retry_period_seconds=retry,
     )
     client = await k8s_config.new_client_from_config(config_file=kubeconfig)
-    leases = ShardLeases(client, config, int(shards), identity=identity, request_timeout_seconds=1.0)
+    leases = ShardLeases(
+        client, config, int(shards), identity=identity, request_timeout_seconds=1.0
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(leases.run(stop))
     while True:
