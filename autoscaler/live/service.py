@@ -48,6 +48,7 @@ from autoscaler.decision import (
     Unavailable,
     forecaster_for,
     forecaster_settings,
+    handover,
 )
 from autoscaler.decision.budget import BudgetState, budget_report, with_quantile
 from autoscaler.decision.effectiveness import scale_up_hold
@@ -64,6 +65,7 @@ from autoscaler.live.external_scaler import ExternalScalerServer, TargetAnswer
 from autoscaler.live.leader import LeaderElector
 from autoscaler.live.memory import release_free_memory
 from autoscaler.live.shard_leases import ShardLeases
+from autoscaler.live.shard_state import SYNC_SECONDS, ShardStateStore
 from autoscaler.live.supervisor import Step, TargetTasks
 from autoscaler.observability import ServiceMetrics
 from autoscaler.observability import start as start_http
@@ -214,6 +216,11 @@ class Service:
         self.shards = shards
         """With sharding: the shard Leases; only the targets of the shards this replica
         holds run here (``owns``), and ``rebalance`` follows their changes."""
+        self.shard_state: ShardStateStore | None = None
+        """With sharding: where each shard's learned state is kept for the next holder."""
+        self._loaded_shards: set[int] = set()
+        self._handed: dict[str, PollState] = {}
+        """Targets of a shard just taken: the state their previous holder learned."""
         self._applying = asyncio.Lock()
         self.load = load
         """How a changed file is read: the loader, with the command line's overrides."""
@@ -450,6 +457,8 @@ class Service:
         """Follow the shards this replica holds: start the targets of a shard it took (as a
         reload starts a new target: warm-started forecasters), stop those of one it gave
         up. Returns what changed, as ``apply``."""
+        if self.shards is not None and self.shard_state is not None:
+            await self._take_over_state()
         changes = await self.apply(self.config, now)
         if self.shards is not None:
             self.metrics.set_shards(
@@ -463,6 +472,51 @@ class Service:
                 running=len(self.controllers),
             )
         return changes
+
+    async def _take_over_state(self) -> None:
+        """Read the learned state of the shards just taken, for their targets' controllers
+        (a shard whose state cannot be read starts afresh: said, never fatal)."""
+        assert self.shards is not None
+        assert self.shard_state is not None
+        assigned = self.shards.assigned
+        self._loaded_shards &= assigned
+        for shard in sorted(assigned - self._loaded_shards):
+            try:
+                documents = await self.shard_state.read(shard)
+            except Exception as error:
+                _log.warning("shard_state_unreadable", shard=shard, error=repr(error))
+                documents = {}
+            self._loaded_shards.add(shard)
+            restored_targets = 0
+            for target in self.config.targets:
+                key = _shard_key(target)
+                if shard_of(key, self.shards.shards) != shard or key not in documents:
+                    continue
+                if target.name in self.controllers:
+                    continue  # running already (taken back after an outage): keep it
+                try:
+                    self._handed[target.name] = handover.restored(target, documents[key])
+                    restored_targets += 1
+                except ValueError as error:
+                    _log.warning("shard_state_skipped", target=target.name, error=str(error))
+            _log.info("shard_state_taken_over", shard=shard, targets=restored_targets)
+
+    def learned_state(self, shard: int) -> dict[str, Any]:
+        """What the targets of ``shard`` running here learned, by target key."""
+        assert self.shards is not None
+        documents: dict[str, Any] = {}
+        for controller in self.controllers.values():
+            key = _shard_key(controller.target)
+            if shard_of(key, self.shards.shards) == shard:
+                documents[key] = handover.learned(controller.target, controller.state)
+        return documents
+
+    async def save_shard(self, shard: int) -> None:
+        """Write ``shard``'s learned state (on release; and every ``SYNC_SECONDS`` by
+        ``sync_shard_state``) while this replica still drives it."""
+        if self.shard_state is None or self.shards is None:
+            return
+        await self.shard_state.write(shard, self.learned_state(shard))
 
     async def apply(self, new: AutoscalerConfig, now: float) -> dict[str, list[str]]:
         """Move the running service to ``new`` (only the targets it ``owns``); returns what
@@ -535,6 +589,9 @@ class Service:
                 changes["changed"].append(target.name)
             else:
                 changes["added"].append(target.name)
+                handed = self._handed.pop(target.name, None)
+                if handed is not None:  # its shard's previous holder learned this
+                    controller.state = handed
             self.controllers[target.name] = controller
             self._start(controller)
 
@@ -754,6 +811,21 @@ async def follow_shards(service: Service, shards: ShardLeases, stop: asyncio.Eve
             pending = True
 
 
+async def sync_shard_state(service: Service, shards: ShardLeases, stop: asyncio.Event) -> None:
+    """Every ``SYNC_SECONDS``, write the learned state of each shard this replica drives
+    (what a crash loses is at most that old); failures are logged and tried next time."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), SYNC_SECONDS)
+        if stop.is_set():
+            return
+        for shard in sorted(shards.held):
+            try:
+                await service.save_shard(shard)
+            except Exception as error:
+                _log.warning("shard_state_not_saved", shard=shard, error=repr(error))
+
+
 def _pod_owner() -> dict[str, str] | None:
     """This pod (``POD_NAME`` and ``POD_UID``, from the downward API in deploy/), as the
     owner of its member Lease; None outside a pod."""
@@ -807,6 +879,14 @@ async def run(
         load=load,
         shards=shards,
     )
+    if shards is not None:
+        service.shard_state = ShardStateStore(
+            actuator.api_client,
+            shards.namespace,
+            shards.prefix,
+            request_timeout_seconds=config.kubernetes.request_timeout_seconds,
+        )
+        shards.before_release = service.save_shard
     if config_path is not None:
         service.reload = ReloadStatus(
             path=config_path, digest=file_digest(config_path), loaded_at=time.time()
@@ -815,6 +895,7 @@ async def run(
     scaler: ExternalScalerServer | None = None
     watcher: asyncio.Task[None] | None = None
     rebalancer: asyncio.Task[None] | None = None
+    syncer: asyncio.Task[None] | None = None
     try:
         if serve_http:
             # Up before the (possibly long) warm start: liveness holds, readiness waits.
@@ -841,6 +922,7 @@ async def run(
         service.start()
         if shards is not None:
             rebalancer = asyncio.create_task(follow_shards(service, shards, stop), name="shards")
+            syncer = asyncio.create_task(sync_shard_state(service, shards, stop), name="sync")
         if config_path is not None:
             watcher = asyncio.create_task(
                 watch_config(service, config_path, stop, config_check_seconds),
@@ -851,7 +933,7 @@ async def run(
             on_built(service)
         await stop.wait()
     finally:
-        for task in (watcher, rebalancer):
+        for task in (watcher, rebalancer, syncer):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import math
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +137,9 @@ class ShardLeases:
         self._idle: dict[int, asyncio.Event] = {}
         self._outage = RepeatedFailure()
         self.live_members: tuple[str, ...] = ()
+        self.before_release: Callable[[int], Awaitable[None]] | None = None
+        """Called with a shard about to be released, once its patches are done and before
+        the holder is cleared (the service saves the shard's learned state)."""
         self.changed = asyncio.Event()
         self._announced: frozenset[int] = frozenset()
 
@@ -423,6 +426,11 @@ class ShardLeases:
         seen = self._seen.get(name)
         if seen is None or seen.record.holder != self.identity:
             return
+        if self.before_release is not None:
+            try:
+                await self.before_release(shard)
+            except Exception as error:  # the next holder then starts from the last sync
+                _log.warning("shard_state_not_saved", shard=shard, error=repr(error))
         body = self._body(
             name, {ROLE_LABEL: "shard", SHARD_LABEL: str(shard)}, holder="", record=seen.record
         )

@@ -51,6 +51,7 @@ RESOURCES = {
     "stateful_set": ("apps", "statefulsets"),
     "event": ("", "events"),
     "lease": ("coordination.k8s.io", "leases"),
+    "config_map": ("", "configmaps"),
     "horizontal_pod_autoscaler": ("autoscaling", "horizontalpodautoscalers"),
     "custom_object": ("keda.sh", "scaledobjects"),
 }
@@ -171,7 +172,7 @@ def static_calls() -> dict[Call, list[str]]:
     return calls
 
 
-SHARDED_ONLY = "autoscaler/live/shard_leases.py"
+SHARDED_ONLY = ("autoscaler/live/shard_leases.py", "autoscaler/live/shard_state.py")
 SHARD_ROLE = ROOT / "deploy" / "overlays" / "sharded" / "rbac-shards.yaml"
 """Its calls are made only with ``server.sharding.shards > 1``: granted by the sharded
 overlay's Role (deploy/overlays/sharded/rbac-shards.yaml), not by the other flavors."""
@@ -189,6 +190,9 @@ def unsharded_calls() -> set[Call]:
 def test_static_calls() -> None:
     assert set(static_calls()) == {
         ("coordination.k8s.io", "leases", "list"),
+        ("", "configmaps", "get"),
+        ("", "configmaps", "create"),
+        ("", "configmaps", "update"),
         ("apps", "deployments/scale", "get"),
         ("apps", "deployments/scale", "patch"),
         ("apps", "statefulsets/scale", "get"),
@@ -253,7 +257,7 @@ def test_method_names_map_to_rbac(method: str, api: str, expected: Call) -> None
     ("method", "api"),
     [
         pytest.param("list_deployment_for_all_namespaces", "AppsV1Api", id="all-namespaces"),
-        pytest.param("read_namespaced_config_map", "CoreV1Api", id="unknown-kind"),
+        pytest.param("read_namespaced_secret", "CoreV1Api", id="unknown-kind"),
         pytest.param("create_namespaced_event", "AppsV1Api", id="wrong-api"),
     ],
 )

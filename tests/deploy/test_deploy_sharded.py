@@ -18,6 +18,8 @@ import pytest
 import yaml
 from deploy_helpers import FLAVORS, ROOT, SHARDED, Doc, find, normalized, render, render_raw
 
+from autoscaler.live.shard_state import state_config_map_name
+
 
 @pytest.fixture(scope="module")
 def sharded(kubectl_reason: str | None) -> list[Doc]:
@@ -82,9 +84,12 @@ def test_the_shard_role_is_bound_in_the_autoscaler_namespace_only(sharded: list[
         "kind": "Role",
         "name": "predictive-autoscaler-shards",
     }
-    (rule,) = role["rules"]
-    assert rule["resources"] == ["leases"]
-    assert "delete" not in rule["verbs"]
+    assert {r["resources"][0] for r in role["rules"]} == {"leases", "configmaps"}
+    assert not [
+        r
+        for r in role["rules"]
+        if "delete" in r["verbs"] or ("list" in r["verbs"] and r["resources"] != ["leases"])
+    ]
     assert not [d for d in sharded if d["kind"] == "ClusterRole" and "shard" in str(d)]
 
 
@@ -103,3 +108,16 @@ def test_everything_else_is_the_cluster_flavor(
             continue
         assert own[key] == doc, key
     assert set(FLAVORS) == {"default", "cluster", "namespaced"}
+
+
+def test_the_state_config_maps_granted_are_one_per_shard_of_its_config(
+    sharded: list[Doc],
+) -> None:
+    config: dict[str, Any] = yaml.safe_load((SHARDED / "config.yaml").read_text())
+    shards = config["server"]["sharding"]["shards"]
+    prefix = config["leader_election"]["lease_name"]
+    role = find(sharded, "Role", "predictive-autoscaler-shards")
+    named = [r for r in role["rules"] if r["resources"] == ["configmaps"] and "resourceNames" in r]
+    (rule,) = named
+    assert rule["resourceNames"] == [state_config_map_name(prefix, n) for n in range(shards)]
+    assert sorted(rule["verbs"]) == ["get", "update"]

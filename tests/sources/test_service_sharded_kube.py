@@ -123,8 +123,9 @@ async def test_two_sharded_instances_drive_each_target_once_and_take_over_on_sto
     first = _config(kube, service_account, broker)
     second = _config(kube, service_account, broker)
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
-    first_task = asyncio.create_task(service.run(first, stop_first))
-    second_task = asyncio.create_task(service.run(second, stop_second))
+    built: list[service.Service] = []
+    first_task = asyncio.create_task(service.run(first, stop_first, on_built=built.append))
+    second_task = asyncio.create_task(service.run(second, stop_second, on_built=built.append))
     try:
 
         def replicas() -> list[int]:
@@ -154,8 +155,24 @@ async def test_two_sharded_instances_drive_each_target_once_and_take_over_on_sto
         events = [e for e in kube.admin.events(kube.namespace) if e["reason"] == "Rescaled"]
         assert sorted(e["involvedObject"]["name"] for e in events) == WORKLOADS
 
+        assert await _eventually(lambda: len(built) == 2, 5)
+        leaving = next(b for b in built if set(b.controllers) == targets[0])
+        staying = next(b for b in built if b is not leaving)
+        learned = {
+            name: controller.state.decision.scale_up_events
+            for name, controller in leaving.controllers.items()
+        }
+        assert all(len(events) == 1 for events in learned.values()), learned  # 1 -> 2
         stop_first.set()  # a rolling update: it releases its shards, the other takes them
         await asyncio.wait_for(first_task, 15)
+        # Its learned state went with its shards: the scale-up it made still counts in the
+        # rate policies and the stabilization window of the replica that took them.
+        assert await _eventually(lambda: set(staying.controllers) == set(WORKLOADS), 10)
+        for name, events in learned.items():
+            taken = staying.controllers[name].state.decision
+            assert taken.scale_up_events[: len(events)] == events, name
+            assert taken.recommendations is not None
+            assert min(r.at for r in taken.recommendations) < events[0].at + 1.0
         await kafka.produce("orders", [25] * PARTITIONS)  # lag 200: 4 replicas each
         assert await _eventually(lambda: replicas() == [4] * len(WORKLOADS), 20), replicas()
         status = await _status(second)
