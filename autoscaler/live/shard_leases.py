@@ -62,6 +62,8 @@ ROLE_LABEL = "autoscaler.io/lease-role"
 """``member`` (a replica's liveness) or ``shard`` (who drives a shard's targets)."""
 SHARD_LABEL = "autoscaler.io/shard"
 _NAME_LIMIT = 253
+_WAKE_AFTER_EXPIRY = 0.01
+"""Seconds past an expiry a round wakes at, so that the loop's clock has passed it."""
 
 
 def shard_lease_name(prefix: str, shard: int) -> str:
@@ -228,6 +230,9 @@ class ShardLeases:
                 await self._round_logged(started)
                 self._announce()
                 delay = self._config.retry_period_seconds - (loop.time() - started)
+                expiry = self._next_expiry(loop.time())
+                if expiry is not None:  # wake right when another's record expires
+                    delay = min(delay, expiry - loop.time() + _WAKE_AFTER_EXPIRY)
                 if self._renewed:  # wake before a held shard's fence ends, to say so
                     fence = min(self._renewed.values()) + self._deadline() - loop.time()
                     delay = min(delay, max(0.0, fence) + 0.01)
@@ -353,6 +358,17 @@ class ShardLeases:
         for name in list(self._seen):
             if name not in present:
                 del self._seen[name]
+
+    def _next_expiry(self, now: float) -> float | None:
+        """When the soonest record held by another replica expires, if it has not yet: a
+        round then sees the member gone or the shard free without waiting a whole retry
+        period (a take-over after a crash: at most lease + retry after its last renewal)."""
+        expiries = [
+            seen.changed_at + max(1, seen.record.lease_duration_seconds)
+            for seen in self._seen.values()
+            if seen.record.holder and seen.record.holder != self.identity and seen.alive(now)
+        ]
+        return min(expiries, default=None)
 
     def _free(self, shard: int, now: float) -> bool:
         seen = self._seen.get(shard_lease_name(self.prefix, shard))
