@@ -8,13 +8,15 @@ names the same workload in its ``scaleTargetRef``, the target is never patched, 
 its decision, until the other owner is gone.
 
 The answer is cached per namespace for ``refresh_seconds`` (two list calls per namespace
-every 30 s, however many targets live there). A namespace without KEDA's CRD answers the
+every 30 s, however many targets live there, and those that ask at the same moment share
+the calls under way). A namespace without KEDA's CRD answers the
 ScaledObject list with 404: no ScaledObjects. Any other failure (403, 5xx, a timeout) is an
 ``ActuatorError``: the caller cannot know, so it does not patch either.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,6 +78,10 @@ class ConflictChecker:
         self._timeout = request_timeout_seconds
         self._refresh = refresh_seconds
         self._namespaces: dict[str, _Namespace] = {}
+        self._listing: dict[str, asyncio.Task[tuple[_Owner, ...]]] = {}
+        """Per namespace, the lists under way: the targets of a namespace that poll at the
+        same moment (hundreds, at the start and after each refresh) share one pair of list
+        calls instead of each making its own."""
 
     async def find(self, target: TargetConfig, now: float) -> Conflict | None:
         """The first other owner of the target's workload (a ScaledObject before the HPA
@@ -83,8 +89,16 @@ class ConflictChecker:
         namespace = target.namespace
         cached = self._namespaces.get(namespace)
         if cached is None or now - cached.at >= self._refresh:
-            cached = _Namespace(now, await self._owners(namespace))
-            self._namespaces[namespace] = cached
+            listing = self._listing.get(namespace)
+            if listing is None:
+                listing = asyncio.ensure_future(self._owners(namespace))
+                self._listing[namespace] = listing
+                listing.add_done_callback(lambda _: self._listing.pop(namespace, None))
+            owners = await asyncio.shield(listing)
+            cached = self._namespaces.get(namespace)
+            if cached is None or now - cached.at >= self._refresh:
+                cached = _Namespace(now, owners)
+                self._namespaces[namespace] = cached
         ref = target.scale_target_ref
         for owner in cached.owners:
             if (owner.target_kind, owner.target_name) == (ref.kind, ref.name):

@@ -235,3 +235,25 @@ async def test_a_failing_conflict_check_holds_the_patch(
     assert api.patches() == []
     api.clear_failures()
     assert (await controller.step(1015.0)).patched
+
+
+async def test_targets_of_a_namespace_asking_at_once_share_one_pair_of_lists(
+    actuator: ScaleActuator, api: KubeApiServer
+) -> None:
+    """Hundreds of targets in one namespace poll at the same moment (at the start, after
+    each refresh): one HPA list and one ScaledObject list answer them all, not one pair each."""
+    api.add_hpa("default", "orders-cpu", "orders")
+    api.delay("GET", "/horizontalpodautoscalers", 0.2)  # slow lists: every poll overlaps
+    checker = ConflictChecker(actuator.api_client, refresh_seconds=30)
+    names = ["orders", *(f"worker-{n}" for n in range(49))]
+    targets = [make_target(name=n, scale_target_ref={"name": n}) for n in names]
+    before = len(api.requests)
+    found = await asyncio.gather(*(checker.find(target, 1000.0) for target in targets))
+    lists = [r for r in api.requests[before:] if r.method == "GET"]
+    assert len(lists) == 2, [r.path for r in lists]
+    assert str(found[0]) == "HorizontalPodAutoscaler default/orders-cpu"
+    assert found[1:] == [None] * 49
+    # Within the refresh, from the cache; after it, one pair again.
+    await asyncio.gather(*(checker.find(target, 1010.0) for target in targets))
+    await asyncio.gather(*(checker.find(target, 1031.0) for target in targets))
+    assert len([r for r in api.requests[before:] if r.method == "GET"]) == 4
