@@ -20,6 +20,7 @@ only says what each replica wants.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Collection, Mapping
@@ -37,8 +38,13 @@ def _weight(item: str, bucket: str) -> int:
     return int.from_bytes(digest, "big")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def shard_of(key: str, shards: int) -> int:
-    """The shard (0 .. shards - 1) that ``key`` belongs to."""
+    """The shard (0 .. shards - 1) that ``key`` belongs to.
+
+    Remembered (a bounded cache of a pure function of two immutable values: no state
+    anyone can see): the service asks for every target's shard at each rebalance, each
+    state sync and each status page, and a key costs ``shards`` digests."""
     if shards < 1:
         raise ValueError(f"shards must be at least 1, got {shards}")
     return max(range(shards), key=lambda shard: _weight(key, str(shard)))
