@@ -25,10 +25,12 @@ import math
 
 from autoscaler.config.model import FallbackConfig, KafkaLagTrigger, TargetConfig
 from autoscaler.decision import hpa, stages
+from autoscaler.decision.compiled import compiled
 from autoscaler.decision.planner import PlanError
 from autoscaler.decision.planning import plan_kafka_lag
 from autoscaler.decision.sizing import partition_cap, size_kafka_lag, size_prometheus
 from autoscaler.decision.types import (
+    Bound,
     Decision,
     DecisionState,
     Forecast,
@@ -62,14 +64,14 @@ def decide(
         scale_up_hold=inputs.scale_up_hold,
     )
     steps = stages.run_stages(ctx)
-    history = next((s.history for s in reversed(steps) if s.history is not None), None)
+    history, bounds = _read_steps(steps)
     decision = Decision(
         at=now,
         current_replicas=current,
         desired_replicas=steps[-1].replicas,
         raw_recommendation=steps[0].replicas,
         triggers=ctx.recommendations,
-        bounds=tuple(bound for step in steps for bound in step.bounds),
+        bounds=bounds,
     )
     new_state = DecisionState(
         recommendations=state.recommendations if history is None else history,
@@ -82,6 +84,21 @@ def decide(
     return decision, new_state
 
 
+def _read_steps(
+    steps: tuple[stages.Step, ...],
+) -> tuple[tuple[hpa.TimedRecommendation, ...] | None, tuple[Bound, ...]]:
+    """The stabilization history the last stage to touch it left (None: none did), and
+    every step's bounds, in order."""
+    history = None
+    bounds: list[Bound] = []
+    for step in steps:
+        if step.history is not None:
+            history = step.history
+        if step.bounds:
+            bounds.extend(step.bounds)
+    return history, tuple(bounds)
+
+
 def record_scale(
     target: TargetConfig, state: DecisionState, old_replicas: int, new_replicas: int, now: float
 ) -> DecisionState:
@@ -89,12 +106,12 @@ def record_scale(
     change = new_replicas - old_replicas
     if change == 0:
         return state
-    behavior = target.behavior
+    facts = compiled(target)
     if change > 0:
-        longest = max(p.period_seconds for p in behavior.scale_up.policies)
+        longest = facts.longest_scale_up_period
         up = hpa.store_scale_event(state.scale_up_events, change, longest, now)
         return dataclasses.replace(state, scale_up_events=up, last_scale_at=now)
-    longest = max(p.period_seconds for p in behavior.scale_down.policies)
+    longest = facts.longest_scale_down_period
     down = hpa.store_scale_event(state.scale_down_events, change, longest, now)
     return dataclasses.replace(state, scale_down_events=down, last_scale_at=now)
 
@@ -113,15 +130,13 @@ def _recommend(
 ) -> tuple[list[TriggerRecommendation], list[int | None], dict[str, int]]:
     """Each trigger's recommendation, each Kafka trigger's partition cap (None when unknown
     or not sized), and the consecutive failures per trigger after this poll."""
-    tolerances = hpa.Tolerances(
-        scale_down=target.behavior.scale_down.tolerance,
-        scale_up=target.behavior.scale_up.tolerance,
-    )
+    facts = compiled(target)
+    tolerances = facts.tolerances
     failures = dict(state.failures)
     recommendations: list[TriggerRecommendation] = []
     caps: list[int | None] = []
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        observation = _checked(inputs.observations.get(name), now, target.stale_after)
+    for name, trigger in facts.triggers:
+        observation = _checked(inputs.observations.get(name), now, facts.stale_after)
         if isinstance(observation, Unavailable):
             failures[name] = failures.get(name, 0) + 1
             recommendations.append(
@@ -166,7 +181,7 @@ def _recommend(
             if not isinstance(observation, MetricObservation):
                 raise TypeError(f"trigger {name} is prometheus but got {type(observation)}")
             rec = size_prometheus(name, trigger, observation, forecast, current, ready, tolerances)
-        if forecast is None and target.predictor.model != "none":
+        if forecast is None and facts.forecasting:
             rec = dataclasses.replace(rec, detail=rec.detail + "; no forecast: reactive")
         recommendations.append(rec)
     return recommendations, caps, failures

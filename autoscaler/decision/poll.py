@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from autoscaler.config.model import KafkaLagTrigger, TargetConfig
+from autoscaler.config.model import TargetConfig
 from autoscaler.decision import effectiveness, startup
 from autoscaler.decision.budget import (
     QUANTILE_RANGE,
@@ -45,6 +45,7 @@ from autoscaler.decision.budget import (
     track_budget,
     with_quantile,
 )
+from autoscaler.decision.compiled import compiled
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.effectiveness import EffectivenessState, GroupPoll
 from autoscaler.decision.forecasters import Forecaster, load_series
@@ -222,12 +223,12 @@ def _fresh_kafka(target: TargetConfig, inputs: PollInputs) -> list[KafkaLagObser
     """The Kafka triggers' observations of this poll that are fresh (the start-up and
     effectiveness measurements read the group through them)."""
     fresh: list[KafkaLagObservation] = []
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+    facts = compiled(target)
+    for name, _ in facts.kafka:
         observation = inputs.observations.get(name)
         if (
-            isinstance(trigger, KafkaLagTrigger)
-            and isinstance(observation, KafkaLagObservation)
-            and inputs.at - observation.observed_at <= target.stale_after
+            isinstance(observation, KafkaLagObservation)
+            and inputs.at - observation.observed_at <= facts.stale_after
         ):
             fresh.append(observation)
     return fresh
@@ -287,9 +288,7 @@ def _learned(
     learned: dict[str, float] = {}
     usable: dict[str, float] = {}
     ready = inputs.ready_replicas if inputs.ready_replicas is not None else inputs.current_replicas
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        if not isinstance(trigger, KafkaLagTrigger) or not trigger.learn_throughput:
-            continue
+    for name, trigger in compiled(target).learning:
         estimate = estimates.get(name)
         observation = inputs.observations.get(name)
         if isinstance(observation, KafkaLagObservation):
