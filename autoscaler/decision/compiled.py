@@ -47,6 +47,8 @@ class CompiledTarget:
     tolerances: Tolerances
     forecasting: bool
     """A model forecasts (``predictor.model`` is not ``none``)."""
+    planning: bool
+    """``TargetConfig.planning``: the planner is on and a model forecasts."""
     longest_scale_up_period: int
     """The longest scale-up policy period (how long a scale-up event counts)."""
     longest_scale_down_period: int
@@ -80,6 +82,7 @@ def _derive(target: TargetConfig) -> CompiledTarget:
             scale_down=behavior.scale_down.tolerance, scale_up=behavior.scale_up.tolerance
         ),
         forecasting=target.predictor.model != "none",
+        planning=target.planning,
         longest_scale_up_period=max(p.period_seconds for p in behavior.scale_up.policies),
         longest_scale_down_period=max(p.period_seconds for p in behavior.scale_down.policies),
     )

@@ -161,7 +161,7 @@ def _recommend(
             # Planned when the target plans and a plan can be made; else sized as before,
             # saying why no plan was made (``plan_fallback``).
             planned, fallback = None, None
-            if target.planning:
+            if facts.planning:
                 try:
                     planned = plan_kafka_lag(
                         name,
@@ -209,11 +209,17 @@ def _checked(observation: Observation | None, now: float, stale_after: float) ->
         return observation
     if observation.total_lag < 0 or observation.partition_count < 0:
         return Unavailable(observation.observed_at, "negative lag or partition count")
+    if _usable_rate(observation.arrival_rate) and _usable_rate(observation.processing_rate):
+        return observation  # the common case: nothing to repair, nothing to copy
     arrival = _finite_non_negative(observation.arrival_rate)
     processing = _finite_non_negative(observation.processing_rate)
-    if arrival == observation.arrival_rate and processing == observation.processing_rate:
-        return observation  # the common case: nothing to repair, nothing to copy
     return dataclasses.replace(observation, arrival_rate=arrival, processing_rate=processing)
+
+
+def _usable_rate(value: float | None) -> bool:
+    """A rate ``_finite_non_negative`` leaves as it is (unknown, or finite and not
+    negative)."""
+    return value is None or (math.isfinite(value) and value >= 0)
 
 
 def _checked_forecast(forecast: Forecast | None) -> Forecast | None:

@@ -181,6 +181,10 @@ def combine(ctx: DecisionContext, so_far: Step) -> Step:
     trigger held at ``current_replicas`` must still hold, not be outvoted by a healthy one.
     """
     current = ctx.current
+    if len(ctx.recommendations) == 1:  # the usual target: one trigger, its count
+        only = ctx.recommendations[0].replicas
+        if only is not None:
+            return Step(only)
     live: list[int] = []
     fallbacks: list[int] = []
     missing: list[str] = []
