@@ -291,10 +291,10 @@ def started(
     if not config.enabled:
         return state
     if new_replicas < old_replicas:
-        return dataclasses.replace(state, check=None, starting=None)
+        return _rescaled(state, check=None, starting=None)
     if new_replicas == old_replicas:
         return state
-    state = dataclasses.replace(state, starting=(now, new_replicas))
+    state = _rescaled(state, check=state.check, starting=(now, new_replicas))
     check = state.check
     if check is not None:  # checked with the one in flight, from its rate and count
         merged = Check(
@@ -348,6 +348,25 @@ def _after(
         if poll[0] <= start:
             return tuple(r for r in recent if r[0] > start)
     return recent
+
+
+def _rescaled(
+    state: EffectivenessState, *, check: Check | None, starting: tuple[float, int] | None
+) -> EffectivenessState:
+    """``dataclasses.replace(state, check=check, starting=starting)``, spelled out: it runs
+    at every scale, and ``replace`` costs twice as much."""
+    return EffectivenessState(
+        recent=state.recent,
+        previous_at=state.previous_at,
+        check=check,
+        ineffective=state.ineffective,
+        stopped_at=state.stopped_at,
+        verdict=state.verdict,
+        partitions=state.partitions,
+        starting=starting,
+        saturated=state.saturated,
+        consuming=state.consuming,
+    )
 
 
 def _with(state: EffectivenessState, *, check: Check | None) -> EffectivenessState:
