@@ -169,7 +169,8 @@ def poll_step(
     measured = state.startup
     if inputs.startup_timings:
         measured = startup.timed(measured, inputs.startup_timings)
-    measured = startup.observed(measured, now, inputs.ready_replicas, kafka)
+    if measured.pending is not None:  # a scale-up being timed (else nothing to observe)
+        measured = startup.observed(measured, now, inputs.ready_replicas, kafka)
     startup_seconds = startup_in_force(target, measured)
     ready_now = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
     checked = effectiveness.observed(
