@@ -25,10 +25,12 @@ import math
 
 from autoscaler.config.model import FallbackConfig, KafkaLagTrigger, TargetConfig
 from autoscaler.decision import hpa, stages
+from autoscaler.decision.compiled import compiled
 from autoscaler.decision.planner import PlanError
 from autoscaler.decision.planning import plan_kafka_lag
 from autoscaler.decision.sizing import partition_cap, size_kafka_lag, size_prometheus
 from autoscaler.decision.types import (
+    Bound,
     Decision,
     DecisionState,
     Forecast,
@@ -62,14 +64,14 @@ def decide(
         scale_up_hold=inputs.scale_up_hold,
     )
     steps = stages.run_stages(ctx)
-    history = next((s.history for s in reversed(steps) if s.history is not None), None)
+    history, bounds = _read_steps(steps)
     decision = Decision(
         at=now,
         current_replicas=current,
         desired_replicas=steps[-1].replicas,
         raw_recommendation=steps[0].replicas,
         triggers=ctx.recommendations,
-        bounds=tuple(bound for step in steps for bound in step.bounds),
+        bounds=bounds,
     )
     new_state = DecisionState(
         recommendations=state.recommendations if history is None else history,
@@ -82,6 +84,21 @@ def decide(
     return decision, new_state
 
 
+def _read_steps(
+    steps: tuple[stages.Step, ...],
+) -> tuple[tuple[hpa.TimedRecommendation, ...] | None, tuple[Bound, ...]]:
+    """The stabilization history the last stage to touch it left (None: none did), and
+    every step's bounds, in order."""
+    history = None
+    bounds: list[Bound] = []
+    for step in steps:
+        if step.history is not None:
+            history = step.history
+        if step.bounds:
+            bounds.extend(step.bounds)
+    return history, tuple(bounds)
+
+
 def record_scale(
     target: TargetConfig, state: DecisionState, old_replicas: int, new_replicas: int, now: float
 ) -> DecisionState:
@@ -89,14 +106,21 @@ def record_scale(
     change = new_replicas - old_replicas
     if change == 0:
         return state
-    behavior = target.behavior
+    facts = compiled(target)
+    up, down = state.scale_up_events, state.scale_down_events
     if change > 0:
-        longest = max(p.period_seconds for p in behavior.scale_up.policies)
-        up = hpa.store_scale_event(state.scale_up_events, change, longest, now)
-        return dataclasses.replace(state, scale_up_events=up, last_scale_at=now)
-    longest = max(p.period_seconds for p in behavior.scale_down.policies)
-    down = hpa.store_scale_event(state.scale_down_events, change, longest, now)
-    return dataclasses.replace(state, scale_down_events=down, last_scale_at=now)
+        up = hpa.store_scale_event(up, change, facts.longest_scale_up_period, now)
+    else:
+        down = hpa.store_scale_event(down, change, facts.longest_scale_down_period, now)
+    # Spelled out rather than ``dataclasses.replace``, which costs twice as much.
+    return DecisionState(
+        recommendations=state.recommendations,
+        scale_up_events=up,
+        scale_down_events=down,
+        last_scale_at=now,
+        last_active_at=state.last_active_at,
+        failures=state.failures,
+    )
 
 
 # --------------------------------------------------------------------------- steps
@@ -113,15 +137,13 @@ def _recommend(
 ) -> tuple[list[TriggerRecommendation], list[int | None], dict[str, int]]:
     """Each trigger's recommendation, each Kafka trigger's partition cap (None when unknown
     or not sized), and the consecutive failures per trigger after this poll."""
-    tolerances = hpa.Tolerances(
-        scale_down=target.behavior.scale_down.tolerance,
-        scale_up=target.behavior.scale_up.tolerance,
-    )
+    facts = compiled(target)
+    tolerances = facts.tolerances
     failures = dict(state.failures)
     recommendations: list[TriggerRecommendation] = []
     caps: list[int | None] = []
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        observation = _checked(inputs.observations.get(name), now, target.stale_after)
+    for name, trigger in facts.triggers:
+        observation = _checked(inputs.observations.get(name), now, facts.stale_after)
         if isinstance(observation, Unavailable):
             failures[name] = failures.get(name, 0) + 1
             recommendations.append(
@@ -139,7 +161,7 @@ def _recommend(
             # Planned when the target plans and a plan can be made; else sized as before,
             # saying why no plan was made (``plan_fallback``).
             planned, fallback = None, None
-            if target.planning:
+            if facts.planning:
                 try:
                     planned = plan_kafka_lag(
                         name,
@@ -166,7 +188,7 @@ def _recommend(
             if not isinstance(observation, MetricObservation):
                 raise TypeError(f"trigger {name} is prometheus but got {type(observation)}")
             rec = size_prometheus(name, trigger, observation, forecast, current, ready, tolerances)
-        if forecast is None and target.predictor.model != "none":
+        if forecast is None and facts.forecasting:
             rec = dataclasses.replace(rec, detail=rec.detail + "; no forecast: reactive")
         recommendations.append(rec)
     return recommendations, caps, failures
@@ -187,11 +209,17 @@ def _checked(observation: Observation | None, now: float, stale_after: float) ->
         return observation
     if observation.total_lag < 0 or observation.partition_count < 0:
         return Unavailable(observation.observed_at, "negative lag or partition count")
+    if _usable_rate(observation.arrival_rate) and _usable_rate(observation.processing_rate):
+        return observation  # the common case: nothing to repair, nothing to copy
     arrival = _finite_non_negative(observation.arrival_rate)
     processing = _finite_non_negative(observation.processing_rate)
-    if arrival == observation.arrival_rate and processing == observation.processing_rate:
-        return observation  # the common case: nothing to repair, nothing to copy
     return dataclasses.replace(observation, arrival_rate=arrival, processing_rate=processing)
+
+
+def _usable_rate(value: float | None) -> bool:
+    """A rate ``_finite_non_negative`` leaves as it is (unknown, or finite and not
+    negative)."""
+    return value is None or (math.isfinite(value) and value >= 0)
 
 
 def _checked_forecast(forecast: Forecast | None) -> Forecast | None:

@@ -48,6 +48,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from autoscaler.config.model import ScalingEffectivenessConfig
 from autoscaler.decision.startup import consumes_with
@@ -129,9 +130,9 @@ class EffectivenessState:
     poll before consumed with the same count: its whole interval did."""
 
 
-@dataclass(frozen=True, slots=True)
-class GroupPoll:
-    """The Kafka triggers of one poll, summed: the whole group's work."""
+class GroupPoll(NamedTuple):
+    """The Kafka triggers of one poll, summed: the whole group's work (built every poll: a
+    named tuple costs a third of a frozen dataclass)."""
 
     backlog: float
     processing_rate: float | None
@@ -143,10 +144,10 @@ class GroupPoll:
     def settled(self, replicas: int) -> bool:
         """Every group has the members to use ``replicas`` (one per partition at most) and
         its assignment: only then does the rate say what that many replicas do."""
-        return all(
-            consumes_with(replicas, members, partitions, rebalancing)
-            for members, partitions, rebalancing in self.groups
-        )
+        for members, partitions, rebalancing in self.groups:
+            if not consumes_with(replicas, members, partitions, rebalancing):
+                return False
+        return True
 
     @property
     def saturated(self) -> bool:
@@ -161,6 +162,15 @@ class GroupPoll:
     def of(cls, observations: Sequence[KafkaLagObservation]) -> GroupPoll | None:
         if not observations:
             return None
+        if len(observations) == 1:  # the usual target: one Kafka trigger, nothing to sum
+            only = observations[0]
+            rate = only.processing_rate
+            return cls(
+                backlog=float(max(0, only.total_lag - max(0, only.persistent_lag))),
+                processing_rate=None if rate is None else 0 + (rate or 0.0),  # as ``sum``
+                partitions=only.partition_count,
+                groups=((only.members, only.partition_count, bool(only.rebalancing)),),
+            )
         rates = [o.processing_rate for o in observations]
         return cls(
             backlog=float(
@@ -197,16 +207,17 @@ def observed(
     # A paused or joining group's rate is not its capacity: only a poll whose whole interval
     # consumed with one count says what that count does.
     throughout = consuming if consuming == state.consuming else None
+    saturated = state.saturated if group is None else group.saturated
     if (
         group is not None
-        and group.saturated
+        and saturated
         and throughout is not None
         and elapsed is not None
         and elapsed > 0
     ):
         assert group.processing_rate is not None
         recent = (*recent, (now, group.processing_rate, elapsed, throughout))
-    recent = tuple(r for r in recent if r[0] > now - window)
+    recent = _after(recent, now - window)
     starting = state.starting
     if starting is not None and (
         now >= starting[0] + 2 * startup_seconds + window
@@ -227,7 +238,7 @@ def observed(
         state.verdict,
         partitions,
         starting,
-        state.saturated if group is None else group.saturated,
+        saturated,
         consuming,
     )
     check = state.check
@@ -245,7 +256,7 @@ def observed(
             if not check.settling:
                 return _with(base, check=dataclasses.replace(check, settling=True))
         return base
-    if not group.saturated:
+    if not saturated:
         detail = f"{check.before} -> {check.after} replicas: the backlog cleared"
         return _judged(base, config, Verdict(now, True, detail))
     if elapsed is None or state.previous_at is None or state.previous_at < check.ready_at:
@@ -280,10 +291,10 @@ def started(
     if not config.enabled:
         return state
     if new_replicas < old_replicas:
-        return dataclasses.replace(state, check=None, starting=None)
+        return _rescaled(state, check=None, starting=None)
     if new_replicas == old_replicas:
         return state
-    state = dataclasses.replace(state, starting=(now, new_replicas))
+    state = _rescaled(state, check=state.check, starting=(now, new_replicas))
     check = state.check
     if check is not None:  # checked with the one in flight, from its rate and count
         merged = Check(
@@ -326,6 +337,36 @@ def scale_up_hold(state: EffectivenessState, config: ScalingEffectivenessConfig)
             "the backlog waits for what they bring to be measured"
         )
     return None
+
+
+def _after(
+    recent: tuple[tuple[float, float, float, int], ...], start: float
+) -> tuple[tuple[float, float, float, int], ...]:
+    """The polls of ``recent`` after ``start`` (``recent`` itself when all are: most polls
+    drop none)."""
+    for poll in recent:
+        if poll[0] <= start:
+            return tuple(r for r in recent if r[0] > start)
+    return recent
+
+
+def _rescaled(
+    state: EffectivenessState, *, check: Check | None, starting: tuple[float, int] | None
+) -> EffectivenessState:
+    """``dataclasses.replace(state, check=check, starting=starting)``, spelled out: it runs
+    at every scale, and ``replace`` costs twice as much."""
+    return EffectivenessState(
+        recent=state.recent,
+        previous_at=state.previous_at,
+        check=check,
+        ineffective=state.ineffective,
+        stopped_at=state.stopped_at,
+        verdict=state.verdict,
+        partitions=state.partitions,
+        starting=starting,
+        saturated=state.saturated,
+        consuming=state.consuming,
+    )
 
 
 def _with(state: EffectivenessState, *, check: Check | None) -> EffectivenessState:

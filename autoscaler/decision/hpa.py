@@ -170,14 +170,15 @@ def stabilize_recommendation(
     old_index = -1
     for index, rec in enumerate(recommendations):
         age = now - rec.at
-        if age < scale_up_window:
-            up = min(up, rec.replicas)
-        if age < scale_down_window:
-            down = max(down, rec.replicas)
+        replicas = rec.replicas
+        if age < scale_up_window and replicas < up:  # up = min(up, replicas)
+            up = replicas
+        if age < scale_down_window and replicas > down:  # down = max(down, replicas)
+            down = replicas
         if age >= scale_up_window and age >= scale_down_window:
             old_index = index
     stabilized = min(max(current_replicas, up), down)
-    entry = TimedRecommendation(at=now, replicas=desired_replicas)
+    entry = TimedRecommendation(now, desired_replicas)
     if old_index >= 0:
         history = list(recommendations)
         history[old_index] = entry
@@ -199,7 +200,11 @@ def replicas_changed_in_period(
     period_seconds: float, events: Sequence[ScaleEvent], now: float
 ) -> int:
     """``getReplicasChangePerPeriod``: the sum of changes younger than the period."""
-    return sum(event.change for event in events if now - event.at < period_seconds)
+    changed = 0
+    for event in events:
+        if now - event.at < period_seconds:
+            changed += event.change
+    return changed
 
 
 def scale_up_limit(
@@ -315,7 +320,9 @@ def store_scale_event(
     keeps the list bounded by the number of scale events in the longest period.
     """
     marked = [
-        ScaleEvent(e.at, e.change, True) if now - e.at >= longest_policy_period else e
+        ScaleEvent(e.at, e.change, True)
+        if not e.outdated and now - e.at >= longest_policy_period
+        else e  # an event already marked is kept as it is (the same value)
         for e in events
     ]
     entry = ScaleEvent(at=now, change=abs(change), outdated=False)

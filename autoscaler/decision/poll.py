@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from autoscaler.config.model import KafkaLagTrigger, TargetConfig
+from autoscaler.config.model import TargetConfig
 from autoscaler.decision import effectiveness, startup
 from autoscaler.decision.budget import (
     QUANTILE_RANGE,
@@ -45,6 +45,7 @@ from autoscaler.decision.budget import (
     track_budget,
     with_quantile,
 )
+from autoscaler.decision.compiled import CompiledTarget, compiled
 from autoscaler.decision.core import decide, record_scale
 from autoscaler.decision.effectiveness import EffectivenessState, GroupPoll
 from autoscaler.decision.forecasters import Forecaster, load_series
@@ -148,7 +149,8 @@ def poll_step(
             for name in refitted:
                 forecasters[name].refit(now)
         forecasts = _forecasts(inputs, forecasters, target.predictor.quantile)
-    throughput, learned, usable = _learned(target, inputs, state.throughput)
+    facts = compiled(target)
+    throughput, learned, usable = _learned(facts, inputs, state.throughput)
     budget, violated = state.budget, None
     if target.slo.budget_percent is not None:
         ready = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
@@ -163,9 +165,12 @@ def poll_step(
                 name: with_quantile(forecast, budget.quantile, configured)
                 for name, forecast in forecasts.items()
             }
-    kafka = _fresh_kafka(target, inputs)
-    measured = startup.timed(state.startup, inputs.startup_timings)
-    measured = startup.observed(measured, now, inputs.ready_replicas, kafka)
+    kafka = _fresh_kafka(facts, inputs)
+    measured = state.startup
+    if inputs.startup_timings:
+        measured = startup.timed(measured, inputs.startup_timings)
+    if measured.pending is not None:  # a scale-up being timed (else nothing to observe)
+        measured = startup.observed(measured, now, inputs.ready_replicas, kafka)
     startup_seconds = startup_in_force(target, measured)
     ready_now = inputs.current_replicas if inputs.ready_replicas is None else inputs.ready_replicas
     checked = effectiveness.observed(
@@ -218,16 +223,15 @@ def startup_in_force(target: TargetConfig, measured: StartupState) -> float:
     return target.startup_seconds if value is None else round(value, 1)
 
 
-def _fresh_kafka(target: TargetConfig, inputs: PollInputs) -> list[KafkaLagObservation]:
+def _fresh_kafka(facts: CompiledTarget, inputs: PollInputs) -> list[KafkaLagObservation]:
     """The Kafka triggers' observations of this poll that are fresh (the start-up and
     effectiveness measurements read the group through them)."""
     fresh: list[KafkaLagObservation] = []
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
+    for name, _ in facts.kafka:
         observation = inputs.observations.get(name)
         if (
-            isinstance(trigger, KafkaLagTrigger)
-            and isinstance(observation, KafkaLagObservation)
-            and inputs.at - observation.observed_at <= target.stale_after
+            isinstance(observation, KafkaLagObservation)
+            and inputs.at - observation.observed_at <= facts.stale_after
         ):
             fresh.append(observation)
     return fresh
@@ -277,7 +281,7 @@ def _forecasts(
 
 
 def _learned(
-    target: TargetConfig, inputs: PollInputs, estimates: Mapping[str, ThroughputEstimate]
+    facts: CompiledTarget, inputs: PollInputs, estimates: Mapping[str, ThroughputEstimate]
 ) -> tuple[Mapping[str, ThroughputEstimate], dict[str, float], dict[str, float]]:
     """Each learning Kafka trigger's estimate after this poll (unchanged where it saw
     nothing), the per-replica throughput learned so far, and the part of it sizing may use
@@ -286,10 +290,10 @@ def _learned(
     updated: dict[str, ThroughputEstimate] | None = None
     learned: dict[str, float] = {}
     usable: dict[str, float] = {}
+    if not facts.learning:  # KEDA's formula alone (replay's reactive runs)
+        return estimates, learned, usable
     ready = inputs.ready_replicas if inputs.ready_replicas is not None else inputs.current_replicas
-    for name, trigger in zip(target.trigger_names, target.triggers, strict=True):
-        if not isinstance(trigger, KafkaLagTrigger) or not trigger.learn_throughput:
-            continue
+    for name, trigger in facts.learning:
         estimate = estimates.get(name)
         observation = inputs.observations.get(name)
         if isinstance(observation, KafkaLagObservation):

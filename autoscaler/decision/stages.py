@@ -34,16 +34,18 @@ partition cap holds the target below ``min_replicas``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from autoscaler.config.model import TargetConfig
 from autoscaler.decision import hpa
 from autoscaler.decision.types import Bound, DecisionState, Rule, TriggerRecommendation
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionContext:
-    """Everything fixed for one decision: what the stages read and never change."""
+class DecisionContext(NamedTuple):
+    """Everything fixed for one decision: what the stages read and never change.
+
+    A named tuple, as ``Step`` (below) and for the same reason: one is built every
+    decision."""
 
     target: TargetConfig
     state: DecisionState
@@ -82,28 +84,43 @@ class DecisionContext:
         """The context from the triggers' recommendations and the Kafka triggers' caps."""
         cap = overall_cap(caps)
         max_allowed = target.max_replicas if cap is None else min(target.max_replicas, cap)
-        any_active = any(r.active is True for r in recommendations)
+        any_active, all_inactive = _activity(recommendations)
         last_active = state.last_active_at
         return cls(
-            target=target,
-            state=state,
-            now=now,
-            current=current,
-            ready=ready,
-            recommendations=tuple(recommendations),
-            cap=cap,
-            max_allowed=max_allowed,
-            min_allowed=min(target.active_min_replicas, max_allowed),
-            any_active=any_active,
-            all_inactive=all(r.active is False for r in recommendations),
-            last_active_at=now if any_active or last_active is None else last_active,
-            scale_up_hold=scale_up_hold,
+            target,
+            state,
+            now,
+            current,
+            ready,
+            tuple(recommendations),
+            cap,
+            max_allowed,
+            min(target.active_min_replicas, max_allowed),
+            any_active,
+            all_inactive,
+            now if any_active or last_active is None else last_active,
+            scale_up_hold,
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one stage made of the replicas so far."""
+def _activity(recommendations: Sequence[TriggerRecommendation]) -> tuple[bool, bool]:
+    """Whether any trigger is active, and whether every one is inactive (unknown is
+    neither)."""
+    any_active, all_inactive = False, True
+    for rec in recommendations:
+        if rec.active is True:
+            any_active = True
+        if rec.active is not False:
+            all_inactive = False
+    return any_active, all_inactive
+
+
+class Step(NamedTuple):
+    """What one stage made of the replicas so far.
+
+    An immutable value like the others here, but a named tuple rather than a frozen
+    dataclass: every decision builds several, and a frozen dataclass's ``__init__`` (one
+    ``object.__setattr__`` per field) costs about three times as much as a tuple's."""
 
     replicas: int
     bounds: tuple[Bound, ...] = ()
@@ -131,9 +148,11 @@ Stage = Callable[[DecisionContext, Step], Step]
 def unchanged(so_far: Step) -> Step:
     """A stage's step that leaves the replicas as they are and applies nothing:
     ``Step(so_far.replicas)``, which is ``so_far`` itself when that is all it says (steps
-    are immutable values: most stages leave most decisions alone, and building a new frozen
-    value for each costs more than the stage's own arithmetic)."""
-    if so_far.bounds or so_far.history is not None or so_far.rate_limited or so_far.stops:
+    are immutable values: most stages leave most decisions alone, and building a new value
+    for each costs more than the stage's own arithmetic)."""
+    if so_far.bounds or so_far.history is not None or so_far.rate_limited:
+        return Step(so_far.replicas)
+    if so_far.ends or so_far.idle:  # ``stops``, spelled out: this runs often
         return Step(so_far.replicas)
     return so_far
 
@@ -141,9 +160,13 @@ def unchanged(so_far: Step) -> Step:
 def overall_cap(caps: Sequence[int | None]) -> int | None:
     """The partition cap of the target: the largest Kafka trigger's, only when every Kafka
     trigger is known and capped (an unknown partition count never lowers replicas)."""
-    if not caps or any(c is None for c in caps):
-        return None
-    return max(c for c in caps if c is not None)
+    largest: int | None = None
+    for cap in caps:
+        if cap is None:
+            return None
+        if largest is None or cap > largest:
+            largest = cap
+    return largest
 
 
 # --------------------------------------------------------------------------- stages
@@ -158,14 +181,20 @@ def combine(ctx: DecisionContext, so_far: Step) -> Step:
     trigger held at ``current_replicas`` must still hold, not be outvoted by a healthy one.
     """
     current = ctx.current
-    recommendations = ctx.recommendations
-    live = [
-        r.replicas for r in recommendations if r.replicas is not None and r.rule != Rule.FALLBACK
-    ]
-    fallbacks = [
-        r.replicas for r in recommendations if r.replicas is not None and r.rule == Rule.FALLBACK
-    ]
-    missing = [r.trigger for r in recommendations if r.replicas is None]
+    if len(ctx.recommendations) == 1:  # the usual target: one trigger, its count
+        only = ctx.recommendations[0].replicas
+        if only is not None:
+            return Step(only)
+    live: list[int] = []
+    fallbacks: list[int] = []
+    missing: list[str] = []
+    for r in ctx.recommendations:
+        if r.replicas is None:
+            missing.append(r.trigger)
+        elif r.rule == Rule.FALLBACK:
+            fallbacks.append(r.replicas)
+        else:
+            live.append(r.replicas)
     if not live and not fallbacks:
         return Step(
             current, (Bound(Rule.MISSING_DATA, current, current, "no trigger has data: hold"),)
@@ -253,8 +282,15 @@ def stabilize(ctx: DecisionContext, so_far: Step) -> Step:
     )
     if stabilized == so_far.replicas:
         return Step(stabilized, history=history)
-    bound = Bound(Rule(str(reason)), so_far.replicas, stabilized)
+    bound = Bound(_STABILIZED[reason], so_far.replicas, stabilized)
     return Step(stabilized, (bound,), history=history)
+
+
+_STABILIZED = {reason: Rule(str(reason)) for reason in hpa.StabilizeReason}
+"""The decision's rule for each of the HPA's stabilization reasons (the same names; a
+lookup here costs a quarter of ``Rule(str(reason))``)."""
+_LIMITED = {reason: Rule(str(reason)) for reason in hpa.LimitReason}
+"""The same for the HPA's rate-limit reasons."""
 
 
 def plan_floor(ctx: DecisionContext, so_far: Step) -> Step:
@@ -281,6 +317,8 @@ def plan_floor(ctx: DecisionContext, so_far: Step) -> Step:
 def rate(ctx: DecisionContext, so_far: Step) -> Step:
     """The HPA's rate policies (how much may change per period, from the recorded scale
     events), then [min, max]; the partition cap is named when it is the max that bounds."""
+    if so_far.replicas == ctx.current:
+        return unchanged(so_far)  # no change: no policy applies (nor, then, min or max)
     behavior = ctx.target.behavior
     desired, reason = hpa.limit_by_behavior_rate(
         current_replicas=ctx.current,
@@ -295,7 +333,7 @@ def rate(ctx: DecisionContext, so_far: Step) -> Step:
     )
     if desired == so_far.replicas:
         return unchanged(so_far)
-    rule = Rule(str(reason))
+    rule = _LIMITED[reason]
     if rule is Rule.TOO_MANY_REPLICAS and ctx.max_allowed < ctx.target.max_replicas:
         rule = Rule.PARTITION_CAP
     return Step(desired, (Bound(rule, so_far.replicas, desired),), rate_limited=True)
@@ -307,7 +345,7 @@ def hold_scale_up(ctx: DecisionContext, so_far: Step) -> Step:
     a count brought inside [min, max] (``limits``, earlier), still happen."""
     if ctx.scale_up_hold is None or so_far.replicas <= ctx.current:
         # As ``unchanged``, but the rate policies' cut must reach dwell_and_min_step.
-        if not so_far.bounds and so_far.history is None and not so_far.stops:
+        if not (so_far.bounds or so_far.history is not None or so_far.ends or so_far.idle):
             return so_far
         return Step(so_far.replicas, rate_limited=so_far.rate_limited)
     bound = Bound(Rule.SCALING_INEFFECTIVE, so_far.replicas, ctx.current, ctx.scale_up_hold)
@@ -380,7 +418,7 @@ def run_stages(ctx: DecisionContext) -> tuple[Step, ...]:
     for stage in STAGES:
         step = stage(ctx, step)
         steps.append(step)
-        if step.stops:
+        if step.ends or step.idle:  # ``step.stops``
             break
     if not step.idle:
         steps.append(note_min_above_cap(ctx, step))
