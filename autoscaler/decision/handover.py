@@ -33,19 +33,26 @@ from autoscaler.decision.startup import StartupState
 from autoscaler.decision.throughput import ThroughputEstimate
 from autoscaler.decision.types import DecisionState
 
-__all__ = ["HANDOVER_VERSION", "learned", "restored"]
+__all__ = ["HANDOVER_VERSION", "budget_settings", "consumer_group", "learned", "restored"]
 
 HANDOVER_VERSION = 1
 
 
-def _group(trigger: Trigger) -> list[object] | None:
-    """What a throughput estimate belongs to: the consumer group's cluster, name and topics."""
+def consumer_group(trigger: Trigger | None) -> list[object] | None:
+    """What a throughput estimate belongs to: the consumer group's cluster, name and topics
+    (None for a trigger that is not a Kafka consumer group's lag)."""
     if not isinstance(trigger, KafkaLagTrigger):
         return None
     return [trigger.cluster, trigger.consumer_group, sorted(trigger.topics)]
 
 
-def _budget_settings(target: TargetConfig) -> list[object]:
+def _groups(target: TargetConfig) -> dict[str, list[object] | None]:
+    pairs = zip(target.trigger_names, target.triggers, strict=True)
+    return {name: consumer_group(trigger) for name, trigger in pairs}
+
+
+def budget_settings(target: TargetConfig) -> list[object]:
+    """What the SLO budget's quantile was learned under: a change to any starts it afresh."""
     slo, predictor = target.slo, target.predictor
     return [slo.budget_percent, slo.max_lag_seconds, predictor.model, predictor.quantile]
 
@@ -53,7 +60,7 @@ def _budget_settings(target: TargetConfig) -> list[object]:
 def learned(target: TargetConfig, state: PollState) -> dict[str, Any]:
     """The part of ``state`` worth handing over, as JSON-able values (see the module)."""
     decision = state.decision
-    groups = dict(zip(target.trigger_names, (_group(t) for t in target.triggers), strict=True))
+    groups = _groups(target)
     return {
         "v": HANDOVER_VERSION,
         "recommendations": None
@@ -69,7 +76,7 @@ def learned(target: TargetConfig, state: PollState) -> dict[str, Any]:
             if e.per_replica is not None
         },
         "budget": {
-            "settings": _budget_settings(target),
+            "settings": budget_settings(target),
             "quantile": state.budget.quantile,
             "judged_polls": state.budget.judged_polls,
             "violations": state.budget.violations,
@@ -101,7 +108,7 @@ def restored(target: TargetConfig, document: Mapping[str, Any]) -> PollState:
             last_scale_at=_optional_number(document.get("last_scale_at")),
             last_active_at=_optional_number(document.get("last_active_at")),
         )
-        groups = dict(zip(target.trigger_names, (_group(t) for t in target.triggers), strict=True))
+        groups = _groups(target)
         throughput: dict[str, ThroughputEstimate] = {}
         for name, entry in dict(document.get("throughput") or {}).items():
             group = groups.get(name)
@@ -112,7 +119,7 @@ def restored(target: TargetConfig, document: Mapping[str, Any]) -> PollState:
             )
         budget_raw = document["budget"]
         budget = BudgetState()
-        if budget_raw.get("settings") == _budget_settings(target):
+        if budget_raw.get("settings") == budget_settings(target):
             budget = BudgetState(
                 quantile=_optional_number(budget_raw.get("quantile")),
                 judged_polls=_count(budget_raw["judged_polls"]),

@@ -122,26 +122,13 @@ def _carried_state(previous: TargetController, target: TargetConfig) -> PollStat
         name: estimate
         for name, estimate in previous.state.throughput.items()
         if name in new
-        and _group(new[name]) is not None
-        and _group(old.get(name)) == _group(new[name])
+        and handover.consumer_group(new[name]) is not None
+        and handover.consumer_group(old.get(name)) == handover.consumer_group(new[name])
     }
     budget = previous.state.budget
-    if _budget_settings(previous.target) != _budget_settings(target):
+    if handover.budget_settings(previous.target) != handover.budget_settings(target):
         budget = BudgetState()
     return dataclasses.replace(previous.state, throughput=throughput, budget=budget)
-
-
-def _budget_settings(target: TargetConfig) -> tuple[object, ...]:
-    """What the budget's quantile was learned under."""
-    slo, predictor = target.slo, target.predictor
-    return (slo.budget_percent, slo.max_lag_seconds, predictor.model, predictor.quantile)
-
-
-def _group(trigger: Trigger | None) -> tuple[str, str, tuple[str, ...]] | None:
-    """The consumer group a Kafka trigger reads (None for any other trigger)."""
-    if not isinstance(trigger, KafkaLagTrigger):
-        return None
-    return (trigger.cluster, trigger.consumer_group, trigger.topics)
 
 
 def _throughput_status(controller: TargetController) -> dict[str, Any]:
@@ -271,7 +258,16 @@ class Service:
         shard's Lease is this replica's."""
         if self.shards is None:
             return True
-        return shard_of(_shard_key(target), self.shards.shards) in self.shards.assigned
+        return self._shard(target) in self.shards.assigned
+
+    def _shard(self, target: TargetConfig) -> int:
+        """The shard ``target`` belongs to (sharded only)."""
+        assert self.shards is not None
+        return shard_of(_shard_key(target), self.shards.shards)
+
+    def drives_any(self) -> bool:
+        """Whether this replica drives targets now: it leads, or it holds a shard."""
+        return self.is_leader() if self.shards is None else bool(self.shards.held)
 
     def targets_per_shard(self) -> dict[int, int]:
         """The targets running here, per shard held (sharded only; else empty)."""
@@ -279,7 +275,7 @@ class Service:
             return {}
         per_shard: dict[int, int] = dict.fromkeys(sorted(self.shards.assigned), 0)
         for controller in self.controllers.values():
-            shard = shard_of(_shard_key(controller.target), self.shards.shards)
+            shard = self._shard(controller.target)
             per_shard[shard] = per_shard.get(shard, 0) + 1
         return per_shard
 
@@ -427,7 +423,7 @@ class Service:
         made one horizon ago before this poll's forecast is recorded."""
         metrics = self.metrics
         name = target.name
-        metrics.set_leader(self.is_leader() if self.shards is None else bool(self.shards.held))
+        metrics.set_leader(self.drives_any())
         for trigger, observation in outcome.observations.items():
             metrics.observe_observation(name, trigger, observation)
         configured = target.predictor.quantile
@@ -490,7 +486,7 @@ class Service:
             restored_targets = 0
             for target in self.config.targets:
                 key = _shard_key(target)
-                if shard_of(key, self.shards.shards) != shard or key not in documents:
+                if self._shard(target) != shard or key not in documents:
                     continue
                 if target.name in self.controllers:
                     continue  # running already (taken back after an outage): keep it
@@ -506,9 +502,9 @@ class Service:
         assert self.shards is not None
         documents: dict[str, Any] = {}
         for controller in self.controllers.values():
-            key = _shard_key(controller.target)
-            if shard_of(key, self.shards.shards) == shard:
-                documents[key] = handover.learned(controller.target, controller.state)
+            target = controller.target
+            if self._shard(target) == shard:
+                documents[_shard_key(target)] = handover.learned(target, controller.state)
         return documents
 
     async def save_shard(self, shard: int) -> None:
@@ -741,7 +737,7 @@ class Service:
         if self.shards is not None:
             sharding = {**self.shards.status(), "targets_per_shard": self.targets_per_shard()}
         return {
-            "leader": self.is_leader() if self.shards is None else bool(self.shards.held),
+            "leader": self.drives_any(),
             "sharding": sharding,
             "ready": ready,
             "ready_detail": detail,
