@@ -9,6 +9,7 @@ the event loop and replay inline.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from predictors.base import Prediction
+from predictors.base import Prediction, Predictor
 from predictors.history import FloatArray
 from predictors.naive import NaiveForecaster
 from predictors.registry import make_predictor, model_parameters
@@ -128,6 +129,29 @@ def _path(prediction: Prediction, step: float) -> SeriesPath | None:
         upper=values[:, 1],
         ladder=values[:, 2:] if prediction.ladder is not None else None,
     )
+
+
+def fitted(model: Predictor, path_steps: int) -> Predictor:
+    """``model`` refitted on its window, with what a path of ``path_steps`` needs: a
+    refit's whole work, as a function of its inputs, so that a worker process can run it on
+    a pickled copy (``SeriesForecaster.refit_inputs`` / ``adopt``)."""
+    model.refit()
+    _prepare_path(model, path_steps)
+    return model
+
+
+def _prepare_path(model: Predictor, path_steps: int) -> None:
+    """After a fit: what the model's path needs (a direct model's horizons), where fits
+    run and not inside a poll's forecast."""
+    if path_steps > 0:
+        # No exception escapes a predictor: a path it cannot prepare stops short.
+        with contextlib.suppress(Exception):
+            model.prepare_path(path_steps)
+
+
+def fitted_all(jobs: list[tuple[Predictor, int]]) -> list[Predictor]:
+    """``fitted`` of each job, in order (a target's due models, in one trip to a worker)."""
+    return [fitted(model, path_steps) for model, path_steps in jobs]
 
 
 class SeriesForecaster:
@@ -261,22 +285,28 @@ class SeriesForecaster:
         return now - self.last_fit_at >= self.retrain_interval_seconds or self.model.fit_pending
 
     def refit(self, now: float) -> None:
-        """Learn again from the window (heavy: the live loop runs it in a thread)."""
-        self.model.refit()
-        self._prepare_path()
+        """Learn again from the window (heavy: the live loop runs it off its event loop)."""
+        self.adopt(fitted(*self.refit_inputs()), now)
+
+    def refit_inputs(self) -> tuple[Predictor, int]:
+        """What ``fitted`` needs to refit this series' model: the model (with its window)
+        and the path's length in model steps (0: no path)."""
+        return self.model, self._path_steps()
+
+    def adopt(self, model: Predictor, now: float) -> None:
+        """Take ``model`` (``fitted`` of ``refit_inputs``, perhaps in another process) as
+        the one refitted at ``now``. Nothing may have fed this forecaster in between."""
+        self.model = model
         self.last_fit_at = now
         self._model_version += 1
 
-    def _prepare_path(self) -> None:
-        """After a fit: what the model's path needs (a direct model's horizons), here and
-        not inside a poll's forecast."""
+    def _path_steps(self) -> int:
         if self.path_seconds <= 0:
-            return
-        steps = math.ceil(self.path_seconds / self.model_step_seconds - 1e-9) + 2
-        try:
-            self.model.prepare_path(steps)
-        except Exception:  # no exception escapes a predictor: the path stops short
-            return
+            return 0
+        return math.ceil(self.path_seconds / self.model_step_seconds - 1e-9) + 2
+
+    def _prepare_path(self) -> None:
+        _prepare_path(self.model, self._path_steps())
 
     def forecast(self) -> SeriesForecast | None:
         """The model's forecast, the naive one when the model cannot, or None (no data)."""

@@ -164,3 +164,19 @@ def test_the_validate_benchmark_runs_and_prints_its_figures(tmp_path: Path) -> N
     ):
         assert figure in written, figure
     assert "      48 |" in written  # 40 invalid targets: 48 problems, 1.2 per target
+
+
+@needs_traces
+def test_the_refit_pool_benchmark_refits_every_target_both_ways() -> None:
+    options = ["--targets", "4", "--model", "seasonal_ridge", "--workers", "1"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "refit_pool.py"), *options],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=240,
+    )
+    assert "threads " in done.stdout
+    assert "pool     1 at once" in done.stdout
+    assert "pool / threads:" in done.stdout

@@ -167,13 +167,17 @@ class ShardingConfig(Section):
 
 
 class ServerConfig(Section):
-    """The HTTP endpoints the service exposes (and, when enabled, the gRPC external scaler)."""
+    """The service process: the HTTP endpoints it exposes (and, when enabled, the gRPC
+    external scaler), how it shares targets with its replicas, where its refits run."""
 
     bind_address: str = "0.0.0.0"  # every interface: a pod must be reachable by its kubelet probes
     health_port: int = Field(8080, ge=1, le=65535)
     metrics_port: int = Field(9090, ge=1, le=65535)
     external_scaler: ExternalScalerConfig = Field(default_factory=ExternalScalerConfig)
     sharding: ShardingConfig = Field(default_factory=ShardingConfig)
+    refit_workers: int | None = Field(None, ge=0, le=256)
+    """Worker processes model refits run in (None: the pod's CPU limit; 0: a thread of
+    the service's process, one fit at a time less than the CPUs)."""
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> ServerConfig:

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import structlog
 
@@ -42,11 +43,13 @@ from autoscaler.decision.budget import budget_report
 from autoscaler.decision.effectiveness import scale_up_hold
 from autoscaler.live.actuator import ActuatorError, ScaleActuator, ScaleState
 from autoscaler.live.conflicts import Conflict, ConflictChecker
+from autoscaler.live.fit_pool import FitPool
 from autoscaler.live.memory import release_free_memory
 from autoscaler.live.startup_probe import GroupProbe, StartupProbe
 from autoscaler.observability.decision_log import log_decision, missing_data
 from autoscaler.observability.repeats import RepeatedFailure
 from autoscaler.sources.prometheus import PrometheusSource
+from predictors.forecaster import SeriesForecaster
 
 _log = structlog.get_logger("autoscaler.live.controller")
 
@@ -132,6 +135,7 @@ class TargetController:
         is_leader: Callable[[], bool] = lambda: True,
         *,
         refits: asyncio.Semaphore | None = None,
+        fit_pool: FitPool | None = None,
         conflicts: ConflictChecker | None = None,
         startup_probe_interval: float | None = None,
         patch_guard: Callable[[], contextlib.AbstractAsyncContextManager[bool]] | None = None,
@@ -155,6 +159,8 @@ class TargetController:
         """Shared by every target: how many model fits may run at once. A fit that finds
         no free slot waits for a later poll (the current model keeps forecasting), so
         hundreds of targets due at once neither starve the CPU nor stall their polls."""
+        self.fit_pool = fit_pool
+        """Where refits run (worker processes); None: a worker thread of this process."""
         self.last: StepOutcome | None = None
         self.last_result: PollResult | None = None
         """The poll step's last answer (with the learned throughput), for reports."""
@@ -413,6 +419,11 @@ class TargetController:
             return poll_step(self.target, inputs, self.forecasters, self.state)
         if self.refits is not None and self.refits.locked():
             return poll_step(self.target, inputs, self.forecasters, self.state, refit=False)
+        if self.fit_pool is not None:
+            refitted = await self._refit_in_pool(self.fit_pool, inputs.at)
+            if refitted is not None:
+                result = poll_step(self.target, inputs, self.forecasters, self.state, refit=False)
+                return dataclasses.replace(result, refitted=refitted)
         slots = self.refits
         if slots is not None:
             await slots.acquire()
@@ -424,6 +435,32 @@ class TargetController:
         work.add_done_callback(lambda _: self._fitted(slots))
         self._in_thread = work
         return await asyncio.shield(work)
+
+    async def _refit_in_pool(self, pool: FitPool, now: float) -> tuple[str, ...] | None:
+        """Refit the due models in ``pool`` (under a fit slot) and adopt them: the triggers
+        refitted, or None when the pool cannot (a forecaster of another kind, a broken pool:
+        then the step refits in a thread, as without a pool)."""
+        due = {name: f for name, f in self.forecasters.items() if f.refit_due(now)}
+        if not all(isinstance(f, SeriesForecaster) for f in due.values()):
+            return None
+        series = cast(dict[str, SeriesForecaster], due)
+        slots = self.refits
+        try:
+            if slots is not None:
+                await slots.acquire()
+            try:
+                models = await pool.refit([f.refit_inputs() for f in series.values()])
+            finally:
+                if slots is not None:
+                    slots.release()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            _log.warning("refit_in_pool_failed", target=self.target.name, error=repr(error))
+            return None
+        for forecaster, model in zip(series.values(), models, strict=True):
+            forecaster.adopt(model, now)
+        return tuple(series)
 
     def _fitted(self, slots: asyncio.Semaphore | None) -> None:
         if slots is not None:

@@ -62,6 +62,7 @@ from autoscaler.live.controller import (
     TriggerSource,
 )
 from autoscaler.live.external_scaler import ExternalScalerServer, TargetAnswer
+from autoscaler.live.fit_pool import FitPool, cpu_limit
 from autoscaler.live.leader import LeaderElector
 from autoscaler.live.memory import release_free_memory
 from autoscaler.live.shard_leases import ShardLeases
@@ -82,6 +83,9 @@ rejected (the running config is kept)."""
 WARM_START_SECONDS = 14 * 86400.0
 CONFIG_CHECK_SECONDS = 5.0
 """How often the config file is checked for changes (a mounted ConfigMap changes in place)."""
+DEFAULT_MAX_REFIT_WORKERS = 4
+"""``server.refit_workers`` unset: the pod's CPU limit, but no more than this. A pod without
+a CPU limit on a 64-core node would otherwise start 64 workers (each ~150 MB)."""
 REFIT_CONCURRENCY = max(1, (os.cpu_count() or 2) - 1)
 """Model fits running at once: one core stays free for the polls."""
 WARM_START_CONCURRENCY = 8
@@ -222,7 +226,12 @@ class Service:
         self.built = False
         self._tasks = TargetTasks(grace_seconds=grace_seconds)
         self._warm_starts = asyncio.Semaphore(WARM_START_CONCURRENCY)
-        self._refits = asyncio.Semaphore(REFIT_CONCURRENCY)
+        workers = config.server.refit_workers
+        if workers is None:
+            workers = min(cpu_limit(), DEFAULT_MAX_REFIT_WORKERS)
+        self.fit_pool = FitPool(workers) if workers else None
+        """Where refits run: worker processes (``server.refit_workers``), or None: threads."""
+        self._refits = asyncio.Semaphore(workers if workers else REFIT_CONCURRENCY)
         client = getattr(actuator, "api_client", None)
         self.conflicts = (
             None
@@ -340,6 +349,7 @@ class Service:
             is_leader,
             patch_guard=guard,
             refits=self._refits,
+            fit_pool=self.fit_pool,
             conflicts=self.conflicts,
             # Against a real API (not the benchmarks' in-memory actuator on a simulated
             # clock), scale-ups are timed between polls: about ten reads per poll interval,
@@ -393,6 +403,8 @@ class Service:
                 self.grace_seconds,
             )
         await asyncio.gather(*(c.aclose() for c in self.controllers.values()))
+        if self.fit_pool is not None:
+            self.fit_pool.shutdown()
 
     def _step(self, controller: TargetController) -> Step:
         metrics = self.metrics
