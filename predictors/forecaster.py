@@ -154,6 +154,15 @@ def fitted_all(jobs: list[tuple[Predictor, int]]) -> list[Predictor]:
     return [fitted(model, path_steps) for model, path_steps in jobs]
 
 
+def warm_started(
+    forecaster: SeriesForecaster, timestamps: ArrayLike, values: ArrayLike
+) -> SeriesForecaster:
+    """``forecaster`` warm-started on a history: a warm start's whole work (its first fit)
+    as a function of its inputs, for a worker process (``SeriesForecaster.take``)."""
+    forecaster.warm_start(timestamps, values)
+    return forecaster
+
+
 class SeriesForecaster:
     """One series' model, its naive fallback, and when to refit it."""
 
@@ -236,6 +245,14 @@ class SeriesForecaster:
         recent = t >= t[-1] - FALLBACK_WINDOW_SECONDS
         self.fallback.fit(t[recent], v[recent])
         self.last_fit_at = float(t[-1])
+
+    def take(self, warmed: SeriesForecaster) -> None:
+        """Become ``warmed`` (``warm_started`` of a copy of this forecaster, perhaps in
+        another process): its model, fallback and grid. Nothing may have fed this one in
+        between."""
+        if warmed.model_name != self.model_name or warmed.step_seconds != self.step_seconds:
+            raise ValueError("a warm start of another forecaster")
+        self.__dict__.update(warmed.__dict__)
 
     def _point_time(self, point: Any) -> Any:
         """When model point ``point`` is complete: its last poll, on the poll grid."""

@@ -137,3 +137,35 @@ async def test_a_pool_that_cannot_fit_leaves_the_fit_to_a_thread() -> None:
     assert got.point == expected.point
     assert controller.refits is not None
     assert not controller.refits.locked()
+
+
+async def test_a_warm_start_in_a_worker_process_is_the_warm_start_in_place() -> None:
+    def fresh() -> SeriesForecaster:
+        return SeriesForecaster(
+            "seasonal_ridge",
+            horizon_seconds=90.0,
+            quantile=0.9,
+            step_seconds=15.0,
+            window_seconds=3 * DAY,
+            retrain_interval_seconds=DAY,
+        )
+
+    t = np.arange(0.0, 2 * DAY, 15.0)
+    v = 100 + 50 * np.sin(2 * np.pi * t / DAY)
+    in_place, elsewhere = fresh(), fresh()
+    in_place.warm_start(t, v)
+    pool = FitPool(1)
+    try:
+        await pool.warm_start(elsewhere, t, v)
+    finally:
+        pool.shutdown()
+    for forecaster in (in_place, elsewhere):
+        forecaster.observe(2 * DAY, 120.0)
+    expected, got = in_place.forecast(), elsewhere.forecast()
+    assert expected is not None
+    assert got is not None
+    assert got.model == expected.model == "seasonal_ridge"
+    assert got.point == expected.point
+    assert elsewhere.last_fit_at == in_place.last_fit_at
+    with pytest.raises(ValueError, match="another forecaster"):
+        elsewhere.take(_forecaster("quantile_gbm"))

@@ -22,14 +22,17 @@ import asyncio
 import math
 import multiprocessing
 import os
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Any
 
 import structlog
+from numpy.typing import ArrayLike
 
 from predictors.base import Predictor
-from predictors.forecaster import fitted_all
+from predictors.forecaster import SeriesForecaster, fitted_all, warm_started
 
 __all__ = ["FitPool", "cpu_limit"]
 
@@ -74,11 +77,21 @@ class FitPool:
 
     async def refit(self, jobs: list[tuple[Predictor, int]]) -> list[Predictor]:
         """``predictors.forecaster.fitted`` of each (model, path steps), in a worker."""
+        fitted: list[Predictor] = await self._run(fitted_all, jobs)
+        return fitted
+
+    async def warm_start(
+        self, forecaster: SeriesForecaster, timestamps: ArrayLike, values: ArrayLike
+    ) -> None:
+        """``forecaster`` warm-started on a history (its first fit), in a worker."""
+        forecaster.take(await self._run(warm_started, forecaster, timestamps, values))
+
+    async def _run(self, work: Callable[..., Any], *arguments: Any) -> Any:
         executor = self._pool()
         try:
             # Submitted from a thread: a submit may start a worker (a fork server's first
             # start imports the models' libraries, seconds), which would block the loop.
-            future = await asyncio.to_thread(executor.submit, fitted_all, jobs)
+            future = await asyncio.to_thread(executor.submit, work, *arguments)
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             _log.warning("fit_pool_broken", workers=self.workers)

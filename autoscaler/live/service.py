@@ -378,8 +378,23 @@ class Service:
                 return
             times, values = history
             if len(times):
-                await asyncio.to_thread(forecaster.warm_start, times, values)
+                await self._warm(forecaster, times, values)
                 _log.info("warm_started", target=target.name, points=int(np.size(times)))
+
+    async def _warm(
+        self, forecaster: SeriesForecaster, times: np.ndarray, values: np.ndarray
+    ) -> None:
+        """A warm start's fit, off the event loop: in the fit pool (a take-over warms every
+        target of a shard at once), else in a thread; a pool that cannot, in a thread."""
+        if self.fit_pool is not None:
+            try:
+                await self.fit_pool.warm_start(forecaster, times, values)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                _log.warning("warm_start_in_pool_failed", error=repr(error))
+        await asyncio.to_thread(forecaster.warm_start, times, values)
 
     # ------------------------------------------------------------------ running
 
