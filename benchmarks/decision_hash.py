@@ -36,7 +36,7 @@ from autoscaler.config import load_config  # noqa: E402 - after the path set-up 
 from autoscaler.decision import PollResult  # noqa: E402
 from autoscaler.replay import simulator  # noqa: E402
 from autoscaler.replay.engine import ReplaySettings, prepare  # noqa: E402
-from autoscaler.replay.runs import run_forecasters, run_target  # noqa: E402
+from autoscaler.replay.runs import run_target  # noqa: E402
 from autoscaler.traces import load_csv  # noqa: E402
 
 DAY = 86400.0
@@ -99,16 +99,7 @@ def hashed_run(trace_name: str, run: str, days: float, poll: float) -> tuple[str
     )
     job = prepare(target, trace, settings)
     config = run_target(job.run_config, run, 250.0)
-    forecasters = run_forecasters(
-        config,
-        run,
-        trigger_name=job.trigger_name,
-        times=job.times,
-        rates=job.rates,
-        step_seconds=poll,
-        warmup_times=job.warmup_times,
-        warmup_rates=job.warmup_rates,
-    )
+    forecasters = job.forecasters(config, run)
     digest = hashlib.sha256()
     polls = 0
     original: Callable[..., PollResult] = simulator.poll_step

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from autoscaler.config.model import TargetConfig
+from autoscaler.decision.forecasters import Forecaster
 from autoscaler.replay.oracle import OracleSchedule, oracle_schedule
 from autoscaler.replay.runs import (
     DEFAULT_SLO_BUDGET_PERCENT,
@@ -331,6 +332,20 @@ class ReplayJob:
     """The factor the trace's values were multiplied by."""
     warnings: tuple[str, ...] = ()
 
+    def forecasters(self, config: TargetConfig, run: str) -> dict[str, Forecaster]:
+        """``run``'s forecasters for this job's span, warmed up on its warm-up span (as
+        replay, tune and the benchmarks build them)."""
+        return run_forecasters(
+            config,
+            run,
+            trigger_name=self.trigger_name,
+            times=self.times,
+            rates=self.rates,
+            step_seconds=self.settings.poll_interval_seconds,
+            warmup_times=self.warmup_times,
+            warmup_rates=self.warmup_rates,
+        )
+
 
 def run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleSchedule | None]:
     """Simulate and score one run."""
@@ -356,16 +371,7 @@ def run_one(job: ReplayJob, run: str) -> tuple[Timeline, dict[str, Any], OracleS
         )
         timeline = simulate_schedule(job.times, job.rates, step, consumer, schedule.desired)
     else:
-        forecasters = run_forecasters(
-            config,
-            run,
-            trigger_name=job.trigger_name,
-            times=job.times,
-            rates=job.rates,
-            step_seconds=step,
-            warmup_times=job.warmup_times,
-            warmup_rates=job.warmup_rates,
-        )
+        forecasters = job.forecasters(config, run)
         timeline = simulate(
             config, job.trigger_name, job.times, job.rates, step, job.consumer, forecasters
         )

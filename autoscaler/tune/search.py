@@ -39,7 +39,6 @@ from autoscaler.replay.runs import (
     frontier_thresholds,
     kafka_trigger,
     keda_run,
-    run_forecasters,
 )
 from autoscaler.replay.simulator import Timeline, simulate
 from autoscaler.replay.summary import summarize
@@ -266,16 +265,7 @@ def _run_settings(work: _Work) -> list[Scored]:
     # that share these forecasts may (those that do not ignore the path).
     first = first.model_copy(update={"planner": first.planner.model_copy(update={"enabled": True})})
     # Built and warmed up as replay builds a predictor run's, then recorded once.
-    built = run_forecasters(
-        first,
-        first.predictor.model,
-        trigger_name=job.trigger_name,
-        times=job.times,
-        rates=job.rates,
-        step_seconds=step,
-        warmup_times=job.warmup_times,
-        warmup_rates=job.warmup_rates,
-    )
+    built = job.forecasters(first, first.predictor.model)
     recorded: RecordedForecasts | None = None
     if job.trigger_name in built:
         observed = observed_arrival_rates(job.times, job.rates, step, job.consumer)
